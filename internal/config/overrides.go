@@ -1,0 +1,127 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/spf13/viper"
+)
+
+// OverrideKeys are the settings that flags and NEUROSCALE_* environment
+// variables may override, as viper keys. The environment variable is the
+// key upper-cased with '.' and '-' turned into '_':
+// NEUROSCALE_CLUSTER_KUBECONFIG, NEUROSCALE_SOURCES_MIRROR, ...
+var OverrideKeys = []string{
+	"profile",
+	"cluster.provider",
+	"cluster.name",
+	"cluster.kubeconfig",
+	"cluster.context",
+	"sources.mirror",
+	"sources.cache-dir",
+}
+
+// NewViper returns a viper that reads NEUROSCALE_* variables from env (a
+// list of KEY=VALUE, normally os.Environ()). Flags are bound by the caller
+// with BindPFlag on the same keys.
+func NewViper(env []string) *viper.Viper {
+	v := viper.New()
+	v.SetEnvPrefix("NEUROSCALE")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
+	// Viper reads the process environment; tests pass their own via Set
+	// defaults below so precedence stays flags > env > file.
+	for _, kv := range env {
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(k, "NEUROSCALE_") {
+			continue
+		}
+		for _, key := range OverrideKeys {
+			if EnvName(key) == k {
+				v.SetDefault(key, val)
+			}
+		}
+	}
+	return v
+}
+
+// EnvName is the environment variable that overrides key.
+func EnvName(key string) string {
+	return "NEUROSCALE_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
+}
+
+// ApplyOverrides writes every override set in v (flag or environment)
+// into p. It is called after the file is read, so overrides win.
+func ApplyOverrides(p *Platform, v *viper.Viper) {
+	if v == nil {
+		return
+	}
+	set := func(key string, dst *string) {
+		if s := v.GetString(key); s != "" {
+			*dst = s
+		}
+	}
+	set("profile", &p.Profile)
+	set("cluster.provider", &p.Cluster.Provider)
+	set("cluster.name", &p.Cluster.Name)
+	set("cluster.kubeconfig", &p.Cluster.Kubeconfig)
+	set("cluster.context", &p.Cluster.Context)
+	set("sources.mirror", &p.Sources.Mirror)
+	set("sources.cache-dir", &p.Sources.CacheDir)
+}
+
+// DefaultFile is the config file read when --config is not given.
+const DefaultFile = "neuroscale.yaml"
+
+// LoadOptions says where the configuration comes from.
+type LoadOptions struct {
+	// Path is the config file; "-" reads Stdin; "" means DefaultFile, which
+	// may be absent (then built-in defaults apply).
+	Path  string
+	Stdin io.Reader
+	// Viper carries flag and environment overrides; may be nil.
+	Viper *viper.Viper
+}
+
+// Load reads, overrides, resolves and validates the configuration. Every
+// problem found by validation is returned at once.
+func Load(o LoadOptions) (*Resolved, error) {
+	path := o.Path
+	explicit := path != ""
+	if !explicit {
+		path = DefaultFile
+	}
+	var p *Platform
+	var doc *Document
+	if path != "-" && !explicit {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			p = &Platform{APIVersion: APIVersion, Kind: KindPlatform}
+		}
+	}
+	if p == nil {
+		var err error
+		p, doc, err = ReadPlatform(path, o.Stdin)
+		if err != nil {
+			return nil, err
+		}
+	}
+	ApplyOverrides(p, o.Viper)
+	r, err := Resolve(p, doc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", docName(doc), err)
+	}
+	if err := r.Validate(); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+func docName(d *Document) string {
+	if d == nil {
+		return "defaults"
+	}
+	return d.Name
+}

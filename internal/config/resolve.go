@@ -1,0 +1,523 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/neuroscale-dev/neuroscale/profiles"
+)
+
+// Defaults used when neither the file nor the profile says otherwise.
+const (
+	DefaultProfile     = "dev"
+	DefaultClusterName = "neuroscale"
+	// DefaultK3sImage pins the node image k3d starts.
+	DefaultK3sImage  = "rancher/k3s:v1.33.4-k3s1"
+	DefaultHTTPPort  = 8081
+	DefaultHTTPSPort = 8444
+	DefaultBranch    = "main"
+	DefaultAppsPath  = "apps"
+)
+
+// Resolved is the effective configuration: defaults, profile, file,
+// environment and flags folded together. Everything downstream reads this.
+type Resolved struct {
+	// Profile is the active profile's name; ProfileChain lists it and what
+	// it extends, base first.
+	Profile      string
+	ProfileChain []string
+	Cluster      Cluster
+	Sources      Sources
+	// Components has one entry per known component, in install order.
+	Components   []ResolvedComponent
+	Backstage    BackstageSettings
+	Secrets      []ResolvedSecret
+	Forwards     []Forward
+	GitOps       *GitOps
+	Requirements Requirements
+	// Doc is the config file, for positions in messages; nil when none.
+	Doc *Document
+	// Platform is the file as decoded, after overrides.
+	Platform *Platform
+}
+
+// ResolvedComponent is one component's effective settings.
+type ResolvedComponent struct {
+	Name    string
+	Enabled bool
+	// Values are profile values with the file's values merged over them.
+	Values  map[string]any
+	Timeout Duration
+}
+
+// ResolvedSecret pairs what the profile requires with where the user said
+// the value comes from.
+type ResolvedSecret struct {
+	Name    string
+	Require SecretRequire
+	Source  SecretSource
+	// Declared is true when the config file names this secret.
+	Declared bool
+}
+
+// Component returns the named component, or nil.
+func (r *Resolved) Component(name string) *ResolvedComponent {
+	for i := range r.Components {
+		if r.Components[i].Name == name {
+			return &r.Components[i]
+		}
+	}
+	return nil
+}
+
+// Enabled reports whether the named component is on.
+func (r *Resolved) Enabled(name string) bool {
+	c := r.Component(name)
+	return c != nil && c.Enabled
+}
+
+// LoadProfile returns the named profile, following Extends through the
+// built-in profiles and those defined in p. The result is flattened.
+func LoadProfile(name string, p *Platform) (*Profile, []string, error) {
+	var chain []*Profile
+	var names []string
+	seen := map[string]bool{}
+	for cur := name; cur != ""; {
+		if seen[cur] {
+			return nil, nil, fmt.Errorf("profile %q extends itself through %s", name, strings.Join(names, " -> "))
+		}
+		seen[cur] = true
+		var prof *Profile
+		if p != nil {
+			if up, ok := p.Profiles[cur]; ok {
+				up := up
+				up.Name = cur
+				prof = &up
+			}
+		}
+		if prof == nil {
+			raw, err := profiles.Read(cur)
+			if err != nil {
+				return nil, nil, fmt.Errorf("profile %q: %w; define it under profiles: in neuroscale.yaml", cur, err)
+			}
+			var bp Profile
+			if _, err := Decode("profiles/"+cur+".yaml", raw, &bp); err != nil {
+				return nil, nil, fmt.Errorf("built-in profile %q: %w", cur, err)
+			}
+			prof = &bp
+		}
+		if prof.Extends == "" && p != nil && p.Profiles != nil {
+			if _, user := p.Profiles[cur]; user {
+				return nil, nil, fmt.Errorf("profile %q must extend dev or prod (extends: dev)", cur)
+			}
+		}
+		chain = append([]*Profile{prof}, chain...)
+		names = append([]string{cur}, names...)
+		cur = prof.Extends
+	}
+	out := &Profile{Name: name}
+	for _, pr := range chain {
+		mergeProfile(out, pr)
+	}
+	out.Name = name
+	return out, names, nil
+}
+
+func mergeProfile(dst, src *Profile) {
+	if src.Description != "" {
+		dst.Description = src.Description
+	}
+	if src.Requirements.MemoryGiB != 0 {
+		dst.Requirements.MemoryGiB = src.Requirements.MemoryGiB
+	}
+	if src.Requirements.CPUs != 0 {
+		dst.Requirements.CPUs = src.Requirements.CPUs
+	}
+	if src.Requirements.DiskGiB != 0 {
+		dst.Requirements.DiskGiB = src.Requirements.DiskGiB
+	}
+	mergeComponents(&dst.Components, &src.Components)
+	mergeBackstage(&dst.Backstage, &src.Backstage)
+	if len(src.Secrets) > 0 {
+		if dst.Secrets == nil {
+			dst.Secrets = map[string]SecretRequire{}
+		}
+		for k, v := range src.Secrets {
+			dst.Secrets[k] = v
+		}
+	}
+	if len(src.Forwards) > 0 {
+		dst.Forwards = append([]Forward(nil), src.Forwards...)
+	}
+}
+
+func mergeComponents(dst, src *Components) {
+	for _, n := range ComponentNames {
+		s := src.Get(n)
+		if s == nil {
+			continue
+		}
+		d := dst.Get(n)
+		if d == nil {
+			d = &Component{}
+		} else {
+			cp := *d
+			d = &cp
+		}
+		if s.Enabled != nil {
+			d.Enabled = s.Enabled
+		}
+		if s.Timeout.Duration != 0 {
+			d.Timeout = s.Timeout
+		}
+		d.Values = MergeValues(d.Values, s.Values)
+		dst.Set(n, d)
+	}
+}
+
+func mergeBackstage(dst, src *BackstageSettings) {
+	if src.Title != "" {
+		dst.Title = src.Title
+	}
+	if src.BaseURL != "" {
+		dst.BaseURL = src.BaseURL
+	}
+	if src.Auth != "" {
+		dst.Auth = src.Auth
+	}
+	if src.Replicas != nil {
+		dst.Replicas = src.Replicas
+	}
+	if src.Persistence != nil {
+		dst.Persistence = src.Persistence
+	}
+	if src.Probes != nil {
+		if dst.Probes == nil {
+			dst.Probes = &ProbeSet{}
+		}
+		if src.Probes.Startup != nil {
+			dst.Probes.Startup = src.Probes.Startup
+		}
+		if src.Probes.Readiness != nil {
+			dst.Probes.Readiness = src.Probes.Readiness
+		}
+		if src.Probes.Liveness != nil {
+			dst.Probes.Liveness = src.Probes.Liveness
+		}
+	}
+}
+
+// MergeValues deep-merges src over dst like Helm merges values files:
+// maps merge key by key, anything else in src replaces. Neither input is
+// modified.
+func MergeValues(dst, src map[string]any) map[string]any {
+	if dst == nil && src == nil {
+		return nil
+	}
+	out := make(map[string]any, len(dst)+len(src))
+	for k, v := range dst {
+		out[k] = copyValue(v)
+	}
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := out[k].(map[string]any); ok {
+				out[k] = MergeValues(dm, sm)
+				continue
+			}
+		}
+		out[k] = copyValue(v)
+	}
+	return out
+}
+
+func copyValue(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		return MergeValues(nil, t)
+	case []any:
+		c := make([]any, len(t))
+		for i := range t {
+			c[i] = copyValue(t[i])
+		}
+		return c
+	}
+	return v
+}
+
+// Resolve folds the profile under the file and fills defaults. The file
+// p must already carry environment and flag overrides (see Overrides).
+func Resolve(p *Platform, doc *Document) (*Resolved, error) {
+	if p == nil {
+		p = &Platform{APIVersion: APIVersion, Kind: KindPlatform}
+	}
+	name := p.Profile
+	if name == "" {
+		name = DefaultProfile
+	}
+	prof, chain, err := LoadProfile(name, p)
+	if err != nil {
+		return nil, err
+	}
+	r := &Resolved{Profile: name, ProfileChain: chain, Doc: doc, Platform: p, Requirements: prof.Requirements}
+
+	r.Cluster = p.Cluster
+	if r.Cluster.Provider == "" {
+		r.Cluster.Provider = ProviderK3d
+	}
+	if r.Cluster.Name == "" {
+		r.Cluster.Name = DefaultClusterName
+	}
+	if r.Cluster.K3sImage == "" {
+		r.Cluster.K3sImage = DefaultK3sImage
+	}
+	if r.Cluster.Ports.HTTP == 0 {
+		r.Cluster.Ports.HTTP = DefaultHTTPPort
+	}
+	if r.Cluster.Ports.HTTPS == 0 {
+		r.Cluster.Ports.HTTPS = DefaultHTTPSPort
+	}
+	if r.Cluster.ImageCache == nil {
+		t := true
+		r.Cluster.ImageCache = &t
+	}
+	r.Cluster.Kubeconfig = expandHome(r.Cluster.Kubeconfig)
+
+	r.Sources = p.Sources
+	if r.Sources.CacheDir == "" {
+		if d, err := os.UserCacheDir(); err == nil {
+			r.Sources.CacheDir = filepath.Join(d, "neuroscale")
+		} else {
+			r.Sources.CacheDir = filepath.Join(os.TempDir(), "neuroscale-cache")
+		}
+	}
+	r.Sources.CacheDir = expandHome(r.Sources.CacheDir)
+
+	comps := prof.Components
+	mergeComponents(&comps, &p.Components)
+	for _, n := range ComponentNames {
+		c := comps.Get(n)
+		rc := ResolvedComponent{Name: n, Enabled: c.IsEnabled()}
+		if c != nil {
+			rc.Values = c.Values
+			rc.Timeout = c.Timeout
+		}
+		if rc.Values == nil {
+			rc.Values = map[string]any{}
+		}
+		r.Components = append(r.Components, rc)
+	}
+
+	r.Backstage = prof.Backstage
+	mergeBackstage(&r.Backstage, &p.Backstage)
+
+	names := map[string]bool{}
+	for k := range prof.Secrets {
+		names[k] = true
+	}
+	for k := range p.Secrets {
+		names[k] = true
+	}
+	sorted := make([]string, 0, len(names))
+	for k := range names {
+		sorted = append(sorted, k)
+	}
+	sort.Strings(sorted)
+	for _, k := range sorted {
+		rs := ResolvedSecret{Name: k, Require: prof.Secrets[k]}
+		if src, ok := p.Secrets[k]; ok {
+			rs.Source, rs.Declared = src, true
+		}
+		if rs.Source.Env == "" && rs.Source.File == "" && !rs.Source.Prompt {
+			rs.Source.Env = rs.Require.Env
+			if rs.Source.Env == "" {
+				rs.Source.Env = k
+			}
+		}
+		if rs.Source.Kind == "" {
+			rs.Source.Kind = rs.Require.Kind
+		}
+		rs.Source.File = expandHome(rs.Source.File)
+		r.Secrets = append(r.Secrets, rs)
+	}
+
+	r.Forwards = prof.Forwards
+	if len(p.Forwards) > 0 {
+		r.Forwards = p.Forwards
+	}
+	for i := range r.Forwards {
+		if r.Forwards[i].Scheme == "" {
+			r.Forwards[i].Scheme = "http"
+		}
+	}
+
+	if p.GitOps != nil {
+		g := *p.GitOps
+		if g.Branch == "" {
+			g.Branch = DefaultBranch
+		}
+		if g.Path == "" {
+			g.Path = DefaultAppsPath
+		}
+		r.GitOps = &g
+	}
+	return r, nil
+}
+
+func expandHome(p string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		if h, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(h, strings.TrimPrefix(p, "~"))
+		}
+	}
+	return p
+}
+
+// Problem is one thing wrong with a configuration.
+type Problem struct {
+	// Pos is file:line:col where known.
+	Pos string
+	Msg string
+	// Fix says what to do.
+	Fix string
+}
+
+func (p Problem) Error() string {
+	s := p.Msg
+	if p.Pos != "" {
+		s = p.Pos + ": " + s
+	}
+	if p.Fix != "" {
+		s += " (" + p.Fix + ")"
+	}
+	return s
+}
+
+// Validate returns every structural problem of the resolved configuration
+// at once, joined; nil when there is none. Platform-level rules with IDs
+// (Backstage auth, probes, ...) live in package validate.
+func (r *Resolved) Validate() error {
+	var errs []error
+	add := func(path, msg, fix string) {
+		errs = append(errs, Problem{Pos: r.Doc.Position(path), Msg: msg, Fix: fix})
+	}
+	switch r.Cluster.Provider {
+	case ProviderK3d:
+	case ProviderExisting:
+		if r.Cluster.Kubeconfig == "" && os.Getenv("KUBECONFIG") == "" {
+			if h, err := os.UserHomeDir(); err != nil || !fileExists(filepath.Join(h, ".kube", "config")) {
+				add("$.cluster.kubeconfig", "cluster.provider is existing but no kubeconfig is set and ~/.kube/config does not exist", "set cluster.kubeconfig or KUBECONFIG")
+			}
+		} else if r.Cluster.Kubeconfig != "" && !fileExists(r.Cluster.Kubeconfig) {
+			add("$.cluster.kubeconfig", fmt.Sprintf("kubeconfig %s does not exist", r.Cluster.Kubeconfig), "point cluster.kubeconfig at an existing file")
+		}
+	default:
+		hint := "use k3d or existing"
+		if s := closest(r.Cluster.Provider, []string{ProviderK3d, ProviderExisting}); s != "" {
+			hint = fmt.Sprintf("did you mean %q?", s)
+		}
+		add("$.cluster.provider", fmt.Sprintf("cluster.provider %q is not known", r.Cluster.Provider), hint)
+	}
+	if !validDNSLabel(r.Cluster.Name) {
+		add("$.cluster.name", fmt.Sprintf("cluster.name %q is not a valid name", r.Cluster.Name), "use lowercase letters, digits and '-', at most 32 characters")
+	}
+	checkPort := func(path, what string, p int) {
+		if p < 0 || p > 65535 {
+			add(path, fmt.Sprintf("%s %d is not a port", what, p), "use 1-65535")
+		}
+	}
+	checkPort("$.cluster.ports.http", "cluster.ports.http", r.Cluster.Ports.HTTP)
+	checkPort("$.cluster.ports.https", "cluster.ports.https", r.Cluster.Ports.HTTPS)
+	checkPort("$.cluster.ports.api", "cluster.ports.api", r.Cluster.Ports.API)
+
+	if m := r.Sources.Mirror; m != "" && !strings.HasPrefix(m, "file://") && !strings.HasPrefix(m, "http://") && !strings.HasPrefix(m, "https://") {
+		add("$.sources.mirror", fmt.Sprintf("sources.mirror %q is neither file:// nor http(s)://", m), "write file:///path/to/mirror or https://host/path")
+	}
+
+	used := map[int]string{}
+	claim := func(path string, port int, what string) {
+		if port == 0 {
+			return
+		}
+		if prev, ok := used[port]; ok {
+			add(path, fmt.Sprintf("port %d is used twice: by %s and by %s", port, prev, what), "give each a different port")
+			return
+		}
+		used[port] = what
+	}
+	if r.Cluster.Provider == ProviderK3d {
+		claim("$.cluster.ports.http", r.Cluster.Ports.HTTP, "the k3d load balancer (http)")
+		claim("$.cluster.ports.https", r.Cluster.Ports.HTTPS, "the k3d load balancer (https)")
+		claim("$.cluster.ports.api", r.Cluster.Ports.API, "the Kubernetes API")
+	}
+	fnames := map[string]bool{}
+	for i, f := range r.Forwards {
+		path := fmt.Sprintf("$.forwards[%d]", i)
+		if f.Name == "" || fnames[f.Name] {
+			add(path, fmt.Sprintf("forward %d has an empty or repeated name %q", i, f.Name), "give every forward a unique name")
+		}
+		fnames[f.Name] = true
+		if f.Service == "" || f.Namespace == "" || f.RemotePort <= 0 {
+			add(path, fmt.Sprintf("forward %q needs namespace, service and remotePort", f.Name), "fill them in")
+		}
+		if f.LocalPort <= 0 || f.LocalPort > 65535 {
+			add(path+".localPort", fmt.Sprintf("forward %q has localPort %d", f.Name, f.LocalPort), "use 1-65535")
+		}
+		claim(path+".localPort", f.LocalPort, fmt.Sprintf("the %s port-forward", f.Name))
+	}
+	switch r.Backstage.Auth {
+	case "guest", "github":
+	default:
+		add("$.backstage.auth", fmt.Sprintf("backstage.auth %q is not known", r.Backstage.Auth), "use guest or github")
+	}
+	for _, s := range r.Secrets {
+		path := "$.secrets." + s.Name
+		n := 0
+		if s.Source.Env != "" {
+			n++
+		}
+		if s.Source.File != "" {
+			n++
+		}
+		if s.Declared && n > 1 {
+			add(path, fmt.Sprintf("secret %s names both env and file", s.Name), "keep one source")
+		}
+		switch s.Source.Kind {
+		case "", "opaque", "github-token", "oauth-client-id", "oauth-client-secret":
+		default:
+			add(path+".kind", fmt.Sprintf("secret %s has kind %q", s.Name, s.Source.Kind), "use github-token, oauth-client-id, oauth-client-secret or opaque")
+		}
+	}
+	if g := r.GitOps; g != nil {
+		if !strings.HasPrefix(g.Repo, "https://github.com/") || strings.Count(strings.Trim(strings.TrimPrefix(g.Repo, "https://github.com/"), "/"), "/") != 1 {
+			add("$.gitops.repo", fmt.Sprintf("gitops.repo %q is not https://github.com/OWNER/NAME", g.Repo), "the template publishes pull requests with publish:github:pull-request")
+		}
+	}
+	for name := range r.Platform.Profiles {
+		if name == "dev" || name == "prod" {
+			add("$.profiles."+name, fmt.Sprintf("profile %q redefines a built-in profile", name), "give it another name and extends: "+name)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validDNSLabel(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i, c := range s {
+		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' && i > 0 && i < len(s)-1
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

@@ -1,0 +1,42 @@
+// Package logging builds the one slog logger neuroscale uses and routes the
+// libraries' own loggers (klog for client-go, Helm's printf logger, k3d's
+// logrus) into it, so -v shows everything and the default shows nothing
+// but neuroscale's own progress.
+package logging
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/go-logr/logr"
+	"k8s.io/klog/v2"
+)
+
+// New returns a text logger on w: warnings and errors by default, debug
+// with verbose.
+func New(w io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// RouteKlog sends client-go's klog output through log at debug level.
+// klog is process-global, so this is called once from the command layer.
+func RouteKlog(log *slog.Logger) {
+	klog.SetLogger(logr.FromSlogHandler(log.With("lib", "client-go").Handler()))
+}
+
+// Printf adapts log to the printf-style loggers Helm's action package
+// takes; the messages go at debug level.
+func Printf(log *slog.Logger, lib string) func(format string, v ...any) {
+	l := log.With("lib", lib)
+	return func(format string, v ...any) {
+		if l.Enabled(context.Background(), slog.LevelDebug) {
+			l.Debug(fmt.Sprintf(format, v...))
+		}
+	}
+}

@@ -1,0 +1,80 @@
+// Package render turns the resolved configuration and the pinned upstream
+// charts and manifests into the exact objects neuroscale applies: Helm
+// charts through the Helm SDK (client-side, hooks and CRDs included) and
+// release manifests through the kustomize API with embedded overlays.
+package render
+
+import (
+	"helm.sh/helm/v3/pkg/chart"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// StepKind says how a step is applied.
+type StepKind string
+
+// Step kinds.
+const (
+	// StepChart is installed or upgraded as a Helm release.
+	StepChart StepKind = "chart"
+	// StepManifest is server-side applied with the neuroscale field manager.
+	StepManifest StepKind = "manifest"
+)
+
+// Platform is the whole rendered platform.
+type Platform struct {
+	// Profile is the profile it was rendered for.
+	Profile string
+	// Components are the enabled components, in install order.
+	Components []*Component
+}
+
+// Component returns the named component, or nil.
+func (p *Platform) Component(name string) *Component {
+	for _, c := range p.Components {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// Component is one rendered component: what one stage applies.
+type Component struct {
+	Name      string
+	Namespace string
+	// Version is the component's pinned upstream version.
+	Version string
+	// Needs are the components that must be Ready before this one starts.
+	Needs []string
+	// Steps are applied in order; each waits for the previous to be Ready.
+	Steps []*Step
+	// Digest is a sha256 over every step's rendered objects and values:
+	// equal digests mean nothing to re-apply.
+	Digest string
+}
+
+// Objects returns every object of every step, in order.
+func (c *Component) Objects() []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, s := range c.Steps {
+		out = append(out, s.Objects...)
+	}
+	return out
+}
+
+// Step is one Helm release or one set of manifests.
+type Step struct {
+	Kind StepKind
+	// Name is the release name (chart) or the manifest set's name.
+	Name      string
+	Namespace string
+	// Chart, ChartVersion and Values are set for StepChart. Values are the
+	// final merged values (chart defaults are not included).
+	Chart        *chart.Chart
+	ChartVersion string
+	Values       map[string]any
+	// Objects are the rendered objects; for charts, including CRDs and
+	// hooks (Hooks lists those separately as Helm runs them itself).
+	Objects []*unstructured.Unstructured
+	Hooks   []*unstructured.Unstructured
+}

@@ -1,0 +1,77 @@
+// Command sim plays, on a kwok cluster, the controllers that cannot run
+// there, so that installs and waits are tested against real watches:
+//
+//   - LoadBalancer Services get status.loadBalancer.ingress 127.0.0.1, as
+//     k3s's servicelb gives them on a laptop;
+//   - a default StorageClass "standard", and for each Pending claim of it a
+//     hostPath PersistentVolume pre-bound to the claim, which
+//     kube-controller-manager then binds (as k3s's local-path provisioner);
+//   - KServe InferenceServices (serving.kserve.io/v1beta1) get the status
+//     KServe's controller writes once ready;
+//   - ArgoCD Applications (argoproj.io/v1alpha1) become Synced and Healthy.
+//
+// Custom resources are watched only once their CRD is Established, so sim
+// can start before the charts that bring those CRDs.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+func main() {
+	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the test cluster")
+	resync := flag.Duration("resync", 30*time.Second, "how often every object is looked at again, to retry failed updates")
+	flag.Parse()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	if err := run(ctx, log, *kubeconfig, *resync); err != nil {
+		log.Error("sim failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, log *slog.Logger, kubeconfig string, resync time.Duration) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return fmt.Errorf("load kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = 50, 100
+	cfg.UserAgent = "neuroscale-testcluster-sim"
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("dynamic client: %w", err)
+	}
+	s := &sim{log: log, cs: cs, dyn: dyn, resync: resync}
+	if err := s.ensureStorageClass(ctx); err != nil {
+		return err
+	}
+	s.runCore(ctx)
+	s.runCustomResources(ctx)
+	log.Info("sim running")
+	<-ctx.Done()
+	return nil
+}
+
+// sim holds the clients shared by the simulated controllers.
+type sim struct {
+	log    *slog.Logger
+	cs     kubernetes.Interface
+	dyn    dynamic.Interface
+	resync time.Duration
+}

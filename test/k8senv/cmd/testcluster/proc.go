@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// stopOrder lists the processes in the order they must be stopped: the
+// clients first, then the API server, then etcd, because killing etcd and
+// the API server together leaves the API server retrying for a long time.
+// scripts/testcluster stop uses the same order.
+var stopOrder = []string{"guard", "sim", "kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"}
+
+// spawn starts bin detached from the launcher (own session, output to
+// DIR/logs/NAME.log) and records its pid in DIR/pids/NAME.pid, so the
+// process outlives this short-lived launcher and stop can find it by pid.
+func spawn(dir, name, bin string, args ...string) (int, error) {
+	logPath := filepath.Join(dir, "logs", name+".log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return 0, fmt.Errorf("open log of %s: %w", name, err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("start %s: %w", name, err)
+	}
+	pid := cmd.Process.Pid
+	if err := os.WriteFile(pidFile(dir, name), []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+		_ = cmd.Process.Kill()
+		return 0, fmt.Errorf("record pid of %s: %w", name, err)
+	}
+	// Reap the child while the launcher lives, so an early exit shows up
+	// as a dead pid instead of a zombie that looks alive.
+	go func() { _ = cmd.Wait() }()
+	return pid, nil
+}
+
+func pidFile(dir, name string) string { return filepath.Join(dir, "pids", name+".pid") }
+
+// readPid returns the pid recorded for name if that process still runs and
+// is one of ours: its command line must mention DIR, so a pid reused by an
+// unrelated process is never signalled.
+func readPid(dir, name string) (int, bool) {
+	data, err := os.ReadFile(pidFile(dir, name))
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 1 {
+		return 0, false
+	}
+	return pid, ours(pid, dir)
+}
+
+func ours(pid int, dir string) bool {
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// A zombie has exited; only its parent's wait is missing.
+		if i := bytes.LastIndexByte(stat, ')'); i > 0 && len(stat) > i+2 && stat[i+2] == 'Z' {
+			return false
+		}
+	}
+	return bytes.Contains(cmdline, []byte(dir))
+}
+
+// stopAll stops the recorded processes in stopOrder: SIGTERM, then SIGKILL
+// after grace. skip names a process not to signal (the guard itself).
+func stopAll(dir string, grace time.Duration, skip string) {
+	for _, name := range stopOrder {
+		if name == skip {
+			continue
+		}
+		pid, ok := readPid(dir, name)
+		if ok {
+			_ = syscall.Kill(pid, syscall.SIGTERM)
+			deadline := time.Now().Add(grace)
+			for ours(pid, dir) && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if ours(pid, dir) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				for i := 0; i < 40 && ours(pid, dir); i++ {
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		}
+		_ = os.Remove(pidFile(dir, name))
+	}
+}
+
+// freePorts asks the kernel for n distinct free loopback ports. They are
+// released before use, so another process could take one in between; the
+// window is small and a clash shows up as a start failure.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			_ = l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("find free port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// runGuard waits for the owner process (a test binary) to go away and then
+// stops the cluster. It exists because a panicking test binary never runs
+// its TestMain cleanup; without the guard its cluster would be left behind.
+func runGuard(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("guard", flag.ContinueOnError)
+	dir := fs.String("dir", "", "cluster directory")
+	owner := fs.Int("owner-pid", 0, "pid whose exit stops the cluster")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" || *owner <= 1 {
+		return errors.New("guard needs --dir and --owner-pid")
+	}
+	start := procStart(*owner)
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil // stopped by scripts/testcluster stop
+		case <-t.C:
+		}
+		if s := procStart(*owner); s == "" || s != start {
+			fmt.Printf("%s owner %d is gone: stopping the cluster\n", time.Now().Format(time.RFC3339), *owner)
+			stopAll(*dir, 5*time.Second, "guard")
+			_ = os.Remove(pidFile(*dir, "guard"))
+			return nil
+		}
+	}
+}
+
+// procStart returns the start time field of /proc/PID/stat ("" when the
+// process is gone or a zombie), so a reused pid is not taken for the owner.
+func procStart(pid int) string {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return ""
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 20 || f[0] == "Z" {
+		return ""
+	}
+	return f[19]
+}
