@@ -53,7 +53,7 @@ func (s *sim) runCustomResources(ctx context.Context) {
 	var mu sync.Mutex
 	running := map[string]context.CancelFunc{}
 
-	sync := func(obj any, deleted bool) {
+	reconcile := func(obj any, deleted bool) {
 		crd, ok := obj.(*unstructured.Unstructured)
 		if !ok {
 			if tomb, isTomb := obj.(cache.DeletedFinalStateUnknown); isTomb {
@@ -90,9 +90,9 @@ func (s *sim) runCustomResources(ctx context.Context) {
 	}
 	inf := dynamicinformer.NewFilteredDynamicInformer(s.dyn, crdGVR, "", s.resync, cache.Indexers{}, nil)
 	_, _ = inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { sync(obj, false) },
-		UpdateFunc: func(_, obj any) { sync(obj, false) },
-		DeleteFunc: func(obj any) { sync(obj, true) },
+		AddFunc:    func(obj any) { reconcile(obj, false) },
+		UpdateFunc: func(_, obj any) { reconcile(obj, false) },
+		DeleteFunc: func(obj any) { reconcile(obj, true) },
 	})
 	go inf.Informer().Run(ctx.Done())
 }
