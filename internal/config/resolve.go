@@ -437,16 +437,23 @@ func (r *Resolved) Validate() error {
 		add("$.sources.mirror", fmt.Sprintf("sources.mirror %q is neither file:// nor http(s)://", m), "write file:///path/to/mirror or https://host/path")
 	}
 
-	used := map[int]string{}
+	type use struct{ path, what string }
+	used := map[int]use{}
 	claim := func(path string, port int, what string) {
 		if port == 0 {
 			return
 		}
 		if prev, ok := used[port]; ok {
-			add(path, fmt.Sprintf("port %d is used twice: by %s and by %s", port, prev, what), "give each a different port")
+			// Point at whichever of the two is written in the file: the
+			// other may come from the profile.
+			pos := r.Doc.Position(path)
+			if pos == r.Doc.Name || pos == "" {
+				pos = r.Doc.Position(prev.path)
+			}
+			errs = append(errs, Problem{Pos: pos, Msg: fmt.Sprintf("port %d is used twice: by %s and by %s", port, prev.what, what), Fix: "give each a different port"})
 			return
 		}
-		used[port] = what
+		used[port] = use{path, what}
 	}
 	if r.Cluster.Provider == ProviderK3d {
 		claim("$.cluster.ports.http", r.Cluster.Ports.HTTP, "the k3d load balancer (http)")
@@ -467,6 +474,11 @@ func (r *Resolved) Validate() error {
 			add(path+".localPort", fmt.Sprintf("forward %q has localPort %d", f.Name, f.LocalPort), "use 1-65535")
 		}
 		claim(path+".localPort", f.LocalPort, fmt.Sprintf("the %s port-forward", f.Name))
+	}
+	for _, n := range ComponentNames {
+		if c := r.Platform.Components.Get(n); c != nil && c.Timeout.Invalid() != "" {
+			add("$.components."+n+".timeout", fmt.Sprintf("invalid duration %q for components.%s.timeout", c.Timeout.Invalid(), n), "write it like 90s or 5m")
+		}
 	}
 	switch r.Backstage.Auth {
 	case "guest", "github":

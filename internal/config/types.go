@@ -313,21 +313,30 @@ type SecretRequire struct {
 }
 
 // Duration is a time.Duration written as "90s" or "5m" in YAML.
-type Duration struct{ time.Duration }
+type Duration struct {
+	time.Duration
+	// invalid keeps text that did not parse, so Validate can report it
+	// with its file:line (the decoder's own error has no position).
+	invalid string
+}
 
 // UnmarshalText parses a Go duration string.
 func (d *Duration) UnmarshalText(b []byte) error {
+	d.Duration, d.invalid = 0, ""
 	if len(b) == 0 {
-		d.Duration = 0
 		return nil
 	}
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
-		return fmt.Errorf("invalid duration %q: write it like 90s or 5m", string(b))
+		d.invalid = string(b)
+		return nil
 	}
 	d.Duration = v
 	return nil
 }
+
+// Invalid returns the text that did not parse as a duration, if any.
+func (d Duration) Invalid() string { return d.invalid }
 
 // MarshalText writes the duration back as "1m30s".
 func (d Duration) MarshalText() ([]byte, error) {
