@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
 )
 
@@ -109,7 +110,7 @@ func TestCatalogAcceptsFixtureDigests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := os.ReadFile(filepath.Join(fixtures(t), "SOURCES.md"))
+	src, err := os.ReadFile(filepath.Join(catalogtest.Fixtures(t), "SOURCES.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,18 +202,4 @@ func TestCheckRejectsBrokenCatalogs(t *testing.T) {
 			}
 		})
 	}
-}
-
-// fixtures finds ../shared/fixtures/upstream beside the repository; it
-// fails rather than skips, because CI always has it.
-func fixtures(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "fixtures", "upstream"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "SOURCES.md")); err != nil {
-		t.Fatalf("upstream fixtures not found at %s: clone the repository next to shared/ (see docs/design.md): %v", dir, err)
-	}
-	return dir
 }
