@@ -103,9 +103,12 @@ func backstageAppConfig(r *config.Resolved) map[string]any {
 			"credentials": true,
 		},
 	}
+	// The chart replaces the image's arguments with --config for this
+	// file alone, so the image's own app-config (and its database
+	// settings) is not read: the database must be configured here.
 	if postgresEnabled(r) {
 		// The chart sets POSTGRES_* in the container when its bundled
-		// PostgreSQL is on; say explicitly that they are to be used.
+		// PostgreSQL is on.
 		backend["database"] = map[string]any{
 			"client": "pg",
 			"connection": map[string]any{
@@ -115,6 +118,10 @@ func backstageAppConfig(r *config.Resolved) map[string]any {
 				"password": "${POSTGRES_PASSWORD}",
 			},
 		}
+	} else {
+		// Without PostgreSQL the catalog lives in memory and is rebuilt
+		// from its locations at every start.
+		backend["database"] = map[string]any{"client": "better-sqlite3", "connection": ":memory:"}
 	}
 
 	var auth map[string]any
