@@ -1,0 +1,84 @@
+package forward
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Endpoint is where one forward can be reached for a one-off check.
+type Endpoint struct {
+	// Name is the forward's name.
+	Name string
+	// URL is the base URL to use; empty when the forward could not be
+	// reached (see Err).
+	URL string
+	// Shared is true when URL is the configured local port, already served
+	// by another neuroscale (forward or up) or by whatever listens there.
+	Shared bool
+	Err    error
+}
+
+// Reach makes o.Forwards reachable for checks such as verify and doctor.
+// A forward whose configured local port already answers its probe is used
+// as it is, so a `neuroscale forward` running in another terminal is
+// shared rather than fought over; the others get a supervised forward on a
+// free port for as long as the caller needs them. Reach waits up to wait
+// for those to come up. stop closes what Reach opened; call it once done.
+func Reach(ctx context.Context, o Options, wait time.Duration) (eps []Endpoint, stop func(), err error) {
+	setDefaults(&o)
+	client := newProbeClient(o.ProbeTimeout)
+	own := o
+	own.Forwards = nil
+	var ownIdx []int
+	for _, f := range o.Forwards {
+		eps = append(eps, Endpoint{Name: f.Name})
+		i := len(eps) - 1
+		if f.LocalPort > 0 {
+			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(f.LocalPort))
+			pctx, cancel := context.WithTimeout(ctx, o.ProbeTimeout)
+			r := probe(pctx, client, f.Scheme, addr, f.Probe)
+			cancel()
+			if r.reached && f.Probe != "" {
+				eps[i].URL, eps[i].Shared = f.URL(), true
+				continue
+			}
+		}
+		f.LocalPort = 0
+		own.Forwards = append(own.Forwards, f)
+		ownIdx = append(ownIdx, i)
+	}
+	if len(own.Forwards) == 0 {
+		return eps, func() {}, nil
+	}
+	s, err := New(own)
+	if err != nil {
+		return nil, nil, err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = s.Run(rctx)
+	}()
+	stop = func() {
+		cancel()
+		wg.Wait()
+	}
+	wctx, wcancel := context.WithTimeout(ctx, wait)
+	_ = s.WaitUp(wctx)
+	wcancel()
+	for j, st := range s.Status() {
+		ep := &eps[ownIdx[j]]
+		if st.State == StateUp || st.State == StateUnhealthy {
+			ep.URL = st.URL
+			continue
+		}
+		ep.Err = fmt.Errorf("forward %s is %s: %s", st.Forward.Name, st.State, st.Reason)
+	}
+	return eps, stop, nil
+}

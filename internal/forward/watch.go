@@ -1,0 +1,124 @@
+package forward
+
+import (
+	"context"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// serviceWatch keeps one forward's Target current from watches on its
+// Service and that Service's EndpointSlices. Watching (instead of polling)
+// is what lets a forward follow a replaced pod within a fraction of a
+// second: the endpointslice controller marks the old endpoint not ready and
+// adds the new one as soon as the pods change.
+type serviceWatch struct {
+	ns, name   string
+	remotePort int
+	svcs       cache.SharedIndexInformer
+	slices     cache.SharedIndexInformer
+
+	mu      sync.Mutex
+	target  Target
+	reason  string
+	synced  bool
+	changed chan struct{}
+}
+
+func newServiceWatch(cs kubernetes.Interface, ns, name string, remotePort int) *serviceWatch {
+	byName := "metadata.name=" + name
+	svcLW := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = byName
+			return cs.CoreV1().Services(ns).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = byName
+			return cs.CoreV1().Services(ns).Watch(ctx, o)
+		},
+	}
+	bySvc := discoveryv1.LabelServiceName + "=" + name
+	sliceLW := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = bySvc
+			return cs.DiscoveryV1().EndpointSlices(ns).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = bySvc
+			return cs.DiscoveryV1().EndpointSlices(ns).Watch(ctx, o)
+		},
+	}
+	w := &serviceWatch{
+		ns: ns, name: name, remotePort: remotePort,
+		svcs:    cache.NewSharedIndexInformer(svcLW, &corev1.Service{}, 0, cache.Indexers{}),
+		slices:  cache.NewSharedIndexInformer(sliceLW, &discoveryv1.EndpointSlice{}, 0, cache.Indexers{}),
+		reason:  "waiting for the Service's endpoints to be listed",
+		changed: make(chan struct{}),
+	}
+	h := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { w.recompute() },
+		UpdateFunc: func(any, any) { w.recompute() },
+		DeleteFunc: func(any) { w.recompute() },
+	}
+	_, _ = w.svcs.AddEventHandler(h)
+	_, _ = w.slices.AddEventHandler(h)
+	return w
+}
+
+// run runs both informers until ctx is done. After both have listed once,
+// a missing Service counts as missing rather than not yet seen.
+func (w *serviceWatch) run(ctx context.Context) {
+	go w.svcs.RunWithContext(ctx)
+	go w.slices.RunWithContext(ctx)
+	if cache.WaitForCacheSync(ctx.Done(), w.svcs.HasSynced, w.slices.HasSynced) {
+		w.mu.Lock()
+		w.synced = true
+		w.mu.Unlock()
+		w.recompute()
+	}
+	<-ctx.Done()
+}
+
+// current returns the chosen target (Pod empty when there is none, with
+// the reason) and a channel closed at the next change of either.
+func (w *serviceWatch) current() (Target, string, <-chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.target, w.reason, w.changed
+}
+
+func (w *serviceWatch) recompute() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.synced {
+		return
+	}
+	var svc *corev1.Service
+	for _, o := range w.svcs.GetStore().List() {
+		if s, ok := o.(*corev1.Service); ok && s.Name == w.name {
+			svc = s
+		}
+	}
+	var slices []*discoveryv1.EndpointSlice
+	for _, o := range w.slices.GetStore().List() {
+		if s, ok := o.(*discoveryv1.EndpointSlice); ok {
+			slices = append(slices, s)
+		}
+	}
+	t, reason := pickTarget(svc, slices, w.remotePort, w.target.Pod)
+	if reason != "" {
+		reason = "Service " + w.ns + "/" + w.name + ": " + reason
+	}
+	if t == w.target && reason == w.reason {
+		return
+	}
+	w.target, w.reason = t, reason
+	close(w.changed)
+	w.changed = make(chan struct{})
+}
