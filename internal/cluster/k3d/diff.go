@@ -3,6 +3,7 @@ package k3d
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/docker/go-connections/nat"
@@ -127,7 +128,12 @@ func diffShape(want, have shape) []string {
 	for p := range want.LB {
 		ports = append(ports, p)
 	}
-	sort.Strings(ports)
+	// Numeric order, so http (80) is reported before https (443).
+	sort.Slice(ports, func(i, j int) bool {
+		a, _ := strconv.Atoi(ports[i])
+		b, _ := strconv.Atoi(ports[j])
+		return a < b
+	})
 	for _, p := range ports {
 		if have.LB[p] != want.LB[p] {
 			h := have.LB[p]
