@@ -1,13 +1,15 @@
 // Command testcluster starts the processes of the integration-test control
 // plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok
-// and the simulator) on free loopback ports and returns once the cluster is
-// usable. It is called by scripts/testcluster, which builds it and the
-// upstream binaries and owns `stop`; see docs/testcluster.md.
+// and the simulator) on free loopback ports, writes DIR/ready once the
+// cluster is usable, and then stays as their supervisor: it is their
+// parent, so it reaps them (pid 1 on these machines does not reap
+// orphans), it stops them in order on SIGTERM, and it stops them when the
+// owner process (a test binary) dies. scripts/testcluster runs it in the
+// background and waits for DIR/ready; see docs/testcluster.md.
 //
 //	testcluster start --dir DIR --bin BINDIR [--webhooks=off|on] [--delays FILE]
 //	                  [--pod-ready-delay SELECTOR=DURATION]... [--simulate=true]
 //	                  [--owner-pid PID]
-//	testcluster guard --dir DIR --owner-pid PID
 package main
 
 import (
@@ -22,17 +24,15 @@ func main() {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: testcluster start|guard [flags]")
+		fmt.Fprintln(os.Stderr, "usage: testcluster start [flags]")
 		os.Exit(2)
 	}
 	var err error
 	switch os.Args[1] {
 	case "start":
 		err = runStart(ctx, os.Args[2:])
-	case "guard":
-		err = runGuard(ctx, os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (want start or guard)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (want start)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testcluster:", err)

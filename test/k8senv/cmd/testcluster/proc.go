@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -19,8 +17,9 @@ import (
 // stopOrder lists the processes in the order they must be stopped: the
 // clients first, then the API server, then etcd, because killing etcd and
 // the API server together leaves the API server retrying for a long time.
-// scripts/testcluster stop uses the same order.
-var stopOrder = []string{"guard", "sim", "kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"}
+// scripts/testcluster stop uses the same order after stopping the
+// supervisor (which normally does all of it).
+var stopOrder = []string{"sim", "kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"}
 
 // spawn starts bin detached from the launcher (own session, output to
 // DIR/logs/NAME.log) and records its pid in DIR/pids/NAME.pid, so the
@@ -82,12 +81,9 @@ func ours(pid int, dir string) bool {
 }
 
 // stopAll stops the recorded processes in stopOrder: SIGTERM, then SIGKILL
-// after grace. skip names a process not to signal (the guard itself).
-func stopAll(dir string, grace time.Duration, skip string) {
+// after grace.
+func stopAll(dir string, grace time.Duration) {
 	for _, name := range stopOrder {
-		if name == skip {
-			continue
-		}
 		pid, ok := readPid(dir, name)
 		if ok {
 			_ = syscall.Kill(pid, syscall.SIGTERM)
@@ -128,33 +124,31 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// runGuard waits for the owner process (a test binary) to go away and then
-// stops the cluster. It exists because a panicking test binary never runs
-// its TestMain cleanup; without the guard its cluster would be left behind.
-func runGuard(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("guard", flag.ContinueOnError)
-	dir := fs.String("dir", "", "cluster directory")
-	owner := fs.Int("owner-pid", 0, "pid whose exit stops the cluster")
-	if err := fs.Parse(args); err != nil {
-		return err
+// supervise keeps the launcher running as the parent of the cluster's
+// processes until ctx ends (SIGTERM from scripts/testcluster stop) or the
+// owner process exits (a test binary that panicked skips its TestMain
+// cleanup; this is what stops its cluster then), and stops them in order.
+func supervise(ctx context.Context, dir string, owner int) {
+	start := ""
+	if owner > 1 {
+		start = procStart(owner)
 	}
-	if *dir == "" || *owner <= 1 {
-		return errors.New("guard needs --dir and --owner-pid")
-	}
-	start := procStart(*owner)
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil // stopped by scripts/testcluster stop
+			fmt.Printf("%s stop requested\n", time.Now().Format(time.RFC3339))
+			stopAll(dir, 5*time.Second)
+			return
 		case <-t.C:
 		}
-		if s := procStart(*owner); s == "" || s != start {
-			fmt.Printf("%s owner %d is gone: stopping the cluster\n", time.Now().Format(time.RFC3339), *owner)
-			stopAll(*dir, 5*time.Second, "guard")
-			_ = os.Remove(pidFile(*dir, "guard"))
-			return nil
+		if owner > 1 {
+			if s := procStart(owner); s == "" || s != start {
+				fmt.Printf("%s owner %d is gone: stopping the cluster\n", time.Now().Format(time.RFC3339), owner)
+				stopAll(dir, 5*time.Second)
+				return
+			}
 		}
 	}
 }

@@ -70,21 +70,47 @@ func runStart(ctx context.Context, args []string) error {
 		}
 		o.resolvedDel = append(fromFile, o.resolvedDel...)
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	return start(ctx, o)
+	// The supervisor's own pid file lets stop find it; its command line
+	// holds --dir, like every process of the cluster.
+	if err := os.MkdirAll(filepath.Join(dir, "pids"), 0o700); err != nil {
+		return fmt.Errorf("create pids dir: %w", err)
+	}
+	_ = os.Remove(filepath.Join(dir, "ready"))
+	startCtx, cancel := context.WithTimeout(ctx, o.timeout)
+	err = start(startCtx, o)
+	cancel()
+	if err != nil {
+		stopAll(dir, 5*time.Second)
+		_ = os.Remove(pidFile(dir, "supervisor"))
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ready"), []byte("ok\n"), 0o644); err != nil {
+		stopAll(dir, 5*time.Second)
+		return fmt.Errorf("write ready file: %w", err)
+	}
+	supervise(ctx, dir, o.ownerPid)
+	_ = os.Remove(pidFile(dir, "supervisor"))
+	return nil
 }
 
 func start(ctx context.Context, o startOptions) error {
 	began := time.Now()
 	dir := o.dir
-	for _, name := range stopOrder {
+	for _, name := range append([]string{"supervisor"}, stopOrder...) {
 		if _, ok := readPid(dir, name); ok {
 			return fmt.Errorf("%s of a cluster in %s still runs: run scripts/testcluster stop %s first", name, dir, dir)
 		}
 	}
+	if err := os.WriteFile(pidFile(dir, "supervisor"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return fmt.Errorf("record supervisor pid: %w", err)
+	}
+	// logs/ is kept: scripts/testcluster already writes supervisor.log
+	// there, and every other log is truncated when its process starts.
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o700); err != nil {
+		return fmt.Errorf("create logs dir: %w", err)
+	}
 	// A previous cluster's state would be inconsistent with the new PKI.
-	for _, sub := range []string{"pids", "logs", "pki", "etcd-data"} {
+	for _, sub := range []string{"pki", "etcd-data"} {
 		if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {
 			return fmt.Errorf("clean %s: %w", sub, err)
 		}
@@ -207,8 +233,10 @@ func start(ctx context.Context, o startOptions) error {
 		return err
 	}
 	kwokConfig := filepath.Join(dir, "kwok.yaml")
-	// An explicit (empty) configuration keeps a user's ~/.kwok/kwok.yaml out.
-	if err := os.WriteFile(kwokConfig, []byte("apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\noptions: {}\n"), 0o644); err != nil {
+	// An explicit configuration file keeps a user's ~/.kwok/kwok.yaml out.
+	// It holds no KwokConfiguration: kwok defaults only a missing one, an
+	// empty one would set every parallelism to 0.
+	if err := os.WriteFile(kwokConfig, []byte("# stages are custom resources (--enable-crds=Stage)\n"), 0o644); err != nil {
 		return fmt.Errorf("write kwok config: %w", err)
 	}
 	if _, err := spawn(dir, "kwok", bin("kwok"),
@@ -231,16 +259,6 @@ func start(ctx context.Context, o startOptions) error {
 			return err
 		}
 	}
-	if o.ownerPid > 1 {
-		self, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("locate launcher: %w", err)
-		}
-		if _, err := spawn(dir, "guard", self, "guard", "--dir="+dir, "--owner-pid="+strconv.Itoa(o.ownerPid)); err != nil {
-			return err
-		}
-	}
-
 	if err := createNode(ctx, cs); err != nil {
 		return err
 	}
