@@ -303,3 +303,24 @@ func TestDeleteExistingCluster(t *testing.T) {
 		t.Fatalf("second delete: %v", err)
 	}
 }
+
+func TestPublishedPorts(t *testing.T) {
+	dockertest.Start(t, clusterDaemon("neuroscale"))
+	got, err := PublishedPorts(context.Background(), "neuroscale")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]string{8082: UseHTTP, 8081: UseHTTPS, 6550: UseAPI}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for p, u := range want {
+		if got[p] != u {
+			t.Errorf("port %d: %q, want %q", p, got[p], u)
+		}
+	}
+	none, err := PublishedPorts(context.Background(), "other")
+	if err != nil || len(none) != 0 {
+		t.Errorf("missing cluster: %v, %v", none, err)
+	}
+}

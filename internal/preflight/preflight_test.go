@@ -1,0 +1,244 @@
+package preflight
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d/dockertest"
+	"github.com/neuroscale-dev/neuroscale/internal/config"
+)
+
+// resolved is the dev profile with provider and ports set for the test.
+func resolved(t *testing.T, provider string) *config.Resolved {
+	t.Helper()
+	r, err := config.Resolve(&config.Platform{APIVersion: config.APIVersion, Kind: config.KindPlatform}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Cluster.Provider = provider
+	r.Sources.CacheDir = t.TempDir()
+	// Ports nobody uses, so only what a test sets up is busy.
+	r.Cluster.Ports.HTTP, r.Cluster.Ports.HTTPS = freePort(t), freePort(t)
+	for i := range r.Forwards {
+		r.Forwards[i].LocalPort = freePort(t)
+	}
+	return r
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// occupy listens on a free loopback port until the test ends.
+func occupy(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func problems(t *testing.T, err error) []Problem {
+	t.Helper()
+	if err == nil {
+		return nil
+	}
+	var pe *Error
+	if !errors.As(err, &pe) {
+		t.Fatalf("got %T %v, want *preflight.Error", err, err)
+	}
+	return pe.Problems
+}
+
+// expect checks that probs are exactly the wanted checks, each message
+// holding its substrings.
+func expect(t *testing.T, probs []Problem, want map[string][]string) {
+	t.Helper()
+	got := map[string][]string{}
+	for _, p := range probs {
+		got[p.Check] = append(got[p.Check], p.String())
+	}
+	for check, subs := range want {
+		all := strings.Join(got[check], "\n")
+		if len(got[check]) == 0 {
+			t.Errorf("no %s problem; got %q", check, probs)
+		}
+		for _, s := range subs {
+			if !strings.Contains(all, s) {
+				t.Errorf("%s problems %q lack %q", check, all, s)
+			}
+		}
+	}
+	for check, msgs := range got {
+		if _, ok := want[check]; !ok {
+			t.Errorf("unexpected %s problem: %q", check, msgs)
+		}
+	}
+}
+
+func TestPortsExisting(t *testing.T) {
+	t.Parallel()
+	busy := occupy(t)
+	tests := []struct {
+		name string
+		set  func(r *config.Resolved)
+		want map[string][]string
+	}{
+		{name: "all free", set: func(*config.Resolved) {}},
+		{name: "forward port busy", set: func(r *config.Resolved) { r.Forwards[2].LocalPort = busy }, want: map[string][]string{
+			"port": {fmt.Sprintf("port %d, wanted by the demo port-forward, is already in use by pid %d", busy, os.Getpid()), "change forwards[2].localPort"},
+		}},
+		{name: "two forwards on one port", set: func(r *config.Resolved) { r.Forwards[1].LocalPort = r.Forwards[0].LocalPort }, want: map[string][]string{
+			"port": {"is wanted by both the backstage port-forward and the argocd port-forward", "forwards[0].localPort, forwards[1].localPort"},
+		}},
+		// The existing provider creates no load balancer: its ports are
+		// not this machine's business.
+		{name: "load balancer ports ignored", set: func(r *config.Resolved) { r.Cluster.Ports.HTTP = busy }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := resolved(t, config.ProviderExisting)
+			tt.set(r)
+			expect(t, problems(t, Run(context.Background(), r, Options{})), tt.want)
+		})
+	}
+}
+
+// TestSeedPortsDockerDown is the seed's setup on a machine whose Docker is
+// off: every problem comes back in one error.
+func TestSeedPortsDockerDown(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	t.Setenv("DOCKER_CONTEXT", "")
+	r := resolved(t, config.ProviderK3d)
+	// The https port is also held by some other program.
+	lbHTTP, lbHTTPS := freePort(t), occupy(t)
+	r.Cluster.Ports.HTTP, r.Cluster.Ports.HTTPS = lbHTTP, lbHTTPS
+	// The seed's port-forward script reused the load balancer's ports.
+	r.Forwards[0].LocalPort, r.Forwards[1].LocalPort = lbHTTP, lbHTTPS
+	err := Run(context.Background(), r, Options{})
+	t.Log(err)
+	expect(t, problems(t, err), map[string][]string{
+		"docker": {"Docker is not reachable at unix:///nonexistent/docker.sock", "start Docker Desktop"},
+		"port": {
+			fmt.Sprintf("port %d is wanted by both the k3d load balancer (http) and the backstage port-forward", lbHTTP),
+			fmt.Sprintf("port %d is wanted by both the k3d load balancer (https) and the argocd port-forward", lbHTTPS),
+			fmt.Sprintf("port %d, wanted by the k3d load balancer (https), is already in use", lbHTTPS),
+		},
+	})
+	var h interface{ Hint() string }
+	if !errors.As(err, &h) || !strings.Contains(h.Hint(), "nothing was changed") {
+		t.Errorf("error %v has no hint", err)
+	}
+}
+
+func TestDockerTCPPortClosed(t *testing.T) {
+	t.Setenv("DOCKER_HOST", fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)))
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	t.Setenv("DOCKER_CONTEXT", "")
+	expect(t, problems(t, Run(context.Background(), resolved(t, config.ProviderK3d), Options{})), map[string][]string{
+		"docker": {"Docker is not reachable at tcp://127.0.0.1:", "DOCKER_HOST points at"},
+	})
+}
+
+func TestResources(t *testing.T) {
+	tests := []struct {
+		name           string
+		os, engineName string
+		cpus           int
+		memGiB         float64
+		diskGiB        int
+		want           map[string][]string
+	}{
+		{name: "enough", os: "Ubuntu 24.04", cpus: 8, memGiB: 16, diskGiB: 1},
+		{name: "Docker Desktop at 8 GB reports less and passes", os: "Docker Desktop", cpus: 4, memGiB: 7.7, diskGiB: 1},
+		{name: "Docker Desktop too small", os: "Docker Desktop", cpus: 2, memGiB: 3.8, diskGiB: 1, want: map[string][]string{
+			"memory": {"Docker has 3.8 GiB of memory; the dev profile needs about 8 GiB", "Settings → Resources"},
+			"cpus":   {"Docker has 2 CPUs; the dev profile needs 4", "Settings → Resources"},
+		}},
+		{name: "colima too small", os: "Ubuntu 24.04 LTS", engineName: "colima", cpus: 2, memGiB: 2, diskGiB: 1, want: map[string][]string{
+			"memory": {"colima stop && colima start --memory 8 --cpu 4"},
+			"cpus":   {"colima start --memory 8 --cpu 4"},
+		}},
+		{name: "no disk left", os: "Ubuntu 24.04", cpus: 8, memGiB: 16, diskGiB: 1 << 30, want: map[string][]string{
+			"disk": {"GiB free in", "(the cache directory)", "needs about 1073741824 GiB", "docker system prune -a"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := dockertest.Start(t, &dockertest.Daemon{})
+			d.Info.OperatingSystem, d.Info.Name = tt.os, tt.engineName
+			d.Info.NCPU, d.Info.MemTotal = tt.cpus, int64(tt.memGiB*(1<<30))
+			d.Info.DockerRootDir = "/var/lib/docker"
+			r := resolved(t, config.ProviderK3d)
+			r.Requirements.DiskGiB = tt.diskGiB
+			expect(t, problems(t, Run(context.Background(), r, Options{})), tt.want)
+		})
+	}
+}
+
+// existingCluster is a Docker engine running the k3d cluster neuroscale
+// made before, its load balancer publishing http and https.
+func existingCluster(http, https int) *dockertest.Daemon {
+	labels := func(role string) map[string]string {
+		return map[string]string{"app": "k3d", "k3d.cluster": "neuroscale", "k3d.role": role, "k3d.cluster.network": "neuroscale-cache"}
+	}
+	return &dockertest.Daemon{Containers: []dockertest.Container{
+		{Name: "k3d-neuroscale-server-0", Image: config.DefaultK3sImage, Running: true, Labels: labels("server"), Networks: []string{"neuroscale-cache"}},
+		{Name: "k3d-neuroscale-serverlb", Image: "ghcr.io/k3d-io/k3d-proxy:5.9.0", Running: true, Labels: labels("loadbalancer"), Networks: []string{"neuroscale-cache"},
+			Ports: map[string][]dockertest.Binding{
+				"80/tcp":  {{HostIP: "127.0.0.1", HostPort: fmt.Sprint(http)}},
+				"443/tcp": {{HostIP: "127.0.0.1", HostPort: fmt.Sprint(https)}},
+			}},
+	}}
+}
+
+func TestRerunOwnPorts(t *testing.T) {
+	// Listeners stand in for the load balancer's published ports.
+	http, https := occupy(t), occupy(t)
+	tests := []struct {
+		name string
+		set  func(r *config.Resolved)
+		want map[string][]string
+	}{
+		{name: "same ports as the cluster", set: func(r *config.Resolved) {
+			r.Cluster.Ports.HTTP, r.Cluster.Ports.HTTPS = http, https
+		}},
+		{name: "http and https swapped", set: func(r *config.Resolved) {
+			r.Cluster.Ports.HTTP, r.Cluster.Ports.HTTPS = https, http
+		}, want: map[string][]string{"port": {
+			fmt.Sprintf("port %d, wanted by the k3d load balancer (http), is published by the existing k3d cluster for its https port", https),
+			"neuroscale up --recreate",
+		}}},
+		{name: "a forward on the cluster's http port", set: func(r *config.Resolved) {
+			r.Cluster.Ports.HTTP, r.Cluster.Ports.HTTPS = http, https
+			r.Forwards[2].LocalPort = http
+		}, want: map[string][]string{"port": {
+			fmt.Sprintf("port %d is wanted by both the k3d load balancer (http) and the demo port-forward", http),
+		}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := dockertest.Start(t, existingCluster(http, https))
+			d.Info.NCPU, d.Info.MemTotal = 8, 16<<30
+			r := resolved(t, config.ProviderK3d)
+			r.Requirements.DiskGiB = 0
+			tt.set(r)
+			expect(t, problems(t, Run(context.Background(), r, Options{})), tt.want)
+		})
+	}
+}
