@@ -1,0 +1,215 @@
+// Package validate checks a resolved configuration and the platform
+// rendered from it against the rules the seed platform learned the hard
+// way. Each rule has an ID (NS-…), names the object and the values path it
+// is about, points at file:line:column when the cause is in the config
+// file, and says how to fix it.
+//
+// Nothing here talks to a cluster: the rules read config.Resolved and
+// render.Platform only, so `neuroscale validate` runs anywhere and before
+// anything is installed.
+package validate
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/render"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// Severity says whether a finding fails validation.
+type Severity string
+
+// Severities. Only errors fail `neuroscale validate`.
+const (
+	Error   Severity = "error"
+	Warning Severity = "warning"
+)
+
+// Rule IDs.
+const (
+	RuleTemplateAllow  = "NS-BACKSTAGE-TEMPLATE-ALLOW"
+	RuleAuth           = "NS-BACKSTAGE-AUTH"
+	RuleTitle          = "NS-BACKSTAGE-TITLE"
+	RuleBaseURL        = "NS-BACKSTAGE-BASEURL"
+	RuleProbes         = "NS-BACKSTAGE-PROBES"
+	RuleValuesUnused   = "NS-VALUES-UNUSED"
+	RuleKnativeIngress = "NS-KNATIVE-INGRESS"
+	RuleSSARequired    = "NS-SSA-REQUIRED"
+	RuleSecretLiteral  = "NS-SECRET-LITERAL"
+	RuleGitOpsMissing  = "NS-GITOPS-MISSING"
+	RulePolicyDemo     = "NS-POLICY-DEMO"
+	RulePolicyTemplate = "NS-POLICY-TEMPLATE"
+)
+
+// Finding is one rule violated by one object.
+type Finding struct {
+	ID       string   `json:"id"`
+	Severity Severity `json:"severity"`
+	// Object is what the finding is about: "Kind namespace/name" for a
+	// rendered object, or a config or values key.
+	Object string `json:"object"`
+	// Path is the Helm values path involved, e.g. backstage.appConfig.app.title.
+	Path string `json:"path,omitempty"`
+	// Position is file:line:column in the config file when the cause is
+	// written there; empty when it comes from a profile or a chart.
+	Position string `json:"position,omitempty"`
+	Message  string `json:"message"`
+	// Fix says what to change.
+	Fix string `json:"fix,omitempty"`
+}
+
+// String is the finding as one line of text:
+// ERROR NS-ID object: message (values P; at file:line:col) (fix: F).
+func (f Finding) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s %s: %s", strings.ToUpper(string(f.Severity)), f.ID, f.Object, f.Message)
+	var where []string
+	if f.Path != "" {
+		where = append(where, "values "+f.Path)
+	}
+	if f.Position != "" {
+		where = append(where, "at "+f.Position)
+	}
+	if len(where) > 0 {
+		fmt.Fprintf(&b, " (%s)", strings.Join(where, "; "))
+	}
+	if f.Fix != "" {
+		fmt.Fprintf(&b, " (fix: %s)", f.Fix)
+	}
+	return b.String()
+}
+
+// Report is every finding for one rendered platform.
+type Report struct {
+	Profile  string    `json:"profile"`
+	Findings []Finding `json:"findings"`
+}
+
+// Errors counts the findings that fail validation.
+func (r Report) Errors() int {
+	n := 0
+	for _, f := range r.Findings {
+		if f.Severity == Error {
+			n++
+		}
+	}
+	return n
+}
+
+// Run checks r and the platform rendered from it with every rule.
+func Run(r *config.Resolved, p *render.Platform) Report {
+	c := &check{r: r, p: p}
+	for _, rule := range []func(){
+		c.secretLiterals,
+		c.unusedValues,
+		c.backstage,
+		c.knativeIngress,
+		c.policies,
+		c.gitopsMissing,
+		c.serverSideApply,
+	} {
+		rule()
+	}
+	if c.findings == nil {
+		c.findings = []Finding{}
+	}
+	return Report{Profile: r.Profile, Findings: c.findings}
+}
+
+// check carries the inputs and the findings of one Run.
+type check struct {
+	r        *config.Resolved
+	p        *render.Platform
+	findings []Finding
+}
+
+func (c *check) add(f Finding) {
+	c.findings = append(c.findings, f)
+}
+
+// pos returns the position of the first of paths (YAML paths such as
+// $.backstage.title) that is written in the config file, or "".
+func (c *check) pos(paths ...string) string {
+	d := c.r.Doc
+	if d == nil {
+		return ""
+	}
+	for _, p := range paths {
+		if got := d.Position(p); got != "" && got != d.Name {
+			return got
+		}
+	}
+	return ""
+}
+
+// valuesPos returns the position of a values key of component in the
+// config file: $.components.<component>.values.<keys>.
+func (c *check) valuesPos(component string, keys ...string) string {
+	return c.pos(yamlPath(append([]string{"components", component, "values"}, keys...)...))
+}
+
+// yamlPath joins keys into a goccy YAML path, quoting keys that would
+// otherwise be read as path syntax.
+func yamlPath(keys ...string) string {
+	var b strings.Builder
+	b.WriteString("$")
+	for _, k := range keys {
+		b.WriteByte('.')
+		if strings.ContainsAny(k, ".[]$*' ") {
+			b.WriteString("'" + strings.ReplaceAll(k, "'", `\'`) + "'")
+		} else {
+			b.WriteString(k)
+		}
+	}
+	return b.String()
+}
+
+// component returns the rendered component, or nil when it is disabled.
+func (c *check) component(name string) *render.Component {
+	if c.p == nil {
+		return nil
+	}
+	return c.p.Component(name)
+}
+
+// object returns the rendered object of kind and name in component.
+func (c *check) object(component, kind, name string) *unstructured.Unstructured {
+	comp := c.component(component)
+	if comp == nil {
+		return nil
+	}
+	for _, o := range comp.Objects() {
+		if o.GetKind() == kind && o.GetName() == name {
+			return o
+		}
+	}
+	return nil
+}
+
+// objectName is how findings name a rendered object.
+func objectName(o *unstructured.Unstructured) string {
+	if ns := o.GetNamespace(); ns != "" {
+		return o.GetKind() + " " + ns + "/" + o.GetName()
+	}
+	return o.GetKind() + " " + o.GetName()
+}
+
+// dig returns the value at keys in nested maps, or nil.
+func dig(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+// str returns v as a string when it is one.
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
