@@ -1,18 +1,69 @@
 package cli
 
 import (
-	"errors"
+	"encoding/json"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/forward"
+	"github.com/neuroscale-dev/neuroscale/internal/verify"
 )
 
-// PLACEHOLDER: replaced by the engineer who owns this command.
 func newVerifyCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var wait time.Duration
+	cmd := &cobra.Command{
 		Use:   "verify",
-		Short: "not built yet",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("verify is not built yet")
+		Short: "Check the platform end to end and print each check's evidence",
+		Long: `verify checks what the platform is for, through the port-forwards: the
+model-endpoint Template is in Backstage's catalog; GET /api/scaffolder/v2/actions
+answers 200; Backstage logged no catalog NotAllowedError since it started; with a
+GitOps repository, ArgoCD's Applications are Synced and Healthy; and the demo
+model answers {"predictions":[1,1]}. It uses a running neuroscale forward when
+one answers on the configured ports, and opens its own forwards otherwise.
+It exits 1 when a check fails.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := g.load()
+			if err != nil {
+				return err
+			}
+			acc, err := platformAccess(r)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			var fwds []config.Forward
+			for _, f := range []*config.Forward{verify.BackstageForward(r), verify.PredictorForward(r)} {
+				if f != nil {
+					fwds = append(fwds, *f)
+				}
+			}
+			eps, stop, err := forward.Reach(ctx, forward.Options{REST: acc.REST, Forwards: fwds, Log: g.log}, wait)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			o, err := verify.ForPlatform(r, acc.REST, eps)
+			if err != nil {
+				return err
+			}
+			report := verify.Run(ctx, o)
+			if g.output == "json" {
+				enc := json.NewEncoder(g.streams.Out)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(report); err != nil {
+					return err
+				}
+			} else {
+				report.WriteText(g.streams.Out)
+			}
+			if report.Failed() {
+				return &ExitError{Code: 1}
+			}
+			return nil
 		},
 	}
+	cmd.Flags().DurationVar(&wait, "forward-wait", 30*time.Second, "how long to wait for the forwards the checks go through")
+	return cmd
 }

@@ -72,13 +72,25 @@ func Reach(ctx context.Context, o Options, wait time.Duration) (eps []Endpoint, 
 	wctx, wcancel := context.WithTimeout(ctx, wait)
 	_ = s.WaitUp(wctx)
 	wcancel()
-	for j, st := range s.Status() {
-		ep := &eps[ownIdx[j]]
-		if st.State == StateUp || st.State == StateUnhealthy {
-			ep.URL = st.URL
-			continue
-		}
-		ep.Err = fmt.Errorf("forward %s is %s: %s", st.Forward.Name, st.State, st.Reason)
+	for j, ep := range s.Endpoints() {
+		eps[ownIdx[j]] = ep
 	}
 	return eps, stop, nil
+}
+
+// Endpoints returns where each forward can be reached now, for checks run
+// while the supervisor runs (verify at the end of up): the URL of every
+// forward that is up or answers unhealthily, the reason for the others.
+func (s *Supervisor) Endpoints() []Endpoint {
+	var eps []Endpoint
+	for _, st := range s.Status() {
+		ep := Endpoint{Name: st.Forward.Name}
+		if st.State == StateUp || st.State == StateUnhealthy {
+			ep.URL = st.URL
+		} else {
+			ep.Err = fmt.Errorf("forward %s is %s: %s", st.Forward.Name, st.State, st.Reason)
+		}
+		eps = append(eps, ep)
+	}
+	return eps
 }
