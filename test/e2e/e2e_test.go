@@ -1,0 +1,322 @@
+//go:build e2e
+
+// Package e2e runs the real neuroscale binary against a real Docker
+// engine: `up` creates a k3d cluster and installs the platform, `status`
+// reports it, the demo model answers a prediction through the supervised
+// port-forward, `down` deletes the cluster, and a second `up` comes back
+// through the image cache. It is behind the e2e build tag and skips, with
+// the reason, when no Docker engine answers:
+//
+//	go test -tags e2e -v -timeout 60m ./test/e2e/
+//
+// NEUROSCALE_E2E_KEEP=1 leaves the cluster and cache in place afterwards.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	dockerclient "github.com/docker/docker/client"
+
+	"github.com/k3d-io/k3d/v5/pkg/runtimes/docker"
+
+	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d"
+)
+
+const (
+	// upTimeout is how long one `up` may take: the first pulls every
+	// image (about 6-10 minutes on a laptop with a warm network).
+	upTimeout = 30 * time.Minute
+	// clusterName keeps the test off a developer's own "neuroscale".
+	clusterName = "neuroscale-e2e"
+	predictBody = `{"instances":[[6.8,2.8,4.8,1.4],[6.0,3.4,4.5,1.6]]}`
+)
+
+func TestUpStatusPredictDownUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: skipped with -short")
+	}
+	ctx := context.Background()
+	eng, err := k3d.DockerEngine(ctx)
+	if err != nil {
+		// The CLI alone is not enough: it is the daemon that runs k3d.
+		t.Skipf("e2e needs a running Docker engine: %v", err)
+	}
+	t.Logf("Docker %s at %s: %d CPUs, %.1f GiB", eng.Info.ServerVersion, eng.Host, eng.Info.NCPU, float64(eng.Info.MemTotal)/(1<<30))
+
+	dir := t.TempDir()
+	bin := build(t, dir)
+	demoPort := freePort(t)
+	cfg := writeConfig(t, dir, demoPort)
+	run := func(timeout time.Duration, args ...string) string {
+		t.Helper()
+		return neuroscale(t, bin, dir, timeout, append([]string{"--config", cfg}, args...)...)
+	}
+	t.Cleanup(func() {
+		if os.Getenv("NEUROSCALE_E2E_KEEP") != "" {
+			t.Logf("NEUROSCALE_E2E_KEEP is set: cluster %s and the image cache are left running", clusterName)
+			return
+		}
+		neuroscale(t, bin, dir, 5*time.Minute, "--config", cfg, "down", "--purge")
+	})
+
+	// 1. up, then predict through the forward that up supervises.
+	first := time.Now()
+	up := startUp(t, bin, dir, cfg)
+	predict(t, up, demoPort, upTimeout)
+	t.Logf("first up answered a prediction after %s", time.Since(first).Round(time.Second))
+
+	// 2. status while the platform runs.
+	out := run(2*time.Minute, "status", "-o", "json")
+	if !json.Valid([]byte(out)) {
+		t.Errorf("status -o json printed no JSON:\n%s", out)
+	}
+	up.stop(t)
+	cached := cacheCatalogs(t)
+	if len(cached) == 0 {
+		t.Error("no image went through the pull-through cache")
+	}
+
+	// 3. down, twice: the second finds nothing and still succeeds.
+	run(5*time.Minute, "down")
+	run(5*time.Minute, "down")
+	if ports, err := k3d.PublishedPorts(ctx, clusterName); err != nil || len(ports) != 0 {
+		t.Fatalf("after down the cluster still publishes %v (%v)", ports, err)
+	}
+
+	// 4. up again: the cache survived down and already holds every image.
+	second := time.Now()
+	up = startUp(t, bin, dir, cfg)
+	predict(t, up, demoPort, upTimeout)
+	t.Logf("second up answered a prediction after %s", time.Since(second).Round(time.Second))
+	up.stop(t)
+	again := cacheCatalogs(t)
+	for repo := range again {
+		if !cached[repo] {
+			t.Errorf("second up fetched %s, which the first up did not need", repo)
+		}
+	}
+}
+
+// build compiles the neuroscale binary from this checkout.
+func build(t *testing.T, dir string) string {
+	t.Helper()
+	root, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	bin := filepath.Join(dir, "neuroscale")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/neuroscale")
+	cmd.Dir = filepath.Dir(strings.TrimSpace(string(root)))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// writeConfig writes a neuroscale.yaml with free ports and a kubeconfig of
+// its own, so the test never touches the developer's ~/.kube/config.
+func writeConfig(t *testing.T, dir string, demoPort int) string {
+	t.Helper()
+	backstage := freePort(t)
+	cfg := fmt.Sprintf(`apiVersion: neuroscale.dev/v1alpha1
+kind: Platform
+profile: dev
+cluster:
+  provider: k3d
+  name: %s
+  kubeconfig: %s
+  ports:
+    http: %d
+    https: %d
+backstage:
+  baseUrl: http://localhost:%d
+forwards:
+  - {name: backstage, namespace: backstage, service: neuroscale-backstage, localPort: %d, remotePort: 7007, probe: /.backstage/health/v1/readiness}
+  - {name: argocd, namespace: argocd, service: argocd-server, localPort: %d, remotePort: 443, scheme: https, probe: /healthz}
+  - {name: demo, namespace: default, service: demo-iris-2-predictor, localPort: %d, remotePort: 80, probe: /v1/models/demo-iris-2}
+`, clusterName, filepath.Join(dir, "kubeconfig"), freePort(t), freePort(t), backstage, backstage, freePort(t), demoPort)
+	path := filepath.Join(dir, "neuroscale.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// neuroscale runs one command to completion and returns its stdout.
+func neuroscale(t *testing.T, bin, dir string, timeout time.Duration, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("neuroscale %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+// upProcess is a running `up`, which installs the platform and then
+// supervises the port-forwards until interrupted.
+type upProcess struct {
+	cmd    *exec.Cmd
+	log    *lockedBuffer
+	exited chan struct{}
+	err    error // valid once exited is closed
+}
+
+// startUp starts `up`; the test's cleanup stops it if the test does not.
+func startUp(t *testing.T, bin, dir, cfg string) *upProcess {
+	t.Helper()
+	u := &upProcess{log: &lockedBuffer{}, exited: make(chan struct{})}
+	u.cmd = exec.Command(bin, "--config", cfg, "up")
+	u.cmd.Dir, u.cmd.Stdout, u.cmd.Stderr = dir, u.log, u.log
+	if err := u.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { u.err = u.cmd.Wait(); close(u.exited) }()
+	t.Cleanup(func() { u.stop(t) })
+	return u
+}
+
+// stop interrupts up as Ctrl-C would and checks that it exits cleanly.
+func (u *upProcess) stop(t *testing.T) {
+	t.Helper()
+	select {
+	case <-u.exited:
+		return
+	default:
+	}
+	_ = u.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-u.exited:
+		if u.err != nil {
+			t.Errorf("up exited with %v after Ctrl-C:\n%s", u.err, u.log.String())
+		}
+	case <-time.After(time.Minute):
+		_ = u.cmd.Process.Kill()
+		t.Errorf("up did not exit within a minute of Ctrl-C:\n%s", u.log.String())
+	}
+}
+
+// predict posts the seed's request through the demo forward until the
+// model answers {"predictions":[1,1]}, up dies, or the time is up.
+func predict(t *testing.T, u *upProcess, port int, within time.Duration) {
+	t.Helper()
+	url := fmt.Sprintf("http://127.0.0.1:%d/v1/models/demo-iris-2:predict", port)
+	deadline := time.Now().Add(within)
+	last := ""
+	for time.Now().Before(deadline) {
+		select {
+		case <-u.exited:
+			t.Fatalf("up exited (%v) before the model answered:\n%s", u.err, u.log.String())
+		default:
+		}
+		resp, err := http.Post(url, "application/json", strings.NewReader(predictBody))
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var got struct{ Predictions []int }
+			if resp.StatusCode == http.StatusOK && json.Unmarshal(b, &got) == nil && fmt.Sprint(got.Predictions) == "[1 1]" {
+				return
+			}
+			last = fmt.Sprintf("%d %s", resp.StatusCode, b)
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(5 * time.Second)
+	}
+	t.Fatalf("no prediction from %s within %s; last answer: %s\nup's output:\n%s", url, within, last, u.log.String())
+}
+
+// cacheCatalogs lists the repositories each pull-through cache holds, read
+// from the caches' published loopback ports.
+func cacheCatalogs(t *testing.T) map[string]bool {
+	t.Helper()
+	dc, err := docker.GetDockerClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	repos := map[string]bool{}
+	for _, c := range k3d.Caches() {
+		port, err := publishedPort(dc, c.Name)
+		if err != nil {
+			t.Errorf("cache %s: %v", c.Name, err)
+			continue
+		}
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%s/v2/_catalog?n=1000", port))
+		if err != nil {
+			t.Errorf("cache %s: %v", c.Name, err)
+			continue
+		}
+		var cat struct{ Repositories []string }
+		err = json.NewDecoder(resp.Body).Decode(&cat)
+		resp.Body.Close()
+		if err != nil {
+			t.Errorf("cache %s catalog: %v", c.Name, err)
+		}
+		for _, r := range cat.Repositories {
+			repos[c.Upstream+"/"+r] = true
+		}
+	}
+	return repos
+}
+
+func publishedPort(dc dockerclient.APIClient, name string) (string, error) {
+	st, err := dc.ContainerInspect(context.Background(), name)
+	if err != nil {
+		return "", err
+	}
+	if st.NetworkSettings == nil {
+		return "", fmt.Errorf("not running")
+	}
+	for _, b := range st.NetworkSettings.Ports["5000/tcp"] {
+		if b.HostPort != "" {
+			return b.HostPort, nil
+		}
+	}
+	return "", fmt.Errorf("port 5000 is not published")
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// lockedBuffer collects a child's output from two streams at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
