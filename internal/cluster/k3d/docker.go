@@ -31,16 +31,15 @@ func (e *Engine) Local() bool {
 	if !strings.HasPrefix(e.Host, "unix://") {
 		return false
 	}
-	os := strings.ToLower(e.Info.OperatingSystem)
-	return !strings.Contains(os, "docker desktop") && !strings.Contains(os, "colima") && !strings.Contains(e.Info.Name, "colima")
+	return e.Kind() == "engine"
 }
 
 // Kind names the kind of engine for hints: "docker-desktop", "colima" or
 // "engine" (a plain dockerd).
 func (e *Engine) Kind() string {
-	os := strings.ToLower(e.Info.OperatingSystem)
+	osName := strings.ToLower(e.Info.OperatingSystem)
 	switch {
-	case strings.Contains(os, "docker desktop"):
+	case strings.Contains(osName, "docker desktop"):
 		return "docker-desktop"
 	case strings.Contains(strings.ToLower(e.Info.Name), "colima") || strings.Contains(e.Host, "colima"):
 		return "colima"

@@ -219,10 +219,13 @@ func (p *Provider) reuse(ctx context.Context, dc dockerclient.APIClient, sc k3dc
 	if diffs := diffShape(wantShape(sc), haveShape(cl, image)); len(diffs) > 0 {
 		return &ConflictError{Cluster: sc.Name, Diffs: diffs}
 	}
+	// Only the nodes that serve the cluster count: k3d's tools container
+	// exits when idle and needs no start.
 	running := true
 	for _, n := range cl.Nodes {
-		if !n.State.Running && n.Role != k3dtypes.RegistryRole {
-			running = false
+		switch n.Role {
+		case k3dtypes.ServerRole, k3dtypes.AgentRole, k3dtypes.LoadBalancerRole:
+			running = running && n.State.Running
 		}
 	}
 	if running {
