@@ -1,0 +1,199 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// hinter is what the command layer looks for to print "Hint: ...".
+type hinter interface{ Hint() string }
+
+// GraphError is a stage graph that cannot run: a missing need, a cycle.
+type GraphError struct{ Msg string }
+
+func (e *GraphError) Error() string { return "stage graph: " + e.Msg }
+
+// Hint implements the command layer's hint interface.
+func (e *GraphError) Hint() string {
+	return "the component catalog or the stage graph is inconsistent; this is a bug in neuroscale, please report it"
+}
+
+// StageError is a stage that failed.
+type StageError struct {
+	Stage string
+	Err   error
+}
+
+func (e *StageError) Error() string { return e.Stage + ": " + e.Err.Error() }
+func (e *StageError) Unwrap() error { return e.Err }
+
+// Hint passes on the hint of the failure, if it has one.
+func (e *StageError) Hint() string {
+	var h hinter
+	if errors.As(e.Err, &h) {
+		return h.Hint()
+	}
+	return ""
+}
+
+// SkippedError is a stage that did not start because a stage it needs
+// (directly or through others) failed.
+type SkippedError struct {
+	Stage string
+	// Because is the failed stage at the root.
+	Because string
+}
+
+func (e *SkippedError) Error() string {
+	return fmt.Sprintf("%s: skipped because %s failed", e.Stage, e.Because)
+}
+
+// Hint implements the command layer's hint interface.
+func (e *SkippedError) Hint() string {
+	return fmt.Sprintf("fix %s (see its error) and run neuroscale up again", e.Because)
+}
+
+// CancelledError is a stage stopped or never started because the run was
+// cancelled (Ctrl-C, --timeout).
+type CancelledError struct {
+	Stage   string
+	Started bool
+	Err     error
+}
+
+func (e *CancelledError) Error() string {
+	if e.Started {
+		return fmt.Sprintf("%s: interrupted: %v", e.Stage, e.Err)
+	}
+	return e.Stage + ": not started: interrupted"
+}
+func (e *CancelledError) Unwrap() error { return e.Err }
+
+// InterruptedError is a run cancelled before every stage finished.
+type InterruptedError struct {
+	Err error
+	// Stages did not finish.
+	Stages []string
+}
+
+func (e *InterruptedError) Error() string {
+	cause := "interrupted"
+	if errors.Is(e.Err, context.DeadlineExceeded) {
+		cause = "--timeout reached"
+	}
+	if len(e.Stages) == 0 {
+		return cause
+	}
+	return fmt.Sprintf("%s before %s finished", cause, strings.Join(e.Stages, ", "))
+}
+func (e *InterruptedError) Unwrap() error { return e.Err }
+
+// Hint implements the command layer's hint interface.
+func (e *InterruptedError) Hint() string {
+	return "run neuroscale up again: it recovers half-applied components and interrupted Helm releases"
+}
+
+// NotReady is one object that did not become Ready in time.
+type NotReady struct {
+	// Object is Kind/namespace/name.
+	Object string
+	// Status is the last kstatus (InProgress, Failed, NotFound, ...).
+	Status string
+	// Message is the last status message.
+	Message string
+	// Cause is the likely reason, found by looking around the object
+	// (its pods' waiting reasons, unbound claims, events); may be empty.
+	Cause string
+	// Hint is the command to look closer.
+	Hint string
+}
+
+func (n NotReady) String() string {
+	s := n.Object
+	if n.Status != "" {
+		s += " is " + n.Status
+	}
+	if n.Message != "" {
+		s += ": " + n.Message
+	}
+	if n.Cause != "" {
+		s += " (likely cause: " + n.Cause + ")"
+	}
+	return s
+}
+
+// WaitTimeoutError is a wait for readiness that ran out of budget.
+type WaitTimeoutError struct {
+	// What was waited for, e.g. `step "core"`.
+	What   string
+	Budget time.Duration
+	// Failed is set when an object failed for good before the budget ran
+	// out (a Job failed, CRD names conflict): waiting longer cannot help.
+	Failed bool
+	// Objects are the ones still not Ready, the most telling first.
+	Objects []NotReady
+}
+
+func (e *WaitTimeoutError) Error() string {
+	var b strings.Builder
+	if e.Failed {
+		fmt.Fprintf(&b, "%s failed: ", e.What)
+	} else {
+		fmt.Fprintf(&b, "%s not ready after %s: ", e.What, e.Budget.Round(time.Second))
+	}
+	const show = 5
+	for i, o := range e.Objects {
+		if i == show {
+			fmt.Fprintf(&b, "; and %d more", len(e.Objects)-show)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(o.String())
+	}
+	return b.String()
+}
+
+// Hint implements the command layer's hint interface.
+func (e *WaitTimeoutError) Hint() string {
+	if len(e.Objects) > 0 && e.Objects[0].Hint != "" {
+		return e.Objects[0].Hint + "; a slow machine may need a longer components.<name>.timeout in neuroscale.yaml"
+	}
+	return "raise components.<name>.timeout in neuroscale.yaml if the machine is slow"
+}
+
+// WebhookError is an admission webhook that does not work: no ready
+// endpoints behind its Service, or a dry-run request it rejects or cannot
+// answer. Until it works, anything it intercepts cannot be created.
+type WebhookError struct {
+	// Configuration is the Validating/MutatingWebhookConfiguration name and
+	// Webhook the entry in it.
+	Configuration string
+	Webhook       string
+	Service       string
+	Namespace     string
+	// Reason is what is wrong, already phrased for the user.
+	Reason string
+	Budget time.Duration
+}
+
+func (e *WebhookError) Error() string {
+	s := fmt.Sprintf("admission webhook %s not working", e.Webhook)
+	if e.Budget > 0 {
+		s += fmt.Sprintf(" after %s", e.Budget.Round(time.Second))
+	}
+	return s + ": " + e.Reason
+}
+
+// Hint implements the command layer's hint interface.
+func (e *WebhookError) Hint() string {
+	if e.Service == "" {
+		return fmt.Sprintf("kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations %s -o yaml", e.Configuration)
+	}
+	return fmt.Sprintf("kubectl -n %s get endpointslices -l kubernetes.io/service-name=%s; kubectl -n %s get pods; kubectl -n %s describe service %s",
+		e.Namespace, e.Service, e.Namespace, e.Namespace, e.Service)
+}

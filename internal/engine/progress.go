@@ -1,0 +1,254 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/term"
+)
+
+// Event is one stage state change. Its JSON form is the -o json progress
+// line: {"time","stage","state","duration_s","message"}.
+type Event struct {
+	Time     time.Time
+	Stage    string
+	State    State
+	Duration time.Duration
+	Message  string
+}
+
+// MarshalJSON writes the documented progress line shape.
+func (e Event) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Time     string  `json:"time"`
+		Stage    string  `json:"stage"`
+		State    State   `json:"state"`
+		Duration float64 `json:"duration_s"`
+		Message  string  `json:"message"`
+	}{
+		Time:     e.Time.UTC().Format(time.RFC3339Nano),
+		Stage:    e.Stage,
+		State:    e.State,
+		Duration: math.Round(e.Duration.Seconds()*1000) / 1000,
+		Message:  e.Message,
+	})
+}
+
+// Reporter shows progress. Report is called from many goroutines.
+type Reporter interface {
+	Report(Event)
+	// Close stops any animation and leaves the output on a fresh line.
+	Close() error
+}
+
+type discard struct{}
+
+func (discard) Report(Event) {}
+func (discard) Close() error { return nil }
+
+// Formats of NewReporter.
+const (
+	FormatText = "text"
+	FormatJSON = "json"
+)
+
+// NewReporter returns the reporter for w: one JSON event per line for
+// "json"; for "text" a spinner when w is a terminal that can take one (not
+// TERM=dumb, no NO_COLOR), plain lines otherwise, as kind does.
+func NewReporter(w io.Writer, format string, env []string, clock Clock) Reporter {
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	if format == FormatJSON {
+		return &jsonReporter{w: w}
+	}
+	if smartTerminal(w, env) {
+		return newSpinner(w, clock, 100*time.Millisecond)
+	}
+	return &lineReporter{w: w}
+}
+
+func smartTerminal(w io.Writer, env []string) bool {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return false
+	}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		if k == "NO_COLOR" && v != "" {
+			return false
+		}
+		if k == "TERM" && (v == "dumb" || v == "") {
+			return false
+		}
+	}
+	return true
+}
+
+type jsonReporter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (r *jsonReporter) Report(e Event) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, _ = r.w.Write(append(b, '\n'))
+}
+
+func (r *jsonReporter) Close() error { return nil }
+
+// lineReporter writes one line per finished stage: logs and CI output stay
+// readable, and nothing is redrawn.
+type lineReporter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (r *lineReporter) Report(e Event) {
+	if !e.State.Final() {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, _ = io.WriteString(r.w, FormatLine(e)+"\n")
+}
+
+func (r *lineReporter) Close() error { return nil }
+
+// FormatLine is the text form of a final event: "✓ cert-manager  5.2s".
+func FormatLine(e Event) string {
+	mark := map[State]string{
+		StateReady: "✓", StateUnchanged: "✓", StateFailed: "✗", StateSkipped: "-", StateCancelled: "!",
+	}[e.State]
+	if mark == "" {
+		mark = "•"
+	}
+	line := fmt.Sprintf("%s %-16s", mark, e.Stage)
+	if e.State != StateSkipped && !(e.State == StateCancelled && e.Duration == 0) {
+		line += fmt.Sprintf(" %6s", formatDuration(e.Duration))
+	}
+	switch e.State {
+	case StateUnchanged:
+		line += "  unchanged"
+	case StateFailed, StateSkipped, StateCancelled:
+		msg := e.Message
+		if i := strings.IndexByte(msg, '\n'); i >= 0 {
+			msg = msg[:i]
+		}
+		if msg != "" {
+			line += "  " + msg
+		}
+	}
+	return strings.TrimRight(line, " ")
+}
+
+func formatDuration(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	}
+	return d.Round(time.Second).String()
+}
+
+// spinner animates one line listing the running stages and prints each
+// finished stage above it.
+type spinner struct {
+	mu      sync.Mutex
+	w       io.Writer
+	clock   Clock
+	running map[string]time.Time
+	frame   int
+	drawn   bool
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+// spinnerFrames are the braille frames kind and many CLIs use.
+const spinnerFrames = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+func newSpinner(w io.Writer, clock Clock, every time.Duration) *spinner {
+	s := &spinner{w: w, clock: clock, running: map[string]time.Time{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+				s.mu.Lock()
+				s.frame++
+				s.redraw()
+				s.mu.Unlock()
+			}
+		}
+	}()
+	return s
+}
+
+func (s *spinner) Report(e Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.State == StateRunning {
+		s.running[e.Stage] = e.Time
+	} else {
+		delete(s.running, e.Stage)
+		s.clear()
+		_, _ = io.WriteString(s.w, FormatLine(e)+"\n")
+	}
+	s.redraw()
+}
+
+func (s *spinner) clear() {
+	if s.drawn {
+		_, _ = io.WriteString(s.w, "\r\033[K")
+		s.drawn = false
+	}
+}
+
+func (s *spinner) redraw() {
+	s.clear()
+	if len(s.running) == 0 {
+		return
+	}
+	names := make([]string, 0, len(s.running))
+	var oldest time.Time
+	for n, t := range s.running {
+		names = append(names, n)
+		if oldest.IsZero() || t.Before(oldest) {
+			oldest = t
+		}
+	}
+	sort.Strings(names)
+	_, _ = fmt.Fprintf(s.w, "%s %s  %s", frame(s.frame), strings.Join(names, ", "), formatDuration(s.clock.Now().Sub(oldest)))
+	s.drawn = true
+}
+
+func (s *spinner) Close() error {
+	s.once.Do(func() {
+		close(s.stop)
+		<-s.done
+		s.mu.Lock()
+		s.clear()
+		s.mu.Unlock()
+	})
+	return nil
+}
+
+func frame(i int) string {
+	r := []rune(spinnerFrames)
+	return string(r[i%len(r)])
+}

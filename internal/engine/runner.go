@@ -1,0 +1,416 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Stage is one node of the install graph: in neuroscale, one component.
+type Stage interface {
+	// Name is unique in the graph.
+	Name() string
+	// Needs names the stages that must succeed before this one starts.
+	Needs() []string
+	// Run does the work. A *NoChange error means there was nothing to do
+	// and is success; ctx is cancelled on Ctrl-C or --timeout.
+	Run(ctx context.Context) error
+}
+
+// NoChange is returned by a stage that found its work already done, like
+// goreleaser's skip: the runner reports it as "unchanged", not as failure.
+type NoChange struct {
+	// Reason says why nothing was done, e.g. "digest unchanged, healthy".
+	Reason string
+}
+
+func (n *NoChange) Error() string { return n.Reason }
+
+// StageFunc runs one stage; middleware wraps it.
+type StageFunc func(ctx context.Context, s Stage) error
+
+// Middleware adds behaviour around every stage's Run (logging, timing,
+// fault injection in tests) without the stages knowing.
+type Middleware func(next StageFunc) StageFunc
+
+// State is where a stage is in its life.
+type State string
+
+// Stage states, as reported in events and in the JSON output.
+const (
+	StateRunning   State = "running"
+	StateReady     State = "ready"
+	StateUnchanged State = "unchanged"
+	StateFailed    State = "failed"
+	StateSkipped   State = "skipped"
+	StateCancelled State = "cancelled"
+)
+
+// Final reports whether the state ends a stage.
+func (s State) Final() bool { return s != StateRunning }
+
+// OK reports whether the stage succeeded.
+func (s State) OK() bool { return s == StateReady || s == StateUnchanged }
+
+// Clock tells the time; tests inject a fixed one so durations are stable.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the real clock.
+type SystemClock struct{}
+
+// Now implements Clock.
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// RunOptions configure Run.
+type RunOptions struct {
+	// Reporter receives every state change; nil reports nothing.
+	Reporter Reporter
+	// Clock measures durations; nil is the system clock.
+	Clock Clock
+	// Log gets a debug line per stage start and end; nil logs nothing.
+	Log *slog.Logger
+	// Middleware wraps every stage's Run, outermost first.
+	Middleware []Middleware
+}
+
+// Result is the outcome of one stage.
+type Result struct {
+	Name     string
+	Needs    []string
+	State    State
+	Start    time.Time
+	Duration time.Duration
+	// Err is the failure, skip or cancellation; nil when OK.
+	Err error
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	// Stages are in the order they were given to Run.
+	Stages []Result
+	// Wall is the run's elapsed time.
+	Wall time.Duration
+}
+
+// Stage returns the named stage's result, or nil.
+func (r *Report) Stage(name string) *Result {
+	for i := range r.Stages {
+		if r.Stages[i].Name == name {
+			return &r.Stages[i]
+		}
+	}
+	return nil
+}
+
+// CriticalPath returns the chain of stages, through Needs, whose summed
+// durations is the longest, and that sum: the least wall time any schedule
+// of this graph could take with these stage durations.
+func (r *Report) CriticalPath() ([]string, time.Duration) {
+	byName := map[string]*Result{}
+	for i := range r.Stages {
+		byName[r.Stages[i].Name] = &r.Stages[i]
+	}
+	best := map[string]time.Duration{}
+	prev := map[string]string{}
+	var visit func(string) time.Duration
+	visit = func(n string) time.Duration {
+		if d, ok := best[n]; ok {
+			return d
+		}
+		res := byName[n]
+		if res == nil {
+			return 0
+		}
+		var longest time.Duration
+		for _, need := range res.Needs {
+			if d := visit(need); prev[n] == "" || d > longest {
+				longest, prev[n] = d, need
+			}
+		}
+		best[n] = longest + res.Duration
+		return best[n]
+	}
+	var end string
+	var total time.Duration
+	for _, s := range r.Stages {
+		if d := visit(s.Name); d > total || end == "" {
+			end, total = s.Name, d
+		}
+	}
+	var path []string
+	for n := end; n != ""; n = prev[n] {
+		path = append([]string{n}, path...)
+	}
+	return path, total
+}
+
+// Run runs stages in dependency order, each as soon as everything it needs
+// has succeeded, independent ones in parallel. A failed stage stops only
+// the stages that need it (directly or not); they are reported as skipped
+// and the others run to the end. The returned error joins every failure,
+// then every skip, in the given stage order; it is nil when all succeeded.
+// Cancelling ctx stops running stages (they see ctx) and starts no more.
+func Run(ctx context.Context, stages []Stage, opts RunOptions) (*Report, error) {
+	if err := CheckGraph(stages); err != nil {
+		return nil, err
+	}
+	clock := opts.Clock
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	rep := opts.Reporter
+	if rep == nil {
+		rep = discard{}
+	}
+	exec := StageFunc(func(ctx context.Context, s Stage) error { return s.Run(ctx) })
+	for i := len(opts.Middleware) - 1; i >= 0; i-- {
+		exec = opts.Middleware[i](exec)
+	}
+	if opts.Log != nil {
+		exec = logged(opts.Log, clock)(exec)
+	}
+
+	type node struct {
+		stage Stage
+		done  chan struct{}
+		res   Result
+	}
+	nodes := make(map[string]*node, len(stages))
+	order := make([]*node, 0, len(stages))
+	for _, s := range stages {
+		n := &node{stage: s, done: make(chan struct{}), res: Result{Name: s.Name(), Needs: append([]string(nil), s.Needs()...)}}
+		nodes[s.Name()] = n
+		order = append(order, n)
+	}
+
+	start := clock.Now()
+	var wg sync.WaitGroup
+	for _, n := range order {
+		wg.Add(1)
+		go func(n *node) {
+			defer wg.Done()
+			defer close(n.done)
+			// Wait for every need; a need that did not succeed decides.
+			for _, need := range n.res.Needs {
+				dep := nodes[need]
+				select {
+				case <-dep.done:
+				case <-ctx.Done():
+				}
+				if ctx.Err() != nil {
+					n.res.State, n.res.Err = StateCancelled, &CancelledError{Stage: n.res.Name, Started: false, Err: context.Cause(ctx)}
+					rep.Report(Event{Time: clock.Now(), Stage: n.res.Name, State: StateCancelled, Message: "not started: interrupted"})
+					return
+				}
+				if !dep.res.State.OK() {
+					root := dep.res.Name
+					var skip *SkippedError
+					if errors.As(dep.res.Err, &skip) {
+						root = skip.Because
+					}
+					if dep.res.State == StateCancelled {
+						n.res.State, n.res.Err = StateCancelled, &CancelledError{Stage: n.res.Name, Started: false, Err: context.Canceled}
+						rep.Report(Event{Time: clock.Now(), Stage: n.res.Name, State: StateCancelled, Message: "not started: interrupted"})
+						return
+					}
+					n.res.State, n.res.Err = StateSkipped, &SkippedError{Stage: n.res.Name, Because: root}
+					rep.Report(Event{Time: clock.Now(), Stage: n.res.Name, State: StateSkipped, Message: "skipped because " + root + " failed"})
+					return
+				}
+			}
+			if ctx.Err() != nil {
+				n.res.State, n.res.Err = StateCancelled, &CancelledError{Stage: n.res.Name, Started: false, Err: context.Cause(ctx)}
+				rep.Report(Event{Time: clock.Now(), Stage: n.res.Name, State: StateCancelled, Message: "not started: interrupted"})
+				return
+			}
+			n.res.Start = clock.Now()
+			rep.Report(Event{Time: n.res.Start, Stage: n.res.Name, State: StateRunning})
+			err := runSafely(ctx, exec, n.stage)
+			end := clock.Now()
+			n.res.Duration = end.Sub(n.res.Start)
+			var nc *NoChange
+			switch {
+			case err == nil:
+				n.res.State = StateReady
+			case errors.As(err, &nc):
+				n.res.State = StateUnchanged
+			case ctx.Err() != nil:
+				n.res.State = StateCancelled
+				n.res.Err = &CancelledError{Stage: n.res.Name, Started: true, Err: err}
+			default:
+				n.res.State = StateFailed
+				n.res.Err = &StageError{Stage: n.res.Name, Err: err}
+			}
+			msg := ""
+			switch {
+			case nc != nil:
+				msg = nc.Reason
+			case n.res.State == StateCancelled:
+				msg = "interrupted"
+			case err != nil:
+				msg = err.Error()
+			}
+			rep.Report(Event{Time: end, Stage: n.res.Name, State: n.res.State, Duration: n.res.Duration, Message: msg})
+		}(n)
+	}
+	wg.Wait()
+
+	report := &Report{Wall: clock.Now().Sub(start)}
+	var failed, skipped, cancelled []error
+	for _, n := range order {
+		report.Stages = append(report.Stages, n.res)
+		switch n.res.State {
+		case StateFailed:
+			failed = append(failed, n.res.Err)
+		case StateSkipped:
+			skipped = append(skipped, n.res.Err)
+		case StateCancelled:
+			cancelled = append(cancelled, n.res.Err)
+		}
+	}
+	if ctx.Err() != nil && len(failed) == 0 {
+		return report, &InterruptedError{Err: context.Cause(ctx), Stages: names(cancelled)}
+	}
+	all := append(append(failed, skipped...), cancelled...)
+	if len(all) == 0 {
+		return report, nil
+	}
+	return report, errors.Join(all...)
+}
+
+func names(errs []error) []string {
+	var out []string
+	for _, e := range errs {
+		var c *CancelledError
+		if errors.As(e, &c) {
+			out = append(out, c.Stage)
+		}
+	}
+	return out
+}
+
+// runSafely turns a panicking stage into a failed one, so one bug does not
+// take down the stages running beside it with nothing reported.
+func runSafely(ctx context.Context, exec StageFunc, s Stage) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return exec(ctx, s)
+}
+
+// logged is the logging middleware: a debug line when a stage starts and
+// one with its outcome and duration when it ends.
+func logged(log *slog.Logger, clock Clock) Middleware {
+	return func(next StageFunc) StageFunc {
+		return func(ctx context.Context, s Stage) error {
+			start := clock.Now()
+			log.Debug("stage started", "stage", s.Name(), "needs", s.Needs())
+			err := next(ctx, s)
+			log.Debug("stage ended", "stage", s.Name(), "duration", clock.Now().Sub(start).Round(time.Millisecond), "err", err)
+			return err
+		}
+	}
+}
+
+// CheckGraph returns an error when names repeat, a need names no stage, or
+// the needs form a cycle; the graph cannot run then.
+func CheckGraph(stages []Stage) error {
+	byName := map[string]Stage{}
+	for _, s := range stages {
+		if s.Name() == "" {
+			return &GraphError{Msg: "a stage has no name"}
+		}
+		if _, dup := byName[s.Name()]; dup {
+			return &GraphError{Msg: fmt.Sprintf("stage %q is declared twice", s.Name())}
+		}
+		byName[s.Name()] = s
+	}
+	for _, s := range stages {
+		for _, n := range s.Needs() {
+			if _, ok := byName[n]; !ok {
+				return &GraphError{Msg: fmt.Sprintf("stage %q needs %q, which is not in the graph", s.Name(), n)}
+			}
+		}
+	}
+	const (
+		unvisited = iota
+		visiting
+		visited
+	)
+	mark := map[string]int{}
+	var path []string
+	var visit func(string) error
+	visit = func(n string) error {
+		switch mark[n] {
+		case visiting:
+			i := 0
+			for path[i] != n {
+				i++
+			}
+			return &GraphError{Msg: "stages need each other in a cycle: " + strings.Join(append(path[i:], n), " -> ")}
+		case visited:
+			return nil
+		}
+		mark[n] = visiting
+		path = append(path, n)
+		needs := append([]string(nil), byName[n].Needs()...)
+		sort.Strings(needs)
+		for _, d := range needs {
+			if err := visit(d); err != nil {
+				return err
+			}
+		}
+		path = path[:len(path)-1]
+		mark[n] = visited
+		return nil
+	}
+	for _, s := range stages {
+		if err := visit(s.Name()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Reverse returns stages with every need turned around: a stage now needs
+// the stages that needed it. Down uses it to remove dependents first,
+// still in parallel where the graph allows.
+func Reverse(stages []Stage, run func(ctx context.Context, name string) error) []Stage {
+	dependents := map[string][]string{}
+	for _, s := range stages {
+		for _, n := range s.Needs() {
+			dependents[n] = append(dependents[n], s.Name())
+		}
+	}
+	out := make([]Stage, 0, len(stages))
+	for _, s := range stages {
+		name := s.Name()
+		out = append(out, FuncStage{StageName: name, StageNeeds: dependents[name], Fn: func(ctx context.Context) error { return run(ctx, name) }})
+	}
+	return out
+}
+
+// FuncStage is a Stage made of a name, needs and a function.
+type FuncStage struct {
+	StageName  string
+	StageNeeds []string
+	Fn         func(ctx context.Context) error
+}
+
+// Name implements Stage.
+func (f FuncStage) Name() string { return f.StageName }
+
+// Needs implements Stage.
+func (f FuncStage) Needs() []string { return f.StageNeeds }
+
+// Run implements Stage.
+func (f FuncStage) Run(ctx context.Context) error { return f.Fn(ctx) }
