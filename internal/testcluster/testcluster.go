@@ -138,6 +138,10 @@ func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
 	if !o.simulate {
 		args = append(args, "--simulate=false")
 	}
+	if removeDir && os.Getenv(EnvKeep) == "" {
+		// Should this process die without Stop, the supervisor cleans up.
+		args = append(args, "--remove-dir-on-owner-exit")
+	}
 	if _, err := runScript(ctx, root, args...); err != nil {
 		if removeDir && os.Getenv(EnvKeep) == "" {
 			_ = os.RemoveAll(dir)

@@ -465,8 +465,12 @@ func TestWebhooksOnAndStop(t *testing.T) {
 	t.Logf("second cluster started in %v", time.Since(start).Round(time.Millisecond))
 	t.Cleanup(func() { _ = c.Stop() })
 
-	ns := c.Namespace(t)
+	// Not c.Namespace: its cleanup would run after the explicit Stop below.
 	cs := c.Client(t)
+	ns := "webhooks-on"
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	registerWebhook(t, cs, ns)
 	var lastErr error
 	waitFor(t, "intercepted create rejected", 30*time.Second, func(ctx context.Context) (bool, error) {

@@ -128,7 +128,8 @@ func freePorts(n int) ([]int, error) {
 // processes until ctx ends (SIGTERM from scripts/testcluster stop) or the
 // owner process exits (a test binary that panicked skips its TestMain
 // cleanup; this is what stops its cluster then), and stops them in order.
-func supervise(ctx context.Context, dir string, owner int) {
+// It reports whether it stopped because the owner was gone.
+func supervise(ctx context.Context, dir string, owner int) (ownerGone bool) {
 	start := ""
 	if owner > 1 {
 		start = procStart(owner)
@@ -140,14 +141,14 @@ func supervise(ctx context.Context, dir string, owner int) {
 		case <-ctx.Done():
 			fmt.Printf("%s stop requested\n", time.Now().Format(time.RFC3339))
 			stopAll(dir, 5*time.Second)
-			return
+			return false
 		case <-t.C:
 		}
 		if owner > 1 {
 			if s := procStart(owner); s == "" || s != start {
 				fmt.Printf("%s owner %d is gone: stopping the cluster\n", time.Now().Format(time.RFC3339), owner)
 				stopAll(dir, 5*time.Second)
-				return
+				return true
 			}
 		}
 	}

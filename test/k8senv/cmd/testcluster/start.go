@@ -33,6 +33,7 @@ type startOptions struct {
 	delays      delayFlags
 	simulate    bool
 	ownerPid    int
+	removeDir   bool
 	timeout     time.Duration
 	resolvedDel []podReadyDelay
 }
@@ -47,6 +48,7 @@ func runStart(ctx context.Context, args []string) error {
 	fs.Var(&o.delays, "pod-ready-delay", "SELECTOR=DURATION, e.g. app.kubernetes.io/name=backstage=20s (repeatable)")
 	fs.BoolVar(&o.simulate, "simulate", true, "run the simulator (load balancers, storage, InferenceService and Application status)")
 	fs.IntVar(&o.ownerPid, "owner-pid", 0, "stop the cluster when this process exits (used by the Go test helper)")
+	fs.BoolVar(&o.removeDir, "remove-dir-on-owner-exit", false, "remove DIR after stopping because the owner exited (the owner cannot clean up then)")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "how long to wait for the cluster to become ready")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -88,8 +90,13 @@ func runStart(ctx context.Context, args []string) error {
 		stopAll(dir, 5*time.Second)
 		return fmt.Errorf("write ready file: %w", err)
 	}
-	supervise(ctx, dir, o.ownerPid)
+	ownerGone := supervise(ctx, dir, o.ownerPid)
 	_ = os.Remove(pidFile(dir, "supervisor"))
+	if ownerGone && o.removeDir {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("remove %s: %w", dir, err)
+		}
+	}
 	return nil
 }
 
