@@ -34,6 +34,7 @@ type Problem struct {
 	Fix string
 }
 
+// String is the problem and its fix on one line.
 func (p Problem) String() string {
 	if p.Fix == "" {
 		return p.Msg
@@ -46,6 +47,7 @@ type Error struct {
 	Problems []Problem
 }
 
+// Error lists every problem, one per line.
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "preflight found %d problem", len(e.Problems))

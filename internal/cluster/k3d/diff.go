@@ -174,6 +174,7 @@ type ConflictError struct {
 	Diffs   []string
 }
 
+// Error lists every difference, one per line.
 func (e *ConflictError) Error() string {
 	return fmt.Sprintf("k3d cluster %q exists but differs from the config:\n  - %s", e.Cluster, strings.Join(e.Diffs, "\n  - "))
 }

@@ -74,6 +74,7 @@ type DockerUnavailableError struct {
 	Err  error
 }
 
+// Error names the endpoint tried and why it failed.
 func (e *DockerUnavailableError) Error() string {
 	if e.Host == "" {
 		return fmt.Sprintf("Docker is not reachable: %v", e.Err)
@@ -81,6 +82,7 @@ func (e *DockerUnavailableError) Error() string {
 	return fmt.Sprintf("Docker is not reachable at %s: %v", e.Host, e.Err)
 }
 
+// Unwrap returns the Docker client's error.
 func (e *DockerUnavailableError) Unwrap() error { return e.Err }
 
 // Hint says how to get a Docker engine running.

@@ -326,6 +326,7 @@ type CreateError struct {
 	RollbackErr error
 }
 
+// Error says what failed and what became of the pieces.
 func (e *CreateError) Error() string {
 	s := fmt.Sprintf("create k3d cluster %s: %v", e.Cluster, e.Err)
 	switch {
@@ -339,6 +340,7 @@ func (e *CreateError) Error() string {
 	return s
 }
 
+// Unwrap returns k3d's error.
 func (e *CreateError) Unwrap() error { return e.Err }
 
 // Hint says what to do after a failed creation.

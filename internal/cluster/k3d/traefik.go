@@ -86,6 +86,7 @@ type TraefikError struct {
 	Found []string
 }
 
+// Error names every Traefik object found.
 func (e *TraefikError) Error() string {
 	return "Traefik is installed and competes with Kourier for ports 80/443: found " + strings.Join(e.Found, ", ")
 }
