@@ -6,10 +6,15 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynfake "k8s.io/client-go/dynamic/fake"
+
+	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
 )
 
 func obj(apiVersion, kind, ns, name string) runtime.Object {
@@ -71,5 +76,43 @@ func TestCheckNoTraefik(t *testing.T) {
 				t.Errorf("hint %q does not say how to get rid of it", te.Hint())
 			}
 		})
+	}
+}
+
+// TestCheckNoTraefikRealAPI runs the check against a real API server, which
+// is not k3s: the HelmChart API does not exist there, and that must read as
+// "no Traefik", not as an error.
+func TestCheckNoTraefikRealAPI(t *testing.T) {
+	c := testcluster.Get(t)
+	ctx := context.Background()
+	if err := CheckNoTraefik(ctx, c.RESTConfig()); err != nil {
+		t.Fatalf("clean cluster: %v", err)
+	}
+	cs := c.Client(t)
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "traefik", Namespace: "kube-system"},
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Name: "web", Port: 80}}},
+	}
+	if _, err := cs.CoreV1().Services("kube-system").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cs.CoreV1().Services("kube-system").Delete(context.Background(), "traefik", metav1.DeleteOptions{})
+	})
+	ic := &networkingv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: "traefik"}, Spec: networkingv1.IngressClassSpec{Controller: "traefik.io/ingress-controller"}}
+	if _, err := cs.NetworkingV1().IngressClasses().Create(ctx, ic, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cs.NetworkingV1().IngressClasses().Delete(context.Background(), "traefik", metav1.DeleteOptions{})
+	})
+
+	err := CheckNoTraefik(ctx, c.RESTConfig())
+	var te *TraefikError
+	if !errors.As(err, &te) {
+		t.Fatalf("got %v, want a TraefikError", err)
+	}
+	if got := strings.Join(te.Found, "|"); got != "Service kube-system/traefik|IngressClass traefik" {
+		t.Errorf("found %q", got)
 	}
 }
