@@ -63,9 +63,9 @@ func (c *check) backstageApp() (backstageApp, error) {
 	return app, nil
 }
 
-// appPos is the position of an app-config key written in the config file.
-func (c *check) appPos(keys ...string) string {
-	return c.valuesPos(config.Backstage, append([]string{"backstage", "appConfig"}, keys...)...)
+// appKeys is where an app-config key is written in the config file.
+func appKeys(keys ...string) []string {
+	return valuesKeys(config.Backstage, append([]string{"backstage", "appConfig"}, keys...)...)
 }
 
 func (c *check) backstageTitle(app backstageApp) {
@@ -73,7 +73,7 @@ func (c *check) backstageTitle(app backstageApp) {
 		return
 	}
 	c.add(Finding{ID: RuleTitle, Severity: Error, Object: app.object, Path: appConfigPath + ".app.title",
-		Position: c.pos(c.appPos("app", "title"), c.appPos("app"), c.appPos(), "$.backstage.title"),
+		Position: c.pos(appKeys("app", "title"), appKeys("app"), appKeys(), []string{"backstage", "title"}),
 		Message:  "app.title is missing: Backstage's frontend stops with \"Missing required config value at 'app.title'\" and shows a blank page",
 		Fix:      "set backstage.title in neuroscale.yaml (neuroscale writes it to app.title) and do not override app in the values"})
 }
@@ -103,13 +103,13 @@ func (c *check) backstageTemplateAllow(app backstageApp) {
 			msg += "; its allow: is at the location's level, not under rules:"
 		}
 		c.add(Finding{ID: RuleTemplateAllow, Severity: Error, Object: app.object, Path: fmt.Sprintf("%s[%d].rules", path, i),
-			Position: c.pos(c.appPos("catalog", "locations"), c.appPos("catalog")),
+			Position: c.pos(appKeys("catalog", "locations"), appKeys("catalog")),
 			Message:  msg,
 			Fix:      "give the location rules: [{allow: [Template]}], indented under the location"})
 	}
 	if !ours {
 		c.add(Finding{ID: RuleTemplateAllow, Severity: Error, Object: app.object, Path: path,
-			Position: c.pos(c.appPos("catalog", "locations"), c.appPos("catalog")),
+			Position: c.pos(appKeys("catalog", "locations"), appKeys("catalog")),
 			Message:  fmt.Sprintf("no catalog location reads the %s Template (%s): the Golden Path is missing from /create", content.TemplateName, target),
 			Fix:      "do not replace catalog.locations in the values; add locations with a values file instead of overriding the list"})
 	}
@@ -138,16 +138,16 @@ func (c *check) backstageAuth(app backstageApp) {
 	providers, _ := dig(app.cfg, "auth", "providers").(map[string]any)
 	// guest: null in the values (to switch it off) leaves the key behind.
 	guest := providers["guest"] != nil
-	add := func(path, msg, fix string, pos ...string) {
+	add := func(path, msg, fix string, pos ...[]string) {
 		c.add(Finding{ID: RuleAuth, Severity: Error, Object: app.object, Path: appConfigPath + "." + path,
-			Position: c.pos(append(pos, "$.backstage.auth")...), Message: msg, Fix: fix})
+			Position: c.pos(append(pos, []string{"backstage", "auth"})...), Message: msg, Fix: fix})
 	}
 	if c.r.Backstage.Auth != "github" {
 		if !guest && !disabled {
 			add("auth.providers.guest",
 				"neither guest sign-in nor the dev auth policy is configured: the scaffolder's own calls (GET /api/scaffolder/v2/actions) get 401 and the template form stays blank",
 				"keep backstage.auth: guest (neuroscale sets auth.providers.guest and backend.auth.dangerouslyDisableDefaultAuthPolicy) and do not override auth in the values",
-				c.appPos("auth"), c.appPos("backend", "auth"))
+				appKeys("auth"), appKeys("backend", "auth"))
 		}
 		return
 	}
@@ -155,13 +155,13 @@ func (c *check) backstageAuth(app backstageApp) {
 		add("backend.auth.dangerouslyDisableDefaultAuthPolicy",
 			"the prod profile disables Backstage's default auth policy: every API is open to anyone who reaches it",
 			"remove backend.auth.dangerouslyDisableDefaultAuthPolicy from the values",
-			c.appPos("backend", "auth", "dangerouslyDisableDefaultAuthPolicy"), c.appPos("backend", "auth"))
+			appKeys("backend", "auth", "dangerouslyDisableDefaultAuthPolicy"), appKeys("backend", "auth"))
 	}
 	if guest {
 		add("auth.providers.guest",
 			"the prod profile offers guest sign-in: anyone who reaches Backstage can open pull requests with the platform's token",
 			"remove auth.providers.guest from the values; sign-in is GitHub OAuth",
-			c.appPos("auth", "providers", "guest"), c.appPos("auth", "providers"))
+			appKeys("auth", "providers", "guest"), appKeys("auth", "providers"))
 	}
 	env := str(dig(app.cfg, "auth", "environment"))
 	gh := dig(providers, "github", env)
@@ -177,7 +177,7 @@ func (c *check) backstageAuth(app backstageApp) {
 		add(fmt.Sprintf("auth.providers.github.%s.%s", env, k),
 			fmt.Sprintf("GitHub OAuth %s for auth.environment %q %s: nobody can sign in", k, env, what),
 			fmt.Sprintf("reference the Secret's variables: clientId: ${%s}, clientSecret: ${%s}", content.EnvAuthGitHubClientID, content.EnvAuthGitHubSecret),
-			c.appPos("auth", "providers", "github"), c.appPos("auth"))
+			appKeys("auth", "providers", "github"), appKeys("auth"))
 	}
 }
 
@@ -198,22 +198,22 @@ func (c *check) backstageBaseURL(app backstageApp) {
 	appURL := str(dig(app.cfg, "app", "baseUrl"))
 	backendURL := str(dig(app.cfg, "backend", "baseUrl"))
 	i, fwd := c.backstageForward()
-	fwdPos := ""
+	var fwdKeys []string
 	if fwd != nil {
-		fwdPos = c.pos(fmt.Sprintf("$.forwards[%d].localPort", i))
+		fwdKeys = []string{"forwards", fmt.Sprintf("[%d]", i), "localPort"}
 	}
-	add := func(path, msg, fix string, pos ...string) {
+	add := func(path, msg, fix string, pos ...[]string) {
 		c.add(Finding{ID: RuleBaseURL, Severity: Error, Object: app.object, Path: appConfigPath + "." + path,
-			Position: c.pos(append(pos, "$.backstage.baseUrl")...), Message: msg, Fix: fix})
+			Position: c.pos(append(pos, []string{"backstage", "baseUrl"})...), Message: msg, Fix: fix})
 	}
 	for _, u := range []struct{ key, val string }{{"app.baseUrl", appURL}, {"backend.baseUrl", backendURL}} {
 		if u.val == "" {
-			add(u.key, u.key+" is missing", "set backstage.baseUrl in neuroscale.yaml", c.appPos(strings.Split(u.key, ".")...))
+			add(u.key, u.key+" is missing", "set backstage.baseUrl in neuroscale.yaml", appKeys(strings.Split(u.key, ".")...))
 			continue
 		}
 		pu, err := url.Parse(u.val)
 		if err != nil || pu.Host == "" {
-			add(u.key, fmt.Sprintf("%s %q is not a URL", u.key, u.val), "write it like http://localhost:7010", c.appPos(strings.Split(u.key, ".")...))
+			add(u.key, fmt.Sprintf("%s %q is not a URL", u.key, u.val), "write it like http://localhost:7010", appKeys(strings.Split(u.key, ".")...))
 			continue
 		}
 		if !isLocalHost(pu.Hostname()) {
@@ -223,22 +223,22 @@ func (c *check) backstageBaseURL(app backstageApp) {
 		if fwd == nil {
 			add(u.key, fmt.Sprintf("%s %s is on this machine but no port-forward reaches svc/%s", u.key, u.val, content.BackstageRelease),
 				fmt.Sprintf("add a forward to %s/%s port %d", content.BackstageNamespace, content.BackstageRelease, content.BackstagePort),
-				c.appPos(strings.Split(u.key, ".")...))
+				appKeys(strings.Split(u.key, ".")...))
 			continue
 		}
 		if port := urlPort(pu); port != fwd.LocalPort {
 			add(u.key, fmt.Sprintf("%s %s uses port %d but Backstage is forwarded to local port %d: links, sign-in redirects and API calls go to the wrong port", u.key, u.val, port, fwd.LocalPort),
 				fmt.Sprintf("set backstage.baseUrl to http://localhost:%d, or the %s forward's localPort to %d", fwd.LocalPort, fwd.Name, port),
-				c.appPos(strings.Split(u.key, ".")...), fwdPos)
+				appKeys(strings.Split(u.key, ".")...), fwdKeys)
 		}
 	}
 	if appURL != "" && backendURL != "" && strings.TrimSuffix(appURL, "/") != strings.TrimSuffix(backendURL, "/") {
 		add("backend.baseUrl", fmt.Sprintf("app.baseUrl %s and backend.baseUrl %s differ, but one Backstage process serves both", appURL, backendURL),
-			"set backstage.baseUrl and remove the base URLs from the values", c.appPos("backend", "baseUrl"), c.appPos("app", "baseUrl"))
+			"set backstage.baseUrl and remove the base URLs from the values", appKeys("backend", "baseUrl"), appKeys("app", "baseUrl"))
 	}
 	if appURL != "" && !originAllowed(dig(app.cfg, "backend", "cors", "origin"), appURL) {
 		add("backend.cors.origin", fmt.Sprintf("backend.cors.origin does not allow %s: the browser refuses the API's answers", appURL),
-			"remove backend.cors from the values; neuroscale sets it from backstage.baseUrl", c.appPos("backend", "cors"))
+			"remove backend.cors from the values; neuroscale sets it from backstage.baseUrl", appKeys("backend", "cors"))
 	}
 }
 
@@ -347,9 +347,9 @@ func (c *check) backstageProbes() {
 		}
 		c.add(Finding{ID: RuleProbes, Severity: Error, Object: objectName(d), Path: "backstage." + p.key,
 			Position: c.pos(
-				c.valuesPos(config.Backstage, "backstage", p.key),
-				c.valuesPos(config.Backstage, p.key),
-				"$.backstage.probes."+p.kind),
+				valuesKeys(config.Backstage, "backstage", p.key),
+				valuesKeys(config.Backstage, p.key),
+				[]string{"backstage", "probes", p.kind}),
 			Message: fmt.Sprintf("the rendered %s differs from the profile's: %s; Backstage needs about 90 s to start and default probes kill it in a loop", p.key, strings.Join(diffs, ", ")),
 			Fix:     fmt.Sprintf("set backstage.probes.%s in neuroscale.yaml instead of probe values (the chart only reads them under backstage:)", p.kind)})
 	}

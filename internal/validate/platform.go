@@ -43,7 +43,7 @@ func (c *check) knativeIngress() {
 	}
 	if c.component(config.Kourier) == nil {
 		c.add(Finding{ID: RuleKnativeIngress, Severity: Error, Object: "component kourier",
-			Position: c.pos("$.components.kourier.enabled"),
+			Position: c.pos([]string{"components", "kourier", "enabled"}),
 			Message:  "Kourier is disabled but Knative Serving is on: nothing serves Knative's routes",
 			Fix:      "enable components.kourier"})
 	}

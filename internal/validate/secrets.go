@@ -33,7 +33,7 @@ func (c *check) secretLiterals() {
 				continue
 			}
 			c.add(Finding{ID: RuleSecretLiteral, Severity: Error, Object: "secrets." + name,
-				Position: c.pos(yamlPath("secrets", name, "value")),
+				Position: c.pos([]string{"secrets", name, "value"}),
 				Message:  fmt.Sprintf("secret %s is written into the config file (value:); neuroscale never uses it", name),
 				Fix:      fmt.Sprintf("remove value: and use env: %s or file: <path>, then rotate the credential", name)})
 		}
@@ -41,7 +41,7 @@ func (c *check) secretLiterals() {
 	if u, err := url.Parse(c.r.Sources.Mirror); err == nil && u.User != nil {
 		if _, has := u.User.Password(); has {
 			c.add(Finding{ID: RuleSecretLiteral, Severity: Error, Object: "sources.mirror",
-				Position: c.pos("$.sources.mirror"),
+				Position: c.pos([]string{"sources", "mirror"}),
 				Message:  "sources.mirror carries a password in its URL",
 				Fix:      "serve the mirror without credentials in the URL, or use a file:// mirror"})
 		}
@@ -85,17 +85,8 @@ func isLiteral(s string) bool {
 
 func (c *check) literal(component string, path []string, what string) {
 	vp := strings.ReplaceAll(strings.Join(path, "."), ".[", "[")
-	// Lists cannot be addressed with goccy paths built from our keys;
-	// point at the nearest map key instead.
-	keys := path
-	for i, k := range path {
-		if strings.HasPrefix(k, "[") {
-			keys = path[:i]
-			break
-		}
-	}
 	c.add(Finding{ID: RuleSecretLiteral, Severity: Error, Object: "components." + component + ".values", Path: vp,
-		Position: c.valuesPos(component, keys...),
+		Position: c.valuesPos(component, path...),
 		Message:  fmt.Sprintf("%s holds %s; it would be written into rendered files and ConfigMaps (the value is not shown)", vp, what),
 		Fix:      "put the value in a secret source (secrets: in neuroscale.yaml, env: or file:) and refer to it as ${VAR}; rotate the credential"})
 }

@@ -123,47 +123,41 @@ type check struct {
 	r        *config.Resolved
 	p        *render.Platform
 	findings []Finding
+	// positions is parsed from the config file on first use.
+	positions *positions
 }
 
 func (c *check) add(f Finding) {
 	c.findings = append(c.findings, f)
 }
 
-// pos returns the position of the first of paths (YAML paths such as
-// $.backstage.title) that is written in the config file, or "".
-func (c *check) pos(paths ...string) string {
-	d := c.r.Doc
-	if d == nil {
-		return ""
+// pos returns the position of the first of cands (key paths such as
+// [backstage title]) that is written in the config file, or "".
+func (c *check) pos(cands ...[]string) string {
+	if c.positions == nil {
+		c.positions = newPositions(c.r.Doc)
 	}
-	for _, p := range paths {
-		if got := d.Position(p); got != "" && got != d.Name {
-			return got
+	for _, keys := range cands {
+		if len(keys) == 0 {
+			continue
+		}
+		if p := c.positions.find(keys...); p != "" {
+			return p
 		}
 	}
 	return ""
 }
 
 // valuesPos returns the position of a values key of component in the
-// config file: $.components.<component>.values.<keys>.
+// config file.
 func (c *check) valuesPos(component string, keys ...string) string {
-	return c.pos(yamlPath(append([]string{"components", component, "values"}, keys...)...))
+	return c.pos(valuesKeys(component, keys...))
 }
 
-// yamlPath joins keys into a goccy YAML path, quoting keys that would
-// otherwise be read as path syntax.
-func yamlPath(keys ...string) string {
-	var b strings.Builder
-	b.WriteString("$")
-	for _, k := range keys {
-		b.WriteByte('.')
-		if strings.ContainsAny(k, ".[]$*' ") {
-			b.WriteString("'" + strings.ReplaceAll(k, "'", `\'`) + "'")
-		} else {
-			b.WriteString(k)
-		}
-	}
-	return b.String()
+// valuesKeys is the key path of a component's values key in the config
+// file: components.<component>.values.<keys>.
+func valuesKeys(component string, keys ...string) []string {
+	return append([]string{"components", component, "values"}, keys...)
 }
 
 // component returns the rendered component, or nil when it is disabled.

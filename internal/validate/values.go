@@ -240,7 +240,15 @@ func (s *chartSchema) find(key string, at []string) []string {
 	}
 	// The chart's own keys first: a subchart repeats common names
 	// (startupProbe, resources) for each of its workloads.
-	search(s.defaults, "", 0)
+	own := map[string]any{}
+	for k, v := range s.defaults {
+		// Helm copies subchart defaults into the parent's values;
+		// those are searched below, after the chart's own keys.
+		if _, sub := s.subs[k]; !sub {
+			own[k] = v
+		}
+	}
+	search(own, "", 0)
 	if len(found) == 0 {
 		for _, name := range sortedKeys(s.subs) {
 			search(s.subs[name].defaults, name+".", 1)
