@@ -2,6 +2,8 @@ package validate
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -131,7 +133,7 @@ func matchPattern(res, pat any, path string) (string, error) {
 		if !ok {
 			return path, nil
 		}
-		for _, k := range sortedKeys(p) {
+		for _, k := range slices.Sorted(maps.Keys(p)) {
 			if strings.ContainsAny(k, "()") {
 				return "", errUnsupported{"anchor " + k}
 			}

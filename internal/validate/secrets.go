@@ -2,8 +2,10 @@ package validate
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -28,7 +30,7 @@ var (
 // would end up in rendered files, in ConfigMaps and in git.
 func (c *check) secretLiterals() {
 	if p := c.r.Platform; p != nil {
-		for _, name := range sortedKeys(p.Secrets) {
+		for _, name := range slices.Sorted(maps.Keys(p.Secrets)) {
 			if p.Secrets[name].Value == "" {
 				continue
 			}
@@ -54,7 +56,7 @@ func (c *check) secretLiterals() {
 func (c *check) walkSecrets(component string, v any, path []string) {
 	switch x := v.(type) {
 	case map[string]any:
-		for _, k := range sortedKeys(x) {
+		for _, k := range slices.Sorted(maps.Keys(x)) {
 			p := append(append([]string(nil), path...), k)
 			if s, ok := x[k].(string); ok && sensitiveKey.MatchString(k) && !referenceKey.MatchString(k) && isLiteral(s) {
 				c.literal(component, p, "a literal value under a credential key")

@@ -2,7 +2,9 @@ package validate
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -138,7 +140,7 @@ func (s *chartSchema) unused(values map[string]any) []unusedKey {
 	var out []unusedKey
 	var walk func(m map[string]any, path []string)
 	walk = func(m map[string]any, path []string) {
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			p := append(append([]string(nil), path...), k)
 			if !s.consumes(p) {
 				out = append(out, unusedKey{path: p, belongs: s.find(k, p), closest: s.closest(p)})
@@ -199,12 +201,12 @@ func (s *chartSchema) closest(path []string) string {
 		d, _ = d[k].(map[string]any)
 		n = n.child(k)
 	}
-	cands := sortedKeys(d)
+	cands := slices.Sorted(maps.Keys(d))
 	if n != nil {
-		cands = append(cands, sortedKeys(n.kids)...)
+		cands = append(cands, slices.Sorted(maps.Keys(n.kids))...)
 	}
 	if len(path) == 1 {
-		cands = append(cands, sortedKeys(s.subs)...)
+		cands = append(cands, slices.Sorted(maps.Keys(s.subs))...)
 	}
 	k := strings.ToLower(path[len(path)-1])
 	best, bestD := "", 3
@@ -228,7 +230,7 @@ func (s *chartSchema) find(key string, at []string) []string {
 		if depth > 6 {
 			return
 		}
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			p := prefix + k
 			if k == key && p != strings.Join(at, ".") {
 				found = append(found, p)
@@ -250,7 +252,7 @@ func (s *chartSchema) find(key string, at []string) []string {
 	}
 	search(own, "", 0)
 	if len(found) == 0 {
-		for _, name := range sortedKeys(s.subs) {
+		for _, name := range slices.Sorted(maps.Keys(s.subs)) {
 			search(s.subs[name].defaults, name+".", 1)
 		}
 	}
@@ -284,13 +286,4 @@ func editDistance(a, b string) int {
 		prev = cur
 	}
 	return prev[len(b)]
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
