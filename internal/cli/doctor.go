@@ -1,18 +1,77 @@
 package cli
 
 import (
-	"errors"
+	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/doctor"
+	"github.com/neuroscale-dev/neuroscale/internal/forward"
+	"github.com/neuroscale-dev/neuroscale/internal/verify"
 )
 
-// PLACEHOLDER: replaced by the engineer who owns this command.
 func newDoctorCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var wait time.Duration
+	cmd := &cobra.Command{
 		Use:   "doctor",
-		Short: "not built yet",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("doctor is not built yet")
+		Short: "Name every known failure of the running platform, with evidence and fix",
+		Long: `doctor inspects the running platform for every failure neuroscale knows of:
+a Template the catalog rejected (log line), scaffolder actions answering 401,
+a frontend config without app.title, Backstage probes that differ from the
+configuration, an empty or placeholder secret (length only) or one newer than
+the pods using it, objects changed by hand since neuroscale applied them, an
+admission webhook Service without ready endpoints, Traefik, an InferenceService
+that is not Ready, Knative without Kourier as ingress class, a dead or absent
+port-forward, and a Helm release stuck pending.
+
+It exits 0 when it finds nothing and 1 when it finds something; -o json prints
+{"findings": [{"id", "object", "message", "fix", "evidence"}]}.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := g.load()
+			if err != nil {
+				return err
+			}
+			acc, err := platformAccess(r)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := g.withTimeout(cmd.Context())
+			defer cancel()
+			o := doctor.Options{Config: r, REST: acc.REST, Log: g.log}
+			// Backstage's API is asked through a forward: the one running
+			// on the configured port when it answers, else one of our own,
+			// so the answer is about Backstage and not about the forward
+			// (which checkForwards judges separately).
+			if f := verify.BackstageForward(r); f != nil {
+				eps, stop, err := forward.Reach(ctx, forward.Options{REST: acc.REST, Forwards: []config.Forward{*f}, Log: g.log}, wait)
+				if err != nil {
+					return err
+				}
+				defer stop()
+				o.BackstageURL, o.BackstageErr = eps[0].URL, eps[0].Err
+			}
+			rep, err := doctor.Run(ctx, o)
+			if err != nil {
+				return err
+			}
+			for _, n := range rep.Notes {
+				fmt.Fprintln(g.streams.Err, "note:", n)
+			}
+			if g.output == "json" {
+				if err := rep.WriteJSON(g.streams.Out); err != nil {
+					return err
+				}
+			} else {
+				rep.WriteText(g.streams.Out)
+			}
+			if len(rep.Findings) > 0 {
+				return &ExitError{Code: 1}
+			}
+			return nil
 		},
 	}
+	cmd.Flags().DurationVar(&wait, "forward-wait", 20*time.Second, "how long to wait for a forward to Backstage when none is running")
+	return cmd
 }

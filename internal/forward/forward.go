@@ -161,7 +161,7 @@ func setDefaults(o *Options) {
 func (s *Supervisor) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i := range s.o.Forwards {
-		w := &worker{s: s, i: i, f: s.o.Forwards[i], probe: newProbeClient(s.o.ProbeTimeout)}
+		w := &worker{s: s, i: i, f: s.o.Forwards[i], probe: NewProbeClient(s.o.ProbeTimeout)}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -442,31 +442,31 @@ func (w *worker) supervise(ctx context.Context, tun *tunnel, target Target, chan
 	defer tick.Stop()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, w.s.o.ProbeTimeout)
-		r := probe(pctx, w.probe, w.f.Scheme, tun.addr, w.f.Probe)
+		r := Probe(pctx, w.probe, w.f.Scheme, tun.addr, w.f.Probe)
 		cancel()
 		if ctx.Err() != nil {
 			return tunnelEnd{healthyFor: healthy()}
 		}
 		switch {
-		case r.healthy:
+		case r.Healthy:
 			w.relay.set(tun.addr)
 			if upSince.IsZero() {
 				upSince = w.s.o.Now()
 			}
-			w.emit(StateUp, target.Pod, tun.via, r.detail, nil)
-		case r.reached:
+			w.emit(StateUp, target.Pod, tun.via, r.Detail, nil)
+		case r.Reached:
 			// The application answers with an error status: the tunnel
 			// is fine, re-opening it would only cut users' connections.
 			w.relay.set(tun.addr)
 			upSince = time.Time{}
-			w.emit(StateUnhealthy, target.Pod, tun.via, "probe "+r.detail, nil)
+			w.emit(StateUnhealthy, target.Pod, tun.via, "probe "+r.Detail, nil)
 		default:
 			select {
 			case <-tun.done:
 				return tunnelEnd{reason: tun.cause(), healthyFor: healthy()}
 			default:
 			}
-			return tunnelEnd{reason: "probe failed: " + r.detail, healthyFor: healthy()}
+			return tunnelEnd{reason: "probe failed: " + r.Detail, healthyFor: healthy()}
 		}
 		select {
 		case <-ctx.Done():

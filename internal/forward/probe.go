@@ -10,21 +10,22 @@ import (
 	"time"
 )
 
-// probeResult is what one health probe through a tunnel found.
-type probeResult struct {
-	// reached is true when the backend answered at all (any HTTP status):
+// ProbeResult is what one health probe through a tunnel found.
+type ProbeResult struct {
+	// Reached is true when the backend answered at all (any HTTP status):
 	// the tunnel works even if the application is unhealthy.
-	reached bool
-	// healthy is true for a 2xx or 3xx answer.
-	healthy bool
-	detail  string
+	Reached bool
+	// Healthy is true for a 2xx or 3xx answer.
+	Healthy bool
+	// Detail is the request and its outcome: "GET /healthz: 200".
+	Detail string
 }
 
-// newProbeClient returns the HTTP client probes use. It never reuses a
+// NewProbeClient returns the HTTP client probes use. It never reuses a
 // connection, so every probe opens a fresh stream through the tunnel, the
 // way a browser's next request would; it accepts any certificate because
 // what is probed is the tunnel (ArgoCD serves a self-signed one).
-func newProbeClient(timeout time.Duration) *http.Client {
+func NewProbeClient(timeout time.Duration) *http.Client {
 	return &http.Client{
 		Timeout: timeout,
 		Transport: &http.Transport{
@@ -38,31 +39,32 @@ func newProbeClient(timeout time.Duration) *http.Client {
 	}
 }
 
-// probe GETs path over scheme from addr (the tunnel's local end). An empty
-// path checks only that the tunnel still accepts connections.
-func probe(ctx context.Context, c *http.Client, scheme, addr, path string) probeResult {
+// Probe GETs path over scheme from addr (a tunnel's local end) with a
+// client from NewProbeClient. An empty path checks only that addr accepts
+// connections.
+func Probe(ctx context.Context, c *http.Client, scheme, addr, path string) ProbeResult {
 	if path == "" {
 		d := net.Dialer{Timeout: c.Timeout}
 		conn, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil {
-			return probeResult{detail: err.Error()}
+			return ProbeResult{Detail: err.Error()}
 		}
 		_ = conn.Close()
-		return probeResult{reached: true, healthy: true, detail: "connect ok"}
+		return ProbeResult{Reached: true, Healthy: true, Detail: "connect ok"}
 	}
 	if scheme == "" {
 		scheme = "http"
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+addr+path, nil)
 	if err != nil {
-		return probeResult{detail: err.Error()}
+		return ProbeResult{Detail: err.Error()}
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return probeResult{detail: fmt.Sprintf("GET %s: %v", path, err)}
+		return ProbeResult{Detail: fmt.Sprintf("GET %s: %v", path, err)}
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 400
-	return probeResult{reached: true, healthy: ok, detail: fmt.Sprintf("GET %s: %d", path, resp.StatusCode)}
+	return ProbeResult{Reached: true, Healthy: ok, Detail: fmt.Sprintf("GET %s: %d", path, resp.StatusCode)}
 }

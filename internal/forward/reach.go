@@ -30,7 +30,7 @@ type Endpoint struct {
 // for those to come up. stop closes what Reach opened; call it once done.
 func Reach(ctx context.Context, o Options, wait time.Duration) (eps []Endpoint, stop func(), err error) {
 	setDefaults(&o)
-	client := newProbeClient(o.ProbeTimeout)
+	client := NewProbeClient(o.ProbeTimeout)
 	own := o
 	own.Forwards = nil
 	var ownIdx []int
@@ -40,9 +40,9 @@ func Reach(ctx context.Context, o Options, wait time.Duration) (eps []Endpoint, 
 		if f.LocalPort > 0 {
 			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(f.LocalPort))
 			pctx, cancel := context.WithTimeout(ctx, o.ProbeTimeout)
-			r := probe(pctx, client, f.Scheme, addr, f.Probe)
+			r := Probe(pctx, client, f.Scheme, addr, f.Probe)
 			cancel()
-			if r.reached && f.Probe != "" {
+			if r.Reached && f.Probe != "" {
 				eps[i].URL, eps[i].Shared = f.URL(), true
 				continue
 			}
