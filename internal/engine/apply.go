@@ -1,0 +1,237 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/fluxcd/pkg/ssa"
+	"github.com/fluxcd/pkg/ssa/utils"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/neuroscale-dev/neuroscale/internal/state"
+)
+
+// applyRetryBudget bounds retries of transient apply failures: a webhook
+// registered a moment ago whose pods are not serving yet, a CRD whose kind
+// discovery has not caught up with.
+const applyRetryBudget = 2 * time.Minute
+
+// prepare returns deep copies of objs labelled with their component, with
+// namespaced objects defaulted into ns: the objects as applied.
+func (e *Engine) prepare(comp string, objs []*unstructured.Unstructured, ns string) ([]*unstructured.Unstructured, error) {
+	out := make([]*unstructured.Unstructured, 0, len(objs))
+	for _, o := range objs {
+		c := o.DeepCopy()
+		l := c.GetLabels()
+		if l == nil {
+			l = map[string]string{}
+		}
+		// The label lets `down` and tests find every object neuroscale
+		// applied even without its records.
+		l[state.LabelComponent] = comp
+		c.SetLabels(l)
+		out = append(out, c)
+	}
+	if err := e.defaultNamespaces(out, ns); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// applyObjects server-side applies objs with the neuroscale field manager:
+// CRDs, namespaces and cluster roles first, then (once the CRDs are
+// Established, so their kinds resolve) classes, then everything else.
+// This is fluxcd/pkg/ssa's ApplyAllStaged, except that the wait between
+// the stages honours ctx, so Ctrl-C is not held up by it. Objects that are
+// already as desired are not written (ssa compares a dry-run with the live
+// object), so re-applying an unchanged set changes no resourceVersion.
+func (e *Engine) applyObjects(ctx context.Context, comp string, objs []*unstructured.Unstructured, ns string) ([]*unstructured.Unstructured, error) {
+	prepared, err := e.prepare(comp, objs, ns)
+	if err != nil {
+		return nil, err
+	}
+	var defs, classes, rest []*unstructured.Unstructured
+	for _, o := range prepared {
+		switch {
+		case utils.IsClusterDefinition(o):
+			defs = append(defs, o)
+		case utils.IsClassDefinition(o):
+			classes = append(classes, o)
+		default:
+			rest = append(rest, o)
+		}
+	}
+	for i, set := range [][]*unstructured.Unstructured{defs, classes, rest} {
+		if len(set) == 0 {
+			continue
+		}
+		if err := e.applyAll(ctx, set); err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			var crds []*unstructured.Unstructured
+			for _, o := range set {
+				if utils.IsCRD(o) {
+					crds = append(crds, o)
+				}
+			}
+			if len(crds) > 0 {
+				if err := e.waitReady(ctx, "CRDs", refsOf(crds), MinBudget, nil); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return prepared, nil
+}
+
+// applyAll is ssa's ApplyAll, retried while the failure is one that time
+// fixes. ApplyAll sorts its argument, so it gets a copy of the slice.
+func (e *Engine) applyAll(ctx context.Context, objs []*unstructured.Unstructured) error {
+	deadline := time.Now().Add(applyRetryBudget)
+	p := newPoller(5 * time.Second)
+	opts := ssa.DefaultApplyOptions()
+	opts.WaitInterval = 500 * time.Millisecond
+	for {
+		set := make([]*unstructured.Unstructured, len(objs))
+		for i, o := range objs {
+			set[i] = o.DeepCopy()
+		}
+		cs, err := e.rm.ApplyAll(ctx, set, opts)
+		if err == nil {
+			if e.log.Enabled(ctx, slog.LevelDebug) && cs != nil {
+				for _, en := range cs.Entries {
+					if en.Action != ssa.UnchangedAction {
+						e.log.Debug("applied", "object", en.Subject, "action", en.Action)
+					}
+				}
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !transient(err) || !time.Now().Before(deadline) {
+			return &ApplyError{Err: err}
+		}
+		e.log.Debug("apply failed, retrying", "err", err)
+		if err := p.wait(ctx, deadline); err != nil {
+			return err
+		}
+	}
+}
+
+// transient reports failures that resolve by themselves shortly: webhooks
+// whose pods are still starting, kinds discovery has not seen yet, an
+// overloaded or restarting API server, write conflicts.
+func transient(err error) bool {
+	if meta.IsNoMatchError(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsServerTimeout(err) ||
+		apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) || apierrors.IsConflict(err) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{
+		"failed calling webhook", "no endpoints available", "connection refused",
+		"no matches for kind", "could not find the requested resource", "the server is currently unable",
+		"etcdserver: request timed out", "context deadline exceeded",
+	} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	var se apierrors.APIStatus
+	if errors.As(err, &se) && se.Status().Code >= 500 {
+		return true
+	}
+	return false
+}
+
+// ApplyError is a server-side apply the API server refused.
+type ApplyError struct{ Err error }
+
+func (e *ApplyError) Error() string { return "server-side apply: " + e.Err.Error() }
+func (e *ApplyError) Unwrap() error { return e.Err }
+
+// Hint implements the command layer's hint interface.
+func (e *ApplyError) Hint() string {
+	msg := e.Err.Error()
+	switch {
+	case strings.Contains(msg, "failed calling webhook"):
+		return "an admission webhook did not answer; the message names it and its service: check that service's pods (kubectl -n <namespace> get pods)"
+	case strings.Contains(msg, "conflict"):
+		return "another field manager owns these fields; neuroscale takes ownership on the next up, or remove the other manager's changes"
+	}
+	return "run neuroscale render to see the objects; neuroscale validate checks them against the platform rules"
+}
+
+// deleteObjects deletes refs (background propagation) and waits until
+// they are gone; missing ones are fine.
+func (e *Engine) deleteObjects(ctx context.Context, refs []state.ObjectRef, budget time.Duration) error {
+	var gone []state.ObjectRef
+	for _, r := range refs {
+		m, ok, err := e.mapping(r.GVK())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		err = e.dyn.Resource(m.Resource).Namespace(r.Namespace).Delete(ctx, r.Name, deleteBackground())
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete %s: %w", r, err)
+		}
+		gone = append(gone, r)
+	}
+	return e.waitGone(ctx, gone, budget)
+}
+
+// waitGone waits until no ref exists any more.
+func (e *Engine) waitGone(ctx context.Context, refs []state.ObjectRef, budget time.Duration) error {
+	deadline := time.Now().Add(budget)
+	p := newPoller(e.opts.MaxPoll)
+	pending := refs
+	for len(pending) > 0 {
+		obs, err := e.observe(ctx, pending)
+		if err != nil {
+			return err
+		}
+		var still []state.ObjectRef
+		for _, r := range pending {
+			if obs[r].Status != statusNotFound {
+				still = append(still, r)
+			}
+		}
+		pending = still
+		if len(pending) == 0 {
+			return nil
+		}
+		if !time.Now().Before(deadline) {
+			var names []string
+			for i, r := range pending {
+				if i == 5 {
+					names = append(names, fmt.Sprintf("and %d more", len(pending)-5))
+					break
+				}
+				names = append(names, r.String())
+			}
+			return fmt.Errorf("still present after %s: %s (finalizers of a controller that is gone? kubectl get %s -o jsonpath='{.metadata.finalizers}')",
+				budget, strings.Join(names, ", "), strings.ToLower(pending[0].Kind))
+		}
+		if err := p.wait(ctx, deadline); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func deleteBackground() metav1.DeleteOptions {
+	bg := metav1.DeletePropagationBackground
+	return metav1.DeleteOptions{PropagationPolicy: &bg}
+}

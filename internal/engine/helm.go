@@ -1,0 +1,393 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/releaseutil"
+	"helm.sh/helm/v3/pkg/storage/driver"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/neuroscale-dev/neuroscale/internal/logging"
+	"github.com/neuroscale-dev/neuroscale/internal/render"
+	"github.com/neuroscale-dev/neuroscale/internal/state"
+)
+
+// restGetter hands Helm the engine's rest.Config (no kubeconfig file is
+// needed, so a k3d or test cluster works the same) and a fresh discovery
+// cache per Helm action, so CRDs installed by an earlier stage resolve.
+type restGetter struct {
+	cfg       *rest.Config
+	namespace string
+	disc      discovery.CachedDiscoveryInterface
+	mapper    meta.RESTMapper
+}
+
+var _ genericclioptions.RESTClientGetter = (*restGetter)(nil)
+
+func newRESTGetter(cfg *rest.Config, namespace string) (*restGetter, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("discovery client: %w", err)
+	}
+	cached := memory.NewMemCacheClient(dc)
+	mapper := restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(cached), cached, nil)
+	return &restGetter{cfg: cfg, namespace: namespace, disc: cached, mapper: mapper}, nil
+}
+
+func (g *restGetter) ToRESTConfig() (*rest.Config, error) { return rest.CopyConfig(g.cfg), nil }
+func (g *restGetter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
+	return g.disc, nil
+}
+func (g *restGetter) ToRESTMapper() (meta.RESTMapper, error) { return g.mapper, nil }
+func (g *restGetter) ToRawKubeConfigLoader() clientcmd.ClientConfig {
+	return namespaceConfig{cfg: g.cfg, namespace: g.namespace}
+}
+
+// namespaceConfig is the minimal clientcmd.ClientConfig Helm needs: it
+// asks it for the namespace and nothing else that matters.
+type namespaceConfig struct {
+	cfg       *rest.Config
+	namespace string
+}
+
+func (n namespaceConfig) RawConfig() (clientcmdapi.Config, error) {
+	c := clientcmdapi.NewConfig()
+	c.Clusters["neuroscale"] = &clientcmdapi.Cluster{Server: n.cfg.Host}
+	c.Contexts["neuroscale"] = &clientcmdapi.Context{Cluster: "neuroscale", Namespace: n.namespace}
+	c.CurrentContext = "neuroscale"
+	return *c, nil
+}
+func (n namespaceConfig) ClientConfig() (*rest.Config, error) { return rest.CopyConfig(n.cfg), nil }
+func (n namespaceConfig) Namespace() (string, bool, error)    { return n.namespace, true, nil }
+func (n namespaceConfig) ConfigAccess() clientcmd.ConfigAccess {
+	return clientcmd.NewDefaultClientConfigLoadingRules()
+}
+
+// helmConfig returns an action.Configuration for releases in namespace,
+// with Helm's debug output going to the engine's logger.
+func (e *Engine) helmConfig(namespace string) (*action.Configuration, error) {
+	getter, err := newRESTGetter(e.rest, namespace)
+	if err != nil {
+		return nil, err
+	}
+	cfg := new(action.Configuration)
+	if err := cfg.Init(getter, namespace, "secret", logging.Printf(e.log, "helm")); err != nil {
+		return nil, fmt.Errorf("init helm: %w", err)
+	}
+	cfg.SetHookOutputFunc(func(_, _, _ string) io.Writer { return io.Discard })
+	return cfg, nil
+}
+
+// lastRelease returns the newest revision of name, or nil when there is none.
+func lastRelease(cfg *action.Configuration, name string) (*release.Release, error) {
+	h, err := cfg.Releases.History(name)
+	if err != nil {
+		if errors.Is(err, driver.ErrReleaseNotFound) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("read history of release %s: %w", name, err)
+	}
+	if len(h) == 0 {
+		return nil, nil
+	}
+	releaseutil.Reverse(h, releaseutil.SortByRevision)
+	return h[0], nil
+}
+
+// recoverRelease clears what an interrupted Helm operation left: a
+// release in pending-install, pending-upgrade or pending-rollback would
+// make every later upgrade fail with "another operation (install/upgrade/
+// rollback) is in progress". With a deployed revision to go back to, it
+// rolls back to it; without one (an install that never finished) it
+// uninstalls, so that a clean install follows. It returns the release as
+// it stands afterwards (nil when uninstalled).
+func (e *Engine) recoverRelease(ctx context.Context, cfg *action.Configuration, rel *release.Release, timeout time.Duration) (*release.Release, error) {
+	if rel == nil || !(rel.Info.Status.IsPending() || rel.Info.Status == release.StatusUninstalling) {
+		return rel, nil
+	}
+	deployed, err := cfg.Releases.Deployed(rel.Name)
+	if err != nil && !errors.Is(err, driver.ErrNoDeployedReleases) && !strings.Contains(err.Error(), "has no deployed releases") {
+		return nil, fmt.Errorf("read deployed revision of %s: %w", rel.Name, err)
+	}
+	if deployed != nil && rel.Info.Status != release.StatusUninstalling {
+		e.log.Warn("release was left by an interrupted run; rolling back to its last deployed revision",
+			"release", rel.Name, "status", rel.Info.Status, "revision", rel.Version, "to", deployed.Version)
+		rb := action.NewRollback(cfg)
+		rb.Version = deployed.Version
+		rb.Timeout = timeout
+		rb.MaxHistory = e.opts.HelmMaxHistory
+		if err := runCtx(ctx, func() error { return rb.Run(rel.Name) }); err != nil {
+			return nil, fmt.Errorf("roll back interrupted release %s to revision %d: %w", rel.Name, deployed.Version, err)
+		}
+		return lastRelease(cfg, rel.Name)
+	}
+	e.log.Warn("release was left by an interrupted run with no deployed revision; uninstalling it before installing again",
+		"release", rel.Name, "status", rel.Info.Status, "revision", rel.Version)
+	un := action.NewUninstall(cfg)
+	un.Timeout = timeout
+	un.IgnoreNotFound = true
+	un.DeletionPropagation = "background"
+	if err := runCtx(ctx, func() error { _, err := un.Run(rel.Name); return err }); err != nil {
+		return nil, fmt.Errorf("uninstall interrupted release %s: %w", rel.Name, err)
+	}
+	return nil, nil
+}
+
+// runCtx runs a Helm call that takes no context and returns early when
+// ctx ends; the call finishes in the background, and what it leaves
+// pending is what recoverRelease clears on the next run.
+func runCtx(ctx context.Context, fn func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// applyChart installs or upgrades a chart step's release (Helm's own wait
+// off: the engine waits with kstatus) and returns the release's revision
+// and every object it created. The chart's crds/ directory, which Helm
+// installs only once and never upgrades, is server-side applied first.
+func (e *Engine) applyChart(ctx context.Context, comp string, st *render.Step, timeout time.Duration) (int, []*unstructured.Unstructured, error) {
+	if st.Chart == nil {
+		return 0, nil, fmt.Errorf("chart step %s has no chart", st.Name)
+	}
+	crds, err := chartCRDs(st.Chart)
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(crds) > 0 {
+		if _, err := e.applyObjects(ctx, comp, crds, st.Namespace); err != nil {
+			return 0, nil, fmt.Errorf("apply CRDs of chart %s: %w", st.Chart.Name(), err)
+		}
+	}
+	cfg, err := e.helmConfig(st.Namespace)
+	if err != nil {
+		return 0, nil, err
+	}
+	rel, err := lastRelease(cfg, st.Name)
+	if err != nil {
+		return 0, nil, err
+	}
+	if rel, err = e.recoverRelease(ctx, cfg, rel, timeout); err != nil {
+		return 0, nil, err
+	}
+	values := st.Values
+	if values == nil {
+		values = map[string]any{}
+	}
+	if rel == nil || rel.Info.Status == release.StatusUninstalled {
+		in := action.NewInstall(cfg)
+		in.ReleaseName = st.Name
+		in.Namespace = st.Namespace
+		in.CreateNamespace = true
+		in.SkipCRDs = true
+		in.Wait = false
+		in.Timeout = timeout
+		in.Replace = rel != nil
+		rel, err = in.RunWithContext(ctx, st.Chart, values)
+		if err != nil {
+			return 0, nil, &HelmError{Op: "install", Release: st.Name, Namespace: st.Namespace, Err: err}
+		}
+	} else {
+		up := action.NewUpgrade(cfg)
+		up.Namespace = st.Namespace
+		up.SkipCRDs = true
+		up.Wait = false
+		up.Timeout = timeout
+		up.ResetValues = true
+		up.MaxHistory = e.opts.HelmMaxHistory
+		rel, err = up.RunWithContext(ctx, st.Name, st.Chart, values)
+		if err != nil {
+			return 0, nil, &HelmError{Op: "upgrade", Release: st.Name, Namespace: st.Namespace, Err: err}
+		}
+	}
+	objs, err := parseManifest(rel.Manifest)
+	if err != nil {
+		return 0, nil, fmt.Errorf("read manifest of release %s: %w", st.Name, err)
+	}
+	objs = append(crds, objs...)
+	if err := e.defaultNamespaces(objs, st.Namespace); err != nil {
+		return 0, nil, err
+	}
+	return rel.Version, objs, nil
+}
+
+// chartCRDs returns the objects of a chart's crds/ directories (its
+// subcharts' included).
+func chartCRDs(ch *chart.Chart) ([]*unstructured.Unstructured, error) {
+	var out []*unstructured.Unstructured
+	for _, f := range ch.CRDObjects() {
+		objs, err := parseManifest(string(f.File.Data))
+		if err != nil {
+			return nil, fmt.Errorf("read %s of chart %s: %w", f.Filename, ch.Name(), err)
+		}
+		out = append(out, objs...)
+	}
+	return out, nil
+}
+
+// parseManifest splits a multi-document YAML into objects, skipping
+// empty documents.
+func parseManifest(manifest string) ([]*unstructured.Unstructured, error) {
+	var out []*unstructured.Unstructured
+	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(manifest), 4096)
+	for {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return nil, err
+		}
+		if len(m) == 0 {
+			continue
+		}
+		u := &unstructured.Unstructured{Object: m}
+		if items, ok, _ := unstructured.NestedSlice(m, "items"); ok && strings.HasSuffix(u.GetKind(), "List") {
+			for _, it := range items {
+				if im, ok := it.(map[string]any); ok {
+					out = append(out, &unstructured.Unstructured{Object: im})
+				}
+			}
+			continue
+		}
+		if u.GetKind() == "" || u.GetName() == "" {
+			continue
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// defaultNamespaces puts namespaced objects without a namespace into ns,
+// as Helm and kubectl do, so that refs name them exactly.
+func (e *Engine) defaultNamespaces(objs []*unstructured.Unstructured, ns string) error {
+	for _, o := range objs {
+		if o.GetNamespace() != "" {
+			continue
+		}
+		m, ok, err := e.mapping(o.GroupVersionKind())
+		if err != nil {
+			return err
+		}
+		if ok && m.Scope.Name() == meta.RESTScopeNameNamespace {
+			o.SetNamespace(ns)
+		}
+		if !ok && ns != "" && !isCRD(o.GroupVersionKind().GroupKind()) && o.GetKind() != "Namespace" {
+			// A kind the cluster does not know yet (its CRD comes in this
+			// very step) is namespaced in every chart we install.
+			o.SetNamespace(ns)
+		}
+	}
+	return nil
+}
+
+// releaseHealth reads a release's newest revision from the labels of its
+// storage Secrets (metadata only: the payload is the whole chart) and
+// returns its revision and status, or 0 and "" when it does not exist.
+func (e *Engine) releaseHealth(ctx context.Context, namespace, name string) (int, string, error) {
+	list, err := e.kube.CoreV1().Secrets(namespace).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,name=" + name})
+	if err != nil {
+		return 0, "", fmt.Errorf("read release %s/%s: %w", namespace, name, err)
+	}
+	// The typed list carries the payload; keep only labels from here on.
+	type rev struct {
+		v      int
+		status string
+	}
+	var revs []rev
+	for _, s := range list.Items {
+		v, err := strconv.Atoi(s.Labels["version"])
+		if err != nil {
+			continue
+		}
+		revs = append(revs, rev{v, s.Labels["status"]})
+	}
+	if len(revs) == 0 {
+		return 0, "", nil
+	}
+	sort.Slice(revs, func(i, j int) bool { return revs[i].v > revs[j].v })
+	return revs[0].v, revs[0].status, nil
+}
+
+// uninstallRelease removes a release; a missing one is no error.
+func (e *Engine) uninstallRelease(ctx context.Context, namespace, name string, timeout time.Duration) error {
+	cfg, err := e.helmConfig(namespace)
+	if err != nil {
+		return err
+	}
+	rel, err := lastRelease(cfg, name)
+	if err != nil || rel == nil {
+		return err
+	}
+	un := action.NewUninstall(cfg)
+	un.Timeout = timeout
+	un.IgnoreNotFound = true
+	un.DeletionPropagation = "background"
+	if err := runCtx(ctx, func() error { _, err := un.Run(name); return err }); err != nil {
+		return &HelmError{Op: "uninstall", Release: name, Namespace: namespace, Err: err}
+	}
+	return nil
+}
+
+// HelmError is a failed Helm operation.
+type HelmError struct {
+	Op, Release, Namespace string
+	Err                    error
+}
+
+func (e *HelmError) Error() string {
+	return fmt.Sprintf("helm %s of release %s in namespace %s: %v", e.Op, e.Release, e.Namespace, e.Err)
+}
+func (e *HelmError) Unwrap() error { return e.Err }
+
+// Hint implements the command layer's hint interface.
+func (e *HelmError) Hint() string {
+	return fmt.Sprintf("helm -n %s history %s shows the release's revisions; run neuroscale up -v for Helm's own log", e.Namespace, e.Release)
+}
+
+// refsOf returns the refs of objs, sorted.
+func refsOf(objs []*unstructured.Unstructured) []state.ObjectRef {
+	out := make([]state.ObjectRef, 0, len(objs))
+	for _, o := range objs {
+		gvk := o.GroupVersionKind()
+		out = append(out, state.ObjectRef{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Namespace: o.GetNamespace(), Name: o.GetName()})
+	}
+	state.Sort(out)
+	return dedupe(out)
+}
+
+func dedupe(refs []state.ObjectRef) []state.ObjectRef {
+	out := refs[:0]
+	for i, r := range refs {
+		if i > 0 && r == refs[i-1] {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}

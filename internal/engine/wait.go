@@ -1,0 +1,264 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/neuroscale-dev/neuroscale/internal/state"
+)
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// poller paces repeated looks: 50ms first, doubling up to max, so a fast
+// cluster is seen ready at once and a slow one is not hammered.
+type poller struct {
+	next, max time.Duration
+}
+
+func newPoller(max time.Duration) *poller { return &poller{next: 50 * time.Millisecond, max: max} }
+
+func (p *poller) wait(ctx context.Context, deadline time.Time) error {
+	d := p.next
+	if left := time.Until(deadline); left < d {
+		d = left
+	}
+	if d < 0 {
+		d = 0
+	}
+	p.next *= 2
+	if p.next > p.max {
+		p.next = p.max
+	}
+	return sleep(ctx, d)
+}
+
+// waitReady waits until every ref is Current (kstatus plus kindReady),
+// fails at once when one failed for good, and otherwise fails when budget
+// runs out, naming each object that is not Ready, its last status and the
+// likely cause. first, when set, is an observation already made (the
+// cheap health check's), so a healthy platform costs no second look.
+func (e *Engine) waitReady(ctx context.Context, what string, refs []state.ObjectRef, budget time.Duration, first map[state.ObjectRef]observation) error {
+	deadline := time.Now().Add(budget)
+	pending := append([]state.ObjectRef(nil), refs...)
+	last := map[state.ObjectRef]observation{}
+	p := newPoller(e.opts.MaxPoll)
+	for {
+		obs := first
+		first = nil
+		if obs == nil {
+			var err error
+			obs, err = e.observe(ctx, pending)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				// A failed read is not a verdict on the object: log it
+				// and look again, within the budget.
+				e.log.Debug("readiness poll failed", "what", what, "err", err)
+				obs = map[state.ObjectRef]observation{}
+			}
+		}
+		var still []state.ObjectRef
+		var final []observation
+		for _, r := range pending {
+			o, ok := obs[r]
+			if !ok {
+				still = append(still, r)
+				continue
+			}
+			last[r] = o
+			switch {
+			case o.Status == statusCurrent:
+			case o.Final:
+				final = append(final, o)
+			default:
+				still = append(still, r)
+			}
+		}
+		if len(final) > 0 {
+			return &WaitTimeoutError{What: what, Failed: true, Objects: e.explain(ctx, final)}
+		}
+		pending = still
+		if len(pending) == 0 {
+			return nil
+		}
+		if !time.Now().Before(deadline) {
+			var nr []observation
+			for _, r := range pending {
+				o, ok := last[r]
+				if !ok {
+					o = observation{Ref: r, Status: "Unknown", Message: "could not be read"}
+				}
+				nr = append(nr, o)
+			}
+			return &WaitTimeoutError{What: what, Budget: budget, Objects: e.explain(ctx, nr)}
+		}
+		if err := p.wait(ctx, deadline); err != nil {
+			return err
+		}
+	}
+}
+
+// explain turns observations into NotReady entries with a likely cause,
+// workloads first: a Deployment that is not ready is usually why the
+// Service or webhook next to it is not either.
+func (e *Engine) explain(ctx context.Context, obs []observation) []NotReady {
+	sort.SliceStable(obs, func(i, j int) bool { return rank(obs[i].Ref.Kind) < rank(obs[j].Ref.Kind) })
+	out := make([]NotReady, 0, len(obs))
+	for i, o := range obs {
+		nr := NotReady{Object: o.Ref.String(), Status: o.Status, Message: o.Message, Hint: describeHint(o.Ref)}
+		// Looking around costs requests; the first few are what the
+		// message shows anyway.
+		if i < 5 {
+			nr.Cause = e.cause(ctx, o)
+		}
+		out = append(out, nr)
+	}
+	return out
+}
+
+func rank(kind string) int {
+	switch kind {
+	case "Deployment", "StatefulSet", "DaemonSet", "Job":
+		return 0
+	case "InferenceService", "Application":
+		return 1
+	case "CustomResourceDefinition":
+		return 2
+	}
+	return 3
+}
+
+func describeHint(r state.ObjectRef) string {
+	kind := strings.ToLower(r.Kind)
+	if r.Group != "" {
+		kind += "." + r.Group
+	}
+	if r.Namespace == "" {
+		return fmt.Sprintf("kubectl describe %s %s", kind, r.Name)
+	}
+	h := fmt.Sprintf("kubectl -n %s describe %s %s", r.Namespace, kind, r.Name)
+	switch r.Kind {
+	case "Deployment", "StatefulSet", "DaemonSet":
+		h += fmt.Sprintf("; kubectl -n %s logs %s/%s --all-containers", r.Namespace, strings.ToLower(r.Kind), r.Name)
+	}
+	return h
+}
+
+// cause looks at what stands behind an object that is not ready: for a
+// workload its pods (waiting reasons, unschedulable, unbound claims).
+func (e *Engine) cause(ctx context.Context, o observation) string {
+	if o.Status == statusNotFound {
+		return ""
+	}
+	if o.Obj == nil {
+		return ""
+	}
+	switch o.Ref.Kind {
+	case "Deployment", "StatefulSet", "DaemonSet", "Job":
+	default:
+		return ""
+	}
+	sel, found, _ := unstructured.NestedMap(o.Obj.Object, "spec", "selector")
+	if !found {
+		return ""
+	}
+	ls := &metav1.LabelSelector{}
+	if ml, ok := sel["matchLabels"].(map[string]any); ok {
+		ls.MatchLabels = map[string]string{}
+		for k, v := range ml {
+			ls.MatchLabels[k] = fmt.Sprint(v)
+		}
+	}
+	selector, err := metav1.LabelSelectorAsSelector(ls)
+	if err != nil || selector.Empty() {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	pods, err := e.kube.CoreV1().Pods(o.Ref.Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector.String()})
+	if err != nil {
+		return ""
+	}
+	if len(pods.Items) == 0 {
+		return "no pods were created (kubectl -n " + o.Ref.Namespace + " get events)"
+	}
+	for _, p := range pods.Items {
+		if c := podCause(&p); c != "" {
+			return c
+		}
+	}
+	return ""
+}
+
+// podCause names why one pod is not ready, or "".
+func podCause(p *corev1.Pod) string {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+			msg := c.Message
+			if strings.Contains(msg, "PersistentVolumeClaim") {
+				return fmt.Sprintf("pod %s cannot be scheduled: %s (is there a StorageClass with a provisioner?)", p.Name, msg)
+			}
+			return fmt.Sprintf("pod %s cannot be scheduled: %s", p.Name, msg)
+		}
+	}
+	statuses := append(append([]corev1.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...)
+	for _, cs := range statuses {
+		if w := cs.State.Waiting; w != nil && w.Reason != "" && w.Reason != "ContainerCreating" && w.Reason != "PodInitializing" {
+			msg := fmt.Sprintf("container %s of pod %s is waiting: %s", cs.Name, p.Name, w.Reason)
+			if w.Message != "" {
+				msg += ": " + firstLine(w.Message)
+			}
+			return msg
+		}
+		if t := cs.LastTerminationState.Terminated; t != nil && cs.RestartCount > 0 && !cs.Ready {
+			return fmt.Sprintf("container %s of pod %s restarted %d times, last exit %d (%s)", cs.Name, p.Name, cs.RestartCount, t.ExitCode, t.Reason)
+		}
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.State.Running != nil && !cs.Ready {
+			return fmt.Sprintf("container %s of pod %s runs but is not ready yet (its readiness probe has not passed)", cs.Name, p.Name)
+		}
+	}
+	if p.Status.Phase == corev1.PodPending {
+		return fmt.Sprintf("pod %s is Pending", p.Name)
+	}
+	return ""
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// labelsMatch reports whether selector (nil: everything) matches set.
+func labelsMatch(selector *metav1.LabelSelector, set map[string]string) bool {
+	if selector == nil {
+		return true
+	}
+	s, err := metav1.LabelSelectorAsSelector(selector)
+	if err != nil {
+		return false
+	}
+	return s.Matches(labels.Set(set))
+}
