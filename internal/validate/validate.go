@@ -108,6 +108,7 @@ func Run(r *config.Resolved, p *render.Platform) Report {
 		c.knativeIngress,
 		c.policies,
 		c.gitopsMissing,
+		c.images,
 		c.serverSideApply,
 	} {
 		rule()
