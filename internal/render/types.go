@@ -26,6 +26,10 @@ type Platform struct {
 	Profile string
 	// Components are the enabled components, in install order.
 	Components []*Component
+	// Disabled names the catalog's components that the configuration
+	// turned off, in install order. Render does not judge whether that is
+	// allowed (validation reports dependents of a disabled component).
+	Disabled []string
 }
 
 // Component returns the named component, or nil.
@@ -77,4 +81,24 @@ type Step struct {
 	// hooks (Hooks lists those separately as Helm runs them itself).
 	Objects []*unstructured.Unstructured
 	Hooks   []*unstructured.Unstructured
+}
+
+// Resources returns the step's objects that are not hooks: what a release
+// owns and what readiness is judged on (hook Jobs are often deleted once
+// they succeed).
+func (s *Step) Resources() []*unstructured.Unstructured {
+	if len(s.Hooks) == 0 {
+		return s.Objects
+	}
+	hook := make(map[*unstructured.Unstructured]bool, len(s.Hooks))
+	for _, h := range s.Hooks {
+		hook[h] = true
+	}
+	out := make([]*unstructured.Unstructured, 0, len(s.Objects)-len(s.Hooks))
+	for _, o := range s.Objects {
+		if !hook[o] {
+			out = append(out, o)
+		}
+	}
+	return out
 }

@@ -1,0 +1,60 @@
+package render
+
+import (
+	"fmt"
+	"io"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+)
+
+// Redacted replaces every Secret value in written output.
+const Redacted = "REDACTED"
+
+// Redact returns o with every value under a Secret's data and stringData
+// replaced by Redacted; other objects are returned as they are. o itself
+// is never modified: the engine applies the real objects.
+func Redact(o *unstructured.Unstructured) *unstructured.Unstructured {
+	if o.GetKind() != "Secret" || o.GroupVersionKind().Group != "" {
+		return o
+	}
+	c := o.DeepCopy()
+	for _, field := range []string{"data", "stringData"} {
+		m, ok := c.Object[field].(map[string]any)
+		if !ok {
+			continue
+		}
+		for k := range m {
+			m[k] = Redacted
+		}
+	}
+	return c
+}
+
+// WriteYAML writes c as one multi-document YAML stream: a comment naming
+// the component, then each step's objects (hooks included) behind a
+// comment naming the step, with Secret values redacted.
+func WriteYAML(w io.Writer, c *Component) error {
+	if _, err := fmt.Fprintf(w, "# component: %s\n# namespace: %s\n# version: %s\n# digest: %s\n", c.Name, c.Namespace, c.Version, c.Digest); err != nil {
+		return err
+	}
+	for _, s := range c.Steps {
+		desc := fmt.Sprintf("# step: %s %s, %d objects", s.Kind, s.Name, len(s.Objects))
+		if s.Chart != nil {
+			desc = fmt.Sprintf("# step: %s %s (chart %s %s), %d objects, %d of them hooks", s.Kind, s.Name, s.Chart.Name(), s.ChartVersion, len(s.Objects), len(s.Hooks))
+		}
+		if _, err := fmt.Fprintln(w, desc); err != nil {
+			return err
+		}
+		for _, o := range s.Objects {
+			b, err := yaml.Marshal(Redact(o).Object)
+			if err != nil {
+				return fmt.Errorf("encode %s %s: %w", o.GetKind(), o.GetName(), err)
+			}
+			if _, err := fmt.Fprintf(w, "---\n%s", b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
