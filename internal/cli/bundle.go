@@ -2,17 +2,78 @@ package cli
 
 import (
 	"errors"
+	"fmt"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
+
+	"github.com/neuroscale-dev/neuroscale/internal/catalog"
+	"github.com/neuroscale-dev/neuroscale/internal/sources"
 )
 
-// PLACEHOLDER: replaced by the engineer who owns this command.
+// bundleOptions are the bundle command's flags.
+type bundleOptions struct {
+	output string
+}
+
 func newBundleCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "bundle",
-		Short: "not built yet",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("bundle is not built yet")
+	o := &bundleOptions{}
+	cmd := &cobra.Command{
+		Use:   "bundle --output DIR",
+		Short: "Write every pinned chart and manifest into DIR, a mirror for offline installs",
+		Long: `bundle downloads every chart and release manifest of the catalog (or copies
+them from sources.mirror), checks each against its pinned sha256, and writes
+them into DIR laid out as a mirror:
+
+  charts/<chart>-<version>.tgz
+  manifests/<component>-<version>/<file>
+  SHA256SUMS
+
+Point sources.mirror (or --mirror) at file://DIR, or serve DIR over HTTP, and
+neuroscale needs no internet for charts and manifests.`,
+		Example: `  neuroscale bundle --output ./neuroscale-bundle
+  neuroscale up --mirror file://$PWD/neuroscale-bundle`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.output == "" {
+				return errors.New("bundle needs --output DIR: the directory to write the mirror into")
+			}
+			ctx, cancel := g.withTimeout(cmd.Context())
+			defer cancel()
+			r, err := g.load()
+			if err != nil {
+				return err
+			}
+			cat, err := catalog.Load()
+			if err != nil {
+				return err
+			}
+			f, err := sources.New(sources.Options{CacheDir: r.Sources.CacheDir, Mirror: r.Sources.Mirror, Log: g.log})
+			if err != nil {
+				return err
+			}
+			files, err := f.Bundle(ctx, cat.Artifacts(), o.output)
+			if err != nil {
+				return err
+			}
+			var total int64
+			for _, b := range files {
+				pin := "pinned"
+				if !b.Pinned {
+					pin = "not pinned"
+				}
+				fmt.Fprintf(g.streams.Out, "%-60s %9d  %s  %s\n", b.Path, b.Size, b.SHA256, pin)
+				total += b.Size
+			}
+			abs, err := filepath.Abs(o.output)
+			if err != nil {
+				abs = o.output
+			}
+			fmt.Fprintf(g.streams.Out, "\n%d files, %.1f MiB in %s\nuse it with: --mirror file://%s (or sources.mirror in neuroscale.yaml)\n",
+				len(files), float64(total)/(1<<20), abs, filepath.ToSlash(abs))
+			return nil
 		},
 	}
+	cmd.Flags().StringVar(&o.output, "output", "", "directory to write the mirror into (created if missing)")
+	return cmd
 }

@@ -1,18 +1,129 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
+
+	"github.com/neuroscale-dev/neuroscale/internal/render"
 )
 
-// PLACEHOLDER: replaced by the engineer who owns this command.
+// renderOptions are the render command's flags.
+type renderOptions struct {
+	// output is a directory, or "-" for standard output.
+	output string
+}
+
 func newRenderCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	o := &renderOptions{}
+	cmd := &cobra.Command{
 		Use:   "render",
-		Short: "not built yet",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("render is not built yet")
+		Short: "Write every object the platform installs, one YAML file per component",
+		Long: `render builds the whole platform without a cluster: each chart through the
+Helm SDK (CRDs and hooks included) and each release manifest through
+kustomize, from verified downloads (or sources.mirror). It writes one
+multi-document <component>.yaml per component, in install order. Secret
+values are replaced by REDACTED.`,
+		Example: `  neuroscale render --profile prod --output rendered/
+  neuroscale render --mirror file:///srv/neuroscale-bundle --output - | less`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := g.withTimeout(cmd.Context())
+			defer cancel()
+			r, err := g.load()
+			if err != nil {
+				return err
+			}
+			p, err := render.Render(ctx, r, render.Options{Log: g.log})
+			if err != nil {
+				return err
+			}
+			if o.output == "-" {
+				for _, c := range p.Components {
+					if err := render.WriteYAML(g.streams.Out, c); err != nil {
+						return fmt.Errorf("write %s: %w", c.Name, err)
+					}
+				}
+				return nil
+			}
+			return writeRendered(g.streams.Out, o.output, p)
 		},
 	}
+	// The global -o/--output (text|json) does not apply here: the rendered
+	// YAML is the result, and the issue names this flag --output.
+	cmd.Flags().StringVar(&o.output, "output", "rendered", "directory to write <component>.yaml files into, or - for standard output")
+	return cmd
+}
+
+// writeRendered writes each component to dir/<name>.yaml atomically, and
+// removes the files of components the configuration turned off, so the
+// directory never shows a component that would not be installed.
+func writeRendered(out io.Writer, dir string, p *render.Platform) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return &renderOutputError{dir: dir, err: err}
+	}
+	for _, c := range p.Components {
+		var buf bytes.Buffer
+		if err := render.WriteYAML(&buf, c); err != nil {
+			return fmt.Errorf("encode %s: %w", c.Name, err)
+		}
+		path := filepath.Join(dir, c.Name+".yaml")
+		if err := writeFileAtomic(path, buf.Bytes()); err != nil {
+			return &renderOutputError{dir: dir, err: err}
+		}
+		fmt.Fprintf(out, "%-16s %4d objects  %s  digest %.12s\n", c.Name, len(c.Objects()), path, c.Digest)
+	}
+	for _, name := range p.Disabled {
+		path := filepath.Join(dir, name+".yaml")
+		if err := os.Remove(path); err == nil {
+			fmt.Fprintf(out, "%-16s disabled: removed %s\n", name, path)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return &renderOutputError{dir: dir, err: err}
+		} else {
+			fmt.Fprintf(out, "%-16s disabled\n", name)
+		}
+	}
+	return nil
+}
+
+// writeFileAtomic writes through a temporary file and a rename, so an
+// interrupted render never leaves half a file for kubectl to apply.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// renderOutputError is a rendered platform that could not be written.
+type renderOutputError struct {
+	dir string
+	err error
+}
+
+func (e *renderOutputError) Error() string {
+	return fmt.Sprintf("write rendered platform to %s: %v", e.dir, e.err)
+}
+
+func (e *renderOutputError) Unwrap() error { return e.err }
+
+func (e *renderOutputError) Hint() string {
+	return "choose a writable directory with --output DIR, or print to standard output with --output -"
 }

@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
+	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/sources"
+)
+
+// runIn executes neuroscale with args and env in an empty directory (so no
+// neuroscale.yaml is picked up) and returns the exit code and streams.
+func runIn(t *testing.T, dir string, stdin string, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	t.Chdir(dir)
+	code := Execute(context.Background(), Streams{In: strings.NewReader(stdin), Out: &out, Err: &errOut}, args, env)
+	return code, out.String(), errOut.String()
+}
+
+func TestRenderCommand(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"NEUROSCALE_SOURCES_MIRROR=" + catalogtest.MirrorURL(t), "NEUROSCALE_SOURCES_CACHE_DIR=" + filepath.Join(dir, "cache")}
+	outDir := filepath.Join(dir, "out")
+	// A stale file of a component that is now disabled must go.
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(outDir, "demo.yaml"), []byte("stale"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := "apiVersion: neuroscale.dev/v1alpha1\nkind: Platform\ncomponents:\n  demo:\n    enabled: false\n"
+	code, stdout, stderr := runIn(t, dir, cfg, env, "render", "--config", "-", "--profile", "prod", "--output", outDir)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, name := range config.ComponentNames {
+		p := filepath.Join(outDir, name+".yaml")
+		b, err := os.ReadFile(p)
+		if name == config.Demo {
+			if !os.IsNotExist(err) {
+				t.Errorf("%s: stale file of a disabled component kept (%v)", p, err)
+			}
+			if !strings.Contains(stdout, "demo             disabled: removed") {
+				t.Errorf("removal not reported:\n%s", stdout)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if !strings.HasPrefix(string(b), "# component: "+name+"\n") {
+			t.Errorf("%s.yaml does not start with its component comment: %.60q", name, b)
+		}
+		if !strings.Contains(stdout, p) {
+			t.Errorf("summary does not list %s:\n%s", p, stdout)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(outDir, "backstage.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "postgres-password: REDACTED") {
+		t.Error("backstage.yaml does not show the PostgreSQL password redacted")
+	}
+}
+
+func TestRenderCommandToStdout(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"NEUROSCALE_SOURCES_CACHE_DIR=" + filepath.Join(dir, "cache")}
+	code, stdout, stderr := runIn(t, dir, "", env, "render", "--mirror", catalogtest.MirrorURL(t), "--output", "-")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var order []string
+	for _, line := range strings.Split(stdout, "\n") {
+		if name, ok := strings.CutPrefix(line, "# component: "); ok {
+			order = append(order, name)
+		}
+	}
+	if strings.Join(order, ",") != strings.Join(config.ComponentNames, ",") {
+		t.Errorf("components on stdout %v, want %v", order, config.ComponentNames)
+	}
+	if n := strings.Count(stdout, "\n---\n"); n < 300 {
+		t.Errorf("only %d documents on stdout", n)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "rendered")); !os.IsNotExist(err) {
+		t.Errorf("--output - also wrote the default directory (%v)", err)
+	}
+}
+
+func TestRenderCommandErrorsSayWhatToDo(t *testing.T) {
+	dir := t.TempDir()
+	empty := t.TempDir()
+	env := []string{"NEUROSCALE_SOURCES_CACHE_DIR=" + filepath.Join(dir, "cache")}
+	code, _, stderr := runIn(t, dir, "", env, "render", "--mirror", "file://"+empty, "--output", "-")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	for _, s := range []string{"Error: ", "charts/cert-manager-v1.21.1.tgz", "Hint: ", "neuroscale bundle"} {
+		if !strings.Contains(stderr, s) {
+			t.Errorf("stderr lacks %q:\n%s", s, stderr)
+		}
+	}
+}
+
+func TestBundleCommand(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"NEUROSCALE_SOURCES_CACHE_DIR=" + filepath.Join(dir, "cache")}
+	out := filepath.Join(dir, "bundle")
+	code, stdout, stderr := runIn(t, dir, "", env, "bundle", "--mirror", catalogtest.MirrorURL(t), "--output", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "--mirror file://"+filepath.ToSlash(out)) {
+		t.Errorf("no usage line:\n%s", stdout)
+	}
+	if _, err := os.Stat(filepath.Join(out, sources.SumsFile)); err != nil {
+		t.Error(err)
+	}
+	// The bundle alone renders the platform, through a fresh cache.
+	env = []string{"NEUROSCALE_SOURCES_CACHE_DIR=" + filepath.Join(dir, "cache2")}
+	code, _, stderr = runIn(t, dir, "", env, "render", "--mirror", "file://"+out, "--output", filepath.Join(dir, "r"))
+	if code != 0 {
+		t.Fatalf("render from the bundle: exit %d: %s", code, stderr)
+	}
+
+	code, _, stderr = runIn(t, dir, "", env, "bundle")
+	if code != 1 || !strings.Contains(stderr, "--output DIR") {
+		t.Errorf("bundle without --output: exit %d, %s", code, stderr)
+	}
+}
