@@ -20,14 +20,15 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/content"
 )
 
-// renderManifest builds a manifest step's kustomization in memory: the
-// embedded directory with its .tmpl files executed, plus the step's
-// upstream files under <dir>/upstream/. Nothing touches the disk, so a
-// build cannot pick up stray files and two renders cannot collide.
-func renderManifest(r *config.Resolved, cc *catalog.Component, m *catalog.Manifest, files map[string]string, log *slog.Logger) (*Step, error) {
-	mem := filesys.MakeFsInMemory()
+// ExpandDir calls write for every file of the embedded directory dir (a
+// manifest step's kustomization, under assets/), with files ending in
+// .tmpl executed with content.TemplateData(r) and passed without the
+// suffix. rel is slash-separated and relative to dir. This is exactly what
+// render builds, so anything that writes a step to disk for inspection
+// should use it.
+func ExpandDir(r *config.Resolved, dir string, write func(rel string, data []byte) error) error {
 	data := content.TemplateData(r)
-	err := fs.WalkDir(assets.FS, m.Dir, func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(assets.FS, dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -46,10 +47,25 @@ func renderManifest(r *config.Resolved, cc *catalog.Component, m *catalog.Manife
 			}
 			b, p = out.Bytes(), strings.TrimSuffix(p, ".tmpl")
 		}
-		return mem.WriteFile("/"+p, b)
+		return write(strings.TrimPrefix(p, dir+"/"), b)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read embedded %s: %w", m.Dir, err)
+		return fmt.Errorf("expand embedded %s: %w", dir, err)
+	}
+	return nil
+}
+
+// renderManifest builds a manifest step's kustomization in memory: the
+// embedded directory with its .tmpl files executed, plus the step's
+// upstream files under <dir>/upstream/. Nothing touches the disk, so a
+// build cannot pick up stray files and two renders cannot collide.
+func renderManifest(r *config.Resolved, cc *catalog.Component, m *catalog.Manifest, files map[string]string, log *slog.Logger) (*Step, error) {
+	mem := filesys.MakeFsInMemory()
+	err := ExpandDir(r, m.Dir, func(rel string, b []byte) error {
+		return mem.WriteFile(path.Join("/", m.Dir, rel), b)
+	})
+	if err != nil {
+		return nil, err
 	}
 	for _, f := range m.Files {
 		src := files[f.Mirror]
