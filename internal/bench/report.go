@@ -1,0 +1,205 @@
+// Package bench measures neuroscale against the way the seed platform was
+// installed: one component after another with the helm CLI and kubectl
+// (the baseline, baseline.sh), both on fresh test clusters
+// (scripts/testcluster) with the same rendered platform. It times cold
+// installs, no-op re-runs and rendering, takes neuroscale's peak RSS from
+// wait4's rusage, and computes the critical path of neuroscale's own stage
+// timings as the lower bound of any parallel install. It reports; it never
+// asserts (scripts/bench, docs/bench.md).
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// Summary is the --json file: medians of everything measured.
+type Summary struct {
+	Cold       Phase    `json:"cold"`
+	Noop       Phase    `json:"noop"`
+	Render     Phase    `json:"render"`
+	PeakRSSMiB float64  `json:"peak_rss_mib"`
+	Delayed    *Delayed `json:"delayed,omitempty"`
+}
+
+// Phase is one measured phase: medians in seconds.
+type Phase struct {
+	NeuroscaleS   float64  `json:"neuroscale_s"`
+	BaselineS     float64  `json:"baseline_s"`
+	CriticalPathS *float64 `json:"critical_path_s,omitempty"`
+}
+
+// Delayed is the delayed variant's cold and no-op phases.
+type Delayed struct {
+	Cold Phase `json:"cold"`
+	Noop Phase `json:"noop"`
+}
+
+// Summarize takes the medians of res. The critical path is the median of
+// each cold neuroscale run's own critical path; peak RSS is the largest
+// seen in any `neuroscale up`.
+func Summarize(res *Results) Summary {
+	s := Summary{
+		Render: Phase{NeuroscaleS: Median(res.RenderNS), BaselineS: Median(res.RenderBase)},
+	}
+	for _, r := range res.Runs {
+		s.PeakRSSMiB = max(s.PeakRSSMiB, r.PeakRSSMiB)
+	}
+	s.Cold, s.Noop = phases(res.Runs, "fast")
+	if slices.Contains(res.Variants, "delayed") {
+		c, n := phases(res.Runs, "delayed")
+		s.Delayed = &Delayed{Cold: c, Noop: n}
+	}
+	return s
+}
+
+func phases(runs []Run, variant string) (cold, noop Phase) {
+	var nc, nn, bc, bn, cp []float64
+	for _, r := range runs {
+		if r.Variant != variant {
+			continue
+		}
+		switch r.Tool {
+		case "neuroscale":
+			nc, nn, cp = append(nc, r.ColdS), append(nn, r.NoopS), append(cp, r.CriticalS)
+		case "baseline":
+			bc, bn = append(bc, r.ColdS), append(bn, r.NoopS)
+		}
+	}
+	crit := Median(cp)
+	return Phase{NeuroscaleS: Median(nc), BaselineS: Median(bc), CriticalPathS: &crit},
+		Phase{NeuroscaleS: Median(nn), BaselineS: Median(bn)}
+}
+
+// WriteJSON writes the summary to file.
+func WriteJSON(file string, s Summary) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode summary: %w", err)
+	}
+	if err := os.WriteFile(file, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", file, err)
+	}
+	return nil
+}
+
+// WriteTable prints the summary, the goals of issue 8 beside what was
+// measured, and per-component medians (where the time goes).
+func WriteTable(w io.Writer, res *Results, s Summary) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "variant\tphase\tneuroscale\tbaseline\tns/baseline\tcritical path\tns/critical\t")
+	row := func(variant, phase string, p Phase) {
+		crit, over := "", ""
+		if p.CriticalPathS != nil {
+			crit = secs(*p.CriticalPathS)
+			over = ratio(Ratio(p.NeuroscaleS, *p.CriticalPathS))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", variant, phase, secs(p.NeuroscaleS), secs(p.BaselineS), ratio(Ratio(p.NeuroscaleS, p.BaselineS)), crit, over)
+	}
+	row("fast", "cold", s.Cold)
+	row("fast", "no-op", s.Noop)
+	if s.Delayed != nil {
+		row("delayed", "cold", s.Delayed.Cold)
+		row("delayed", "no-op", s.Delayed.Noop)
+	}
+	row("-", "render", s.Render)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	n := 0
+	for _, r := range res.Runs {
+		if r.Tool == "neuroscale" {
+			n++
+		}
+	}
+	fmt.Fprintf(w, "\nmedians of %d pair(s) per variant; render: %d run(s) each; neuroscale up peak RSS %.0f MiB (render %.0f MiB)\n",
+		n/max(len(res.Variants), 1), len(res.RenderNS), s.PeakRSSMiB, res.RenderRSSMiB)
+
+	fmt.Fprintln(w, "\ngoals (issue 8; reported, not asserted):")
+	cold := s.Cold
+	if s.Delayed != nil {
+		cold = s.Delayed.Cold
+	}
+	variant := map[bool]string{true: "delayed", false: "fast (no delayed variant run)"}[s.Delayed != nil]
+	goal(w, fmt.Sprintf("cold <= 0.5x baseline, %s", variant), Ratio(cold.NeuroscaleS, cold.BaselineS), 0.5, "x")
+	if cold.CriticalPathS != nil {
+		goal(w, fmt.Sprintf("cold <= 1.2x critical path, %s", variant), Ratio(cold.NeuroscaleS, *cold.CriticalPathS), 1.2, "x")
+	}
+	goal(w, "no-op <= 2 s", s.Noop.NeuroscaleS, 2, "s")
+	goal(w, "no-op <= 0.1x baseline re-run", Ratio(s.Noop.NeuroscaleS, s.Noop.BaselineS), 0.1, "x")
+	goal(w, "render <= 1 s", s.Render.NeuroscaleS, 1, "s")
+
+	for _, v := range res.Variants {
+		if err := stageTable(w, res, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func goal(w io.Writer, what string, got, limit float64, unit string) {
+	mark := "met"
+	if got > limit {
+		mark = "MISSED"
+	}
+	fmt.Fprintf(w, "  %-44s %7.2f%s  %s\n", what, got, unit, mark)
+}
+
+// stageTable prints, per component, the median of neuroscale's stage
+// durations and of the baseline's per-component sections, with the
+// critical chain seen most often: where the time goes.
+func stageTable(w io.Writer, res *Results, variant string) error {
+	cols := map[string]map[string][]float64{}
+	add := func(col string, steps map[string]float64) {
+		for name, d := range steps {
+			if cols[name] == nil {
+				cols[name] = map[string][]float64{}
+			}
+			cols[name][col] = append(cols[name][col], d)
+		}
+	}
+	chains := map[string]int{}
+	for _, r := range res.Runs {
+		if r.Variant != variant {
+			continue
+		}
+		add(r.Tool+" cold", r.ColdSteps)
+		add(r.Tool+" no-op", r.NoopSteps)
+		if r.Tool == "neuroscale" {
+			chains[strings.Join(r.Chain, " -> ")]++
+		}
+	}
+	fmt.Fprintf(w, "\nper component, %s variant (median seconds; neuroscale's stages overlap, the baseline's do not):\n", variant)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	heads := []string{"neuroscale cold", "baseline cold", "neuroscale no-op", "baseline no-op"}
+	fmt.Fprintf(tw, "component\t%s\t\n", strings.Join(heads, "\t"))
+	for _, name := range res.Plan.Names() {
+		fmt.Fprintf(tw, "%s", name)
+		for _, h := range heads {
+			fmt.Fprintf(tw, "\t%s", secs(Median(cols[name][h])))
+		}
+		fmt.Fprintln(tw, "\t")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	best, bestN := "", 0
+	for c, n := range chains {
+		if n > bestN || (n == bestN && c < best) {
+			best, bestN = c, n
+		}
+	}
+	if best != "" {
+		fmt.Fprintf(w, "critical chain (cold): %s\n", best)
+	}
+	return nil
+}
+
+func secs(s float64) string { return fmt.Sprintf("%.2fs", s) }
+
+func ratio(r float64) string { return fmt.Sprintf("%.2fx", r) }
