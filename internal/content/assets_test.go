@@ -1,53 +1,33 @@
-package content
+package content_test
 
 import (
-	"bytes"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"testing"
-	"text/template"
 
 	"github.com/goccy/go-yaml"
-
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
-	"github.com/neuroscale-dev/neuroscale/assets"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/content"
+	"github.com/neuroscale-dev/neuroscale/internal/render"
 )
 
 // fixtures is where the real upstream release files live, next to the repo.
 const fixtures = "../../../shared/fixtures/upstream/manifests"
 
-// build builds one embedded kustomization the way render does: .tmpl files
-// executed with TemplateData, upstream files placed under upstream/.
+// build builds one embedded kustomization as render does (render.ExpandDir
+// for the embedded files), with the real upstream release files under
+// upstream/.
 func build(t *testing.T, r *config.Resolved, dir string, upstream map[string]string) resmap.ResMap {
 	t.Helper()
 	mem := filesys.MakeFsInMemory()
-	err := fs.WalkDir(assets.FS, dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := assets.FS.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if strings.HasSuffix(p, ".tmpl") {
-			tpl, err := template.New(path.Base(p)).Option("missingkey=error").Parse(string(b))
-			if err != nil {
-				return err
-			}
-			var out bytes.Buffer
-			if err := tpl.Execute(&out, TemplateData(r)); err != nil {
-				return err
-			}
-			b, p = out.Bytes(), strings.TrimSuffix(p, ".tmpl")
-		}
-		return mem.WriteFile("/"+p, b)
+	err := render.ExpandDir(r, dir, func(rel string, b []byte) error {
+		return mem.WriteFile(path.Join("/", dir, rel), b)
 	})
 	if err != nil {
 		t.Fatalf("%s: %v", dir, err)
@@ -57,7 +37,7 @@ func build(t *testing.T, r *config.Resolved, dir string, upstream map[string]str
 		if err != nil {
 			t.Skipf("upstream fixtures not available: %v", err)
 		}
-		if err := mem.WriteFile("/"+dir+"/upstream/"+name, b); err != nil {
+		if err := mem.WriteFile(path.Join("/", dir, "upstream", name), b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -100,11 +80,11 @@ func TestKnativeCoreOverlay(t *testing.T) {
 	t.Parallel()
 	m := build(t, resolve(t, "dev", false), "components/knative-serving/core",
 		map[string]string{"serving-core.yaml": "knative-serving-1.23.0/serving-core.yaml"})
-	if got := dig(find(t, m, "ConfigMap", "config-network"), "data", "ingress-class"); got != KourierIngressClass {
-		t.Errorf("config-network ingress-class = %v, want %s", got, KourierIngressClass)
+	if got := dig(find(t, m, "ConfigMap", "config-network"), "data", "ingress-class"); got != content.KourierIngressClass {
+		t.Errorf("config-network ingress-class = %v, want %s", got, content.KourierIngressClass)
 	}
-	if got, ok := dig(find(t, m, "ConfigMap", "config-domain"), "data").(map[string]any)[IngressDomain]; !ok || got != "" {
-		t.Errorf("config-domain has no %q: \"\" entry", IngressDomain)
+	if got, ok := dig(find(t, m, "ConfigMap", "config-domain"), "data").(map[string]any)[content.IngressDomain]; !ok || got != "" {
+		t.Errorf("config-domain has no %q: \"\" entry", content.IngressDomain)
 	}
 	// The patch must not have dropped upstream's objects.
 	if m.Size() != 59 {
@@ -131,7 +111,7 @@ func TestGitOpsApplicationSet(t *testing.T) {
 		t.Errorf("without gitops the step renders %d objects, want none", m.Size())
 	}
 	m := build(t, resolve(t, "dev", true), "components/argocd/gitops", nil)
-	as := find(t, m, "ApplicationSet", ApplicationSetName)
+	as := find(t, m, "ApplicationSet", content.ApplicationSetName)
 	if ns := dig(as, "metadata", "namespace"); ns != "argocd" {
 		t.Errorf("namespace = %v", ns)
 	}
@@ -178,8 +158,8 @@ func TestBackstageTemplateConfigMap(t *testing.T) {
 	t.Parallel()
 	for _, gitops := range []bool{false, true} {
 		m := build(t, resolve(t, "dev", gitops), "components/backstage/template", nil)
-		cm := find(t, m, "ConfigMap", TemplatesConfigMap)
-		if ns := dig(cm, "metadata", "namespace"); ns != BackstageNamespace {
+		cm := find(t, m, "ConfigMap", content.TemplatesConfigMap)
+		if ns := dig(cm, "metadata", "namespace"); ns != content.BackstageNamespace {
 			t.Errorf("namespace = %v", ns)
 		}
 		data := dig(cm, "data").(map[string]any)
@@ -193,7 +173,7 @@ func TestBackstageTemplateConfigMap(t *testing.T) {
 		if err := yaml.Unmarshal([]byte(data["template.yaml"].(string)), &tpl); err != nil {
 			t.Fatalf("template.yaml: %v", err)
 		}
-		if dig(tpl, "kind") != "Template" || dig(tpl, "apiVersion") != "scaffolder.backstage.io/v1beta3" || dig(tpl, "metadata", "name") != TemplateName {
+		if dig(tpl, "kind") != "Template" || dig(tpl, "apiVersion") != "scaffolder.backstage.io/v1beta3" || dig(tpl, "metadata", "name") != content.TemplateName {
 			t.Errorf("template header = %v %v %v", dig(tpl, "apiVersion"), dig(tpl, "kind"), dig(tpl, "metadata", "name"))
 		}
 		steps := dig(tpl, "spec", "steps").([]any)
@@ -221,8 +201,8 @@ func TestBackstageTemplateConfigMap(t *testing.T) {
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	m := build(t, resolve(t, "dev", false), "components/demo", nil)
-	isvc := find(t, m, "InferenceService", DemoName)
-	if dig(isvc, "metadata", "namespace") != DemoNamespace || dig(isvc, "metadata", "labels", "owner") == nil || dig(isvc, "metadata", "labels", "cost-center") == nil {
+	isvc := find(t, m, "InferenceService", content.DemoName)
+	if dig(isvc, "metadata", "namespace") != content.DemoNamespace || dig(isvc, "metadata", "labels", "owner") == nil || dig(isvc, "metadata", "labels", "cost-center") == nil {
 		t.Errorf("demo metadata = %v", dig(isvc, "metadata"))
 	}
 	rt := find(t, m, "ClusterServingRuntime", "kserve-sklearnserver")

@@ -1,4 +1,4 @@
-package content
+package content_test
 
 import (
 	"flag"
@@ -11,6 +11,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/content"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -42,14 +43,14 @@ func TestValuesGolden(t *testing.T) {
 	for _, prof := range []string{"dev", "prod"} {
 		r := resolve(t, prof, false)
 		for _, tc := range []struct{ component, chart string }{
-			{config.CertManager, ChartCertManager},
-			{config.KServe, ChartKServeCRD},
-			{config.KServe, ChartKServeResources},
-			{config.ArgoCD, ChartArgoCD},
-			{config.Kyverno, ChartKyverno},
-			{config.Backstage, ChartBackstage},
+			{config.CertManager, content.ChartCertManager},
+			{config.KServe, content.ChartKServeCRD},
+			{config.KServe, content.ChartKServeResources},
+			{config.ArgoCD, content.ChartArgoCD},
+			{config.Kyverno, content.ChartKyverno},
+			{config.Backstage, content.ChartBackstage},
 		} {
-			v, err := Values(r, tc.component, tc.chart, Inputs{})
+			v, err := content.Values(r, tc.component, tc.chart, content.Inputs{})
 			if err != nil {
 				t.Fatalf("%s/%s: %v", tc.component, tc.chart, err)
 			}
@@ -64,7 +65,7 @@ func TestValuesGolden(t *testing.T) {
 
 func TestValuesUnknownChart(t *testing.T) {
 	t.Parallel()
-	if _, err := Values(resolve(t, "dev", false), config.Demo, "nginx", Inputs{}); err == nil {
+	if _, err := content.Values(resolve(t, "dev", false), config.Demo, "nginx", content.Inputs{}); err == nil {
 		t.Error("a chart neuroscale does not know got values")
 	}
 }
@@ -80,7 +81,7 @@ func TestValuesComponentOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, _ := Values(r, config.Backstage, ChartBackstage, Inputs{})
+	v, _ := content.Values(r, config.Backstage, content.ChartBackstage, content.Inputs{})
 	if got := dig(v, "backstage", "replicas"); got != 3 {
 		t.Errorf("user replicas lost: %v", got)
 	}
@@ -91,11 +92,11 @@ func TestValuesComponentOverrides(t *testing.T) {
 		t.Errorf("generated baseUrl lost in the merge: %v", got)
 	}
 	// kserve's values go to kserve-resources only.
-	crd, _ := Values(r, config.KServe, ChartKServeCRD, Inputs{})
+	crd, _ := content.Values(r, config.KServe, content.ChartKServeCRD, content.Inputs{})
 	if len(crd) != 0 {
 		t.Errorf("kserve-crd got component values: %v", crd)
 	}
-	res, _ := Values(r, config.KServe, ChartKServeResources, Inputs{})
+	res, _ := content.Values(r, config.KServe, content.ChartKServeResources, content.Inputs{})
 	if dig(res, "kserve", "version") != "x" || dig(res, "kserve", "controller", "gateway", "disableIstioVirtualHost") != true {
 		t.Errorf("kserve-resources values = %v", res)
 	}
@@ -107,7 +108,7 @@ func TestBackstageValues(t *testing.T) {
 		t.Run(prof, func(t *testing.T) {
 			t.Parallel()
 			r := resolve(t, prof, false)
-			v, err := Values(r, config.Backstage, ChartBackstage, Inputs{SecretChecksums: map[string]string{"backstage/neuroscale-backstage": "abc123"}})
+			v, err := content.Values(r, config.Backstage, content.ChartBackstage, content.Inputs{SecretChecksums: map[string]string{"backstage/neuroscale-backstage": "abc123"}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,11 +122,11 @@ func TestBackstageValues(t *testing.T) {
 			if dig(app, "app", "baseUrl") != r.Backstage.BaseURL || dig(app, "backend", "baseUrl") != r.Backstage.BaseURL {
 				t.Errorf("base URLs = %v, %v", dig(app, "app", "baseUrl"), dig(app, "backend", "baseUrl"))
 			}
-			if dig(app, "backend", "listen", "port") != BackstagePort {
+			if dig(app, "backend", "listen", "port") != content.BackstagePort {
 				t.Errorf("listen port = %v", dig(app, "backend", "listen", "port"))
 			}
 			loc := dig(app, "catalog", "locations").([]any)[0]
-			if dig(loc, "type") != "file" || dig(loc, "target") != TemplatesMountPath+"/template.yaml" {
+			if dig(loc, "type") != "file" || dig(loc, "target") != content.TemplatesMountPath+"/template.yaml" {
 				t.Errorf("location = %v", loc)
 			}
 			allow := dig(dig(loc, "rules").([]any)[0], "allow").([]any)
@@ -133,15 +134,15 @@ func TestBackstageValues(t *testing.T) {
 				t.Errorf("location rules allow = %v", allow)
 			}
 			for key, path := range map[string]string{
-				"startupProbe":   BackstageLivenessPath,
-				"readinessProbe": BackstageReadinessPath,
-				"livenessProbe":  BackstageLivenessPath,
+				"startupProbe":   content.BackstageLivenessPath,
+				"readinessProbe": content.BackstageReadinessPath,
+				"livenessProbe":  content.BackstageLivenessPath,
 			} {
 				if _, ok := v[key]; ok {
 					t.Errorf("%s at the top level: the chart reads backstage.%s", key, key)
 				}
 				p := dig(v, "backstage", key)
-				if dig(p, "httpGet", "path") != path || dig(p, "httpGet", "port") != BackstagePort {
+				if dig(p, "httpGet", "path") != path || dig(p, "httpGet", "port") != content.BackstagePort {
 					t.Errorf("backstage.%s.httpGet = %v", key, dig(p, "httpGet"))
 				}
 			}
@@ -159,7 +160,7 @@ func TestBackstageValues(t *testing.T) {
 				t.Errorf("podAnnotations = %v", dig(v, "backstage", "podAnnotations"))
 			}
 			env := dig(v, "backstage", "extraEnvVarsSecrets").([]any)
-			if len(env) != 1 || env[0] != BackstageSecret {
+			if len(env) != 1 || env[0] != content.BackstageSecret {
 				t.Errorf("extraEnvVarsSecrets = %v", env)
 			}
 			auth := dig(app, "auth")
