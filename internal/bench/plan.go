@@ -5,20 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
-	"text/template"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
-	"github.com/neuroscale-dev/neuroscale/assets"
 	"github.com/neuroscale-dev/neuroscale/internal/catalog"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
-	"github.com/neuroscale-dev/neuroscale/internal/content"
 	"github.com/neuroscale-dev/neuroscale/internal/render"
 )
 
@@ -247,31 +243,12 @@ func writeObjects(file string, objs []*unstructured.Unstructured) error {
 }
 
 // materialise writes a manifest step's kustomization to dir as render
-// builds it in memory (embedded files, .tmpl executed, upstream files from
-// the cache under upstream/), so `kustomize build dir` sees the same
-// inputs as neuroscale.
+// builds it in memory (render.ExpandDir: embedded files, .tmpl executed;
+// upstream files from the cache under upstream/), so `kustomize build dir`
+// sees the same inputs as neuroscale.
 func materialise(r *config.Resolved, m *catalog.Manifest, dir string) error {
-	data := content.TemplateData(r)
-	err := fs.WalkDir(assets.FS, m.Dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(assets.FS, p)
-		if err != nil {
-			return err
-		}
-		if strings.HasSuffix(p, ".tmpl") {
-			tpl, err := template.New(p).Option("missingkey=error").Parse(string(b))
-			if err != nil {
-				return fmt.Errorf("parse template: %w", err)
-			}
-			var out bytes.Buffer
-			if err := tpl.Execute(&out, data); err != nil {
-				return fmt.Errorf("execute template: %w", err)
-			}
-			b, p = out.Bytes(), strings.TrimSuffix(p, ".tmpl")
-		}
-		return writeFile(filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(p, m.Dir))), b)
+	err := render.ExpandDir(r, m.Dir, func(rel string, b []byte) error {
+		return writeFile(filepath.Join(dir, filepath.FromSlash(rel)), b)
 	})
 	if err != nil {
 		return fmt.Errorf("materialise %s: %w", m.Dir, err)
