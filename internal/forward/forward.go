@@ -265,7 +265,9 @@ type worker struct {
 }
 
 // repeatEvery is how often a forward that stays down may report a new
-// reason for it; a change of state is always reported at once.
+// reason for it, so a backend that keeps refusing does not flood the
+// output; a change of state, or of the reason of any other state, is
+// reported at once.
 const repeatEvery = 5 * time.Second
 
 func (w *worker) emit(state State, pod, via, reason string, err error) {
@@ -279,7 +281,8 @@ func (w *worker) emit(state State, pod, via, reason string, err error) {
 	} else if w.downSince.IsZero() {
 		w.downSince = now
 	}
-	show := state != w.last.State || (reason != w.last.Reason && now.Sub(w.lastShow) >= repeatEvery) || (state == StateUp && pod != w.last.Pod)
+	show := state != w.last.State || (state == StateUp && pod != w.last.Pod) ||
+		(reason != w.last.Reason && (state != StateDown || now.Sub(w.lastShow) >= repeatEvery))
 	st := Status{Forward: w.f, URL: w.url, State: state, Pod: pod, Reason: reason, Err: err}
 	if !show {
 		w.s.o.Log.Debug("forward", "name", w.f.Name, "state", state, "reason", reason)
@@ -301,6 +304,9 @@ func (w *worker) run(ctx context.Context) {
 		u := w.f
 		u.LocalPort = ln.Addr().(*net.TCPAddr).Port
 		w.url = u.URL()
+	}
+	if w.last.State == StateBlocked {
+		w.emit(StateStarting, "", "", "the port is free now", nil)
 	}
 	w.relay = newRelay(ln, w.s.o.ConnectWait)
 	w.watch = newServiceWatch(w.s.cs, w.f.Namespace, w.f.Service, w.f.RemotePort)
@@ -345,7 +351,9 @@ func (w *worker) loop(ctx context.Context) {
 	for ctx.Err() == nil {
 		target, reason, changed := w.watch.current()
 		if target.Pod == "" {
-			w.emit(StateWaiting, "", "", reason, nil)
+			if reason != "" {
+				w.emit(StateWaiting, "", "", reason, nil)
+			}
 			select {
 			case <-changed:
 			case <-ctx.Done():

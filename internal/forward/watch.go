@@ -58,7 +58,6 @@ func newServiceWatch(cs kubernetes.Interface, ns, name string, remotePort int) *
 		ns: ns, name: name, remotePort: remotePort,
 		svcs:    cache.NewSharedIndexInformer(svcLW, &corev1.Service{}, 0, cache.Indexers{}),
 		slices:  cache.NewSharedIndexInformer(sliceLW, &discoveryv1.EndpointSlice{}, 0, cache.Indexers{}),
-		reason:  "waiting for the Service's endpoints to be listed",
 		changed: make(chan struct{}),
 	}
 	h := cache.ResourceEventHandlerFuncs{
@@ -86,7 +85,8 @@ func (w *serviceWatch) run(ctx context.Context) {
 }
 
 // current returns the chosen target (Pod empty when there is none, with
-// the reason) and a channel closed at the next change of either.
+// the reason; both empty until the first list) and a channel closed at the
+// next change of either.
 func (w *serviceWatch) current() (Target, string, <-chan struct{}) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

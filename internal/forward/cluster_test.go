@@ -1,0 +1,348 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/content"
+	"github.com/neuroscale-dev/neuroscale/internal/forward/forwardtest"
+	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
+	"github.com/neuroscale-dev/neuroscale/internal/verify/verifytest"
+)
+
+// recoveryBudget is the promise: a forward is back within 2 s once
+// a ready pod (and backend) exists.
+const recoveryBudget = 2 * time.Second
+
+// backstageForward is the dev profile's Backstage forward on a free port.
+func backstageForward(ns string) config.Forward {
+	return config.Forward{Name: "backstage", Namespace: ns, Service: content.BackstageRelease, LocalPort: 0, RemotePort: 7007, Probe: content.BackstageReadinessPath, Scheme: "http"}
+}
+
+// startSupervisor runs a supervisor for f until the test ends and returns
+// its events.
+func startSupervisor(t *testing.T, c *testcluster.Cluster, f config.Forward) (*Supervisor, <-chan Event) {
+	t.Helper()
+	events := make(chan Event, 1000)
+	s, err := New(Options{REST: c.RESTConfig(), Forwards: []config.Forward{f}, OnEvent: func(e Event) { events <- e }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = s.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	return s, events
+}
+
+// backend is a restartable HTTP server on a fixed 127.0.0.1 port, the
+// other end of the pods' port-forwards.
+type backend struct {
+	t    *testing.T
+	addr string
+	h    http.Handler
+	mu   sync.Mutex
+	srv  *http.Server
+}
+
+func newBackend(t *testing.T, h http.Handler) *backend {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &backend{t: t, addr: ln.Addr().String(), h: h}
+	b.serve(ln)
+	t.Cleanup(b.stop)
+	return b
+}
+
+func (b *backend) serve(ln net.Listener) {
+	srv := &http.Server{Handler: b.h, ReadHeaderTimeout: 5 * time.Second}
+	b.mu.Lock()
+	b.srv = srv
+	b.mu.Unlock()
+	go func() { _ = srv.Serve(ln) }()
+}
+
+func (b *backend) stop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.srv != nil {
+		_ = b.srv.Close()
+		b.srv = nil
+	}
+}
+
+// restart listens on the same address again.
+func (b *backend) restart() {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ln, err := net.Listen("tcp", b.addr)
+		if err == nil {
+			b.serve(ln)
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("listen on %s again: %v", b.addr, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func httpGet(url string) (int, string, error) {
+	c := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// watchNewReadyPod reports when Service ns/name first has a ready
+// endpoint on a pod other than old, as the test itself sees it by watch.
+func watchNewReadyPod(t *testing.T, c *testcluster.Cluster, ns, name, old string) <-chan time.Time {
+	t.Helper()
+	cs := c.Client(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	w, err := cs.DiscoveryV1().EndpointSlices(ns).Watch(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := make(chan time.Time, 1)
+	go func() {
+		defer w.Stop()
+		for ev := range w.ResultChan() {
+			s, ok := ev.Object.(*discoveryv1.EndpointSlice)
+			if !ok || ev.Type == watch.Deleted {
+				continue
+			}
+			for _, e := range s.Endpoints {
+				ready := e.Conditions.Ready == nil || *e.Conditions.Ready
+				if ready && e.TargetRef != nil && e.TargetRef.Name != old {
+					at <- time.Now()
+					return
+				}
+			}
+		}
+	}()
+	return at
+}
+
+func TestRecoverAfterPodReplaced(t *testing.T) {
+	t.Parallel()
+	c := testcluster.Get(t)
+	ns := c.Namespace(t)
+	bs := httptest.NewServer(verifytest.NewBackstage(verifytest.BackstageState{Templates: []string{content.TemplateName}}))
+	t.Cleanup(bs.Close)
+	forwardtest.Create(t, c, forwardtest.Workload{Namespace: ns, Name: content.BackstageRelease, ServicePort: 7007, ContainerPort: 7007, Replicas: 1, Target: bs.Listener.Addr().String()})
+	_, events := startSupervisor(t, c, backstageForward(ns))
+
+	up := waitEvent(t, events, StateUp, 30*time.Second)
+	if !strings.HasPrefix(up.URL, "http://127.0.0.1:") || up.Pod == "" || up.Via == "" {
+		t.Fatalf("up event %+v: want a loopback URL, the pod and the transport", up)
+	}
+	if code, body, err := httpGet(up.URL + "/api/catalog/entities?filter=kind=template"); err != nil || code != 200 || !strings.Contains(body, content.TemplateName) {
+		t.Fatalf("GET through the forward = %d %q %v", code, body, err)
+	}
+
+	newReady := watchNewReadyPod(t, c, ns, content.BackstageRelease, up.Pod)
+	deleted := time.Now()
+	if err := c.Client(t).CoreV1().Pods(ns).Delete(context.Background(), up.Pod, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	down := waitEvent(t, events, StateDown, 10*time.Second)
+	if !strings.Contains(down.Reason, up.Pod) || !strings.Contains(down.Reason, "reconnecting") {
+		t.Errorf("down reason %q does not name the replaced pod", down.Reason)
+	}
+	// A request made while the forward is down waits for the new tunnel
+	// instead of failing: the browser sees a slow answer, not an error.
+	// (One in flight on the deleted pod fails, as it would on any tunnel.)
+	during := getAsync(up.URL + "/api/scaffolder/v2/actions")
+	back := waitEvent(t, events, StateUp, 10*time.Second)
+	if back.Pod == up.Pod {
+		t.Fatalf("up again on the deleted pod %s", back.Pod)
+	}
+	var readyAt time.Time
+	select {
+	case readyAt = <-newReady:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the test saw no new ready pod")
+	}
+	sinceReady := back.Time.Sub(readyAt)
+	t.Logf("RECOVERY pod-replaced: %v after the new pod was ready, %v after the delete (forward's own downtime %v)",
+		sinceReady.Round(time.Millisecond), back.Time.Sub(deleted).Round(time.Millisecond), back.Downtime.Round(time.Millisecond))
+	if sinceReady > recoveryBudget {
+		t.Errorf("forward back %v after the new pod was ready, want within %v", sinceReady, recoveryBudget)
+	}
+	if err := <-during; err != nil {
+		t.Errorf("request during the replacement: %v", err)
+	}
+}
+
+// getAsync GETs url in the background and reports the outcome.
+func getAsync(url string) <-chan error {
+	out := make(chan error, 1)
+	go func() {
+		code, _, err := httpGet(url)
+		if err == nil && code != http.StatusOK {
+			err = errors.New(http.StatusText(code))
+		}
+		out <- err
+	}()
+	return out
+}
+
+func TestRecoverAfterBackendRestart(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		outage time.Duration
+	}{
+		// A quick restart, and one long enough for the backoff to grow
+		// past the budget if it were not capped for this cause.
+		{"quick", 300 * time.Millisecond},
+		{"long", 5 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := testcluster.Get(t)
+			ns := c.Namespace(t)
+			b := newBackend(t, verifytest.NewBackstage(verifytest.BackstageState{}))
+			forwardtest.Create(t, c, forwardtest.Workload{Namespace: ns, Name: content.BackstageRelease, ServicePort: 7007, ContainerPort: 7007, Replicas: 1, Target: b.addr})
+			_, events := startSupervisor(t, c, backstageForward(ns))
+			up := waitEvent(t, events, StateUp, 30*time.Second)
+
+			stopped := time.Now()
+			b.stop()
+			down := waitEvent(t, events, StateDown, 10*time.Second)
+			t.Logf("noticed the dead backend after %v: %s", down.Time.Sub(stopped).Round(time.Millisecond), down.Reason)
+			time.Sleep(tt.outage)
+			restarted := time.Now()
+			b.restart()
+			back := waitEvent(t, events, StateUp, 20*time.Second)
+			rec := back.Time.Sub(restarted)
+			t.Logf("RECOVERY backend-restart (%s outage %v): %v after the listener was back", tt.name, tt.outage, rec.Round(time.Millisecond))
+			if rec > recoveryBudget {
+				t.Errorf("forward back %v after the backend, want within %v", rec, recoveryBudget)
+			}
+			if code, _, err := httpGet(up.URL + "/.backstage/health/v1/readiness"); err != nil || code != 200 {
+				t.Errorf("GET after recovery = %d, %v", code, err)
+			}
+		})
+	}
+}
+
+func TestWaitsForReadyPod(t *testing.T) {
+	t.Parallel()
+	c := testcluster.Get(t)
+	ns := c.Namespace(t)
+	bs := httptest.NewServer(verifytest.NewBackstage(verifytest.BackstageState{}))
+	t.Cleanup(bs.Close)
+	forwardtest.Create(t, c, forwardtest.Workload{Namespace: ns, Name: content.BackstageRelease, ServicePort: 7007, ContainerPort: 7007, Replicas: 0, Target: bs.Listener.Addr().String()})
+	_, events := startSupervisor(t, c, backstageForward(ns))
+	waiting := waitEvent(t, events, StateWaiting, 30*time.Second)
+	if !strings.Contains(waiting.Reason, "no pod behind the Service") {
+		t.Errorf("waiting reason %q, want that there is no pod", waiting.Reason)
+	}
+
+	during := getAsync(waiting.URL + "/api/scaffolder/v2/actions")
+	newReady := watchNewReadyPod(t, c, ns, content.BackstageRelease, "")
+	cs := c.Client(t)
+	scale, err := cs.AppsV1().Deployments(ns).GetScale(context.Background(), content.BackstageRelease, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scale.Spec.Replicas = 1
+	scaled := time.Now()
+	if _, err := cs.AppsV1().Deployments(ns).UpdateScale(context.Background(), content.BackstageRelease, scale, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	up := waitEvent(t, events, StateUp, 20*time.Second)
+	readyAt := <-newReady
+	rec := up.Time.Sub(readyAt)
+	t.Logf("RECOVERY first-ready-pod: %v after the pod was ready, %v after the scale-up", rec.Round(time.Millisecond), up.Time.Sub(scaled).Round(time.Millisecond))
+	if rec > recoveryBudget {
+		t.Errorf("forward up %v after the pod was ready, want within %v", rec, recoveryBudget)
+	}
+	if err := <-during; err != nil {
+		t.Errorf("request made while no pod was ready: %v", err)
+	}
+}
+
+func TestUnhealthyKeepsTunnel(t *testing.T) {
+	t.Parallel()
+	c := testcluster.Get(t)
+	ns := c.Namespace(t)
+	fake := verifytest.NewBackstage(verifytest.BackstageState{NotReady: true})
+	bs := httptest.NewServer(fake)
+	t.Cleanup(bs.Close)
+	forwardtest.Create(t, c, forwardtest.Workload{Namespace: ns, Name: content.BackstageRelease, ServicePort: 7007, ContainerPort: 7007, Replicas: 1, Target: bs.Listener.Addr().String()})
+	s, events := startSupervisor(t, c, backstageForward(ns))
+	un := waitEvent(t, events, StateUnhealthy, 30*time.Second)
+	if !strings.Contains(un.Reason, "503") {
+		t.Errorf("unhealthy reason %q, want the probe's 503", un.Reason)
+	}
+	// The application answers, so users reach it meanwhile.
+	if code, _, err := httpGet(s.Status()[0].URL + "/api/scaffolder/v2/actions"); err != nil || code != 200 {
+		t.Errorf("GET while unhealthy = %d, %v; want the backend's answer", code, err)
+	}
+	fake.Set(verifytest.BackstageState{})
+	for {
+		e := waitEvent(t, events, "", 10*time.Second)
+		if e.State == StateDown {
+			t.Fatalf("tunnel re-opened for an unhealthy answer: %s", e)
+		}
+		if e.State == StateUp {
+			break
+		}
+	}
+}
+
+func TestPodGoneWithoutReplacement(t *testing.T) {
+	t.Parallel()
+	c := testcluster.Get(t)
+	ns := c.Namespace(t)
+	bs := httptest.NewServer(verifytest.NewBackstage(verifytest.BackstageState{}))
+	t.Cleanup(bs.Close)
+	forwardtest.Create(t, c, forwardtest.Workload{Namespace: ns, Name: content.BackstageRelease, ServicePort: 7007, ContainerPort: 7007, Replicas: 1, Target: bs.Listener.Addr().String()})
+	_, events := startSupervisor(t, c, backstageForward(ns))
+	up := waitEvent(t, events, StateUp, 30*time.Second)
+	cs := c.Client(t)
+	if err := cs.AppsV1().Deployments(ns).Delete(context.Background(), content.BackstageRelease, metav1.DeleteOptions{PropagationPolicy: ptr(metav1.DeletePropagationForeground)}); err != nil {
+		t.Fatal(err)
+	}
+	down := waitEvent(t, events, StateDown, 10*time.Second)
+	if !strings.Contains(down.Reason, up.Pod) {
+		t.Errorf("down reason %q does not name the pod", down.Reason)
+	}
+	w := waitEvent(t, events, StateWaiting, 10*time.Second)
+	if !strings.Contains(w.Reason, "Service "+ns+"/"+content.BackstageRelease) {
+		t.Errorf("waiting reason %q does not name the Service", w.Reason)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
