@@ -10,6 +10,7 @@ import (
 
 	"helm.sh/helm/v3/pkg/chart"
 
+	"github.com/neuroscale-dev/neuroscale/internal/config"
 	"github.com/neuroscale-dev/neuroscale/internal/content"
 	"github.com/neuroscale-dev/neuroscale/internal/render"
 )
@@ -211,7 +212,7 @@ func (s *chartSchema) closest(path []string) string {
 	k := strings.ToLower(path[len(path)-1])
 	best, bestD := "", 3
 	for _, c := range cands {
-		if d := editDistance(k, strings.ToLower(c)); d < bestD {
+		if d := config.Levenshtein(k, strings.ToLower(c)); d < bestD {
 			best, bestD = c, d
 		}
 	}
@@ -266,24 +267,4 @@ func (s *chartSchema) find(key string, at []string) []string {
 		found = found[:2]
 	}
 	return found
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
