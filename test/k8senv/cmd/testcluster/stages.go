@@ -92,10 +92,12 @@ func readDelaysFile(path string) ([]podReadyDelay, error) {
 	return out, nil
 }
 
-// installKwokCRDs creates the Stage and ClusterPortForward CRDs shipped in
-// kwok's module and waits until they are Established.
+// installKwokCRDs creates the Stage, ClusterPortForward and ClusterLogs
+// CRDs shipped in kwok's module and waits until they are Established.
+// ClusterLogs lets a test serve a file as a pod's container log (kwok pods
+// have none otherwise), so log-reading code is tested through the API.
 func installKwokCRDs(ctx context.Context, dyn dynamic.Interface) error {
-	for _, doc := range [][]byte{crd.Stage, crd.ClusterPortForward} {
+	for _, doc := range [][]byte{crd.Stage, crd.ClusterPortForward, crd.ClusterLogs} {
 		obj, err := decode(doc)
 		if err != nil {
 			return fmt.Errorf("decode kwok crd: %w", err)
