@@ -147,7 +147,7 @@ func goal(w io.Writer, what string, got, limit float64, unit string) {
 	if got > limit {
 		mark = "MISSED"
 	}
-	fmt.Fprintf(w, "  %-44s %7.2f%s  %s\n", what, got, unit, mark)
+	fmt.Fprintf(w, "  %-58s %7.2f%s  %s\n", what, got, unit, mark)
 }
 
 // stageTable prints, per component, the median of neuroscale's stage
