@@ -22,7 +22,8 @@ func (e *DigestError) Error() string {
 // Hint says what to do about a file that is not the pinned one.
 func (e *DigestError) Hint() string {
 	return "the file was not kept. If it came from a mirror, rebuild the mirror with `neuroscale bundle --output DIR`; " +
-		"if it came from upstream, the publisher changed a released file: do not install it, and report it"
+		"if it came from upstream, either the publisher changed a released file or assets/catalog.yaml lacks that file's official digest: " +
+		"do not install it; report it, or install from a mirror (--mirror) holding the pinned files"
 }
 
 // FetchError is a file that could not be fetched at all.
