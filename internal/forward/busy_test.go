@@ -7,7 +7,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,17 +39,7 @@ func TestBusyPort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = s.Run(ctx)
-	}()
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
+	defer s.Start(context.Background())()
 
 	e := waitEvent(t, events, StateBlocked, 5*time.Second)
 	var pe *PortInUseError

@@ -41,17 +41,7 @@ func startSupervisor(t *testing.T, c *testcluster.Cluster, f config.Forward) (*S
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = s.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-	})
+	t.Cleanup(s.Start(context.Background()))
 	return s, events
 }
 

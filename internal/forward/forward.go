@@ -172,6 +172,23 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	return nil
 }
 
+// Start runs the supervisor in the background until stop is called or
+// ctx ends, for callers that do more while the forwards are up (up runs
+// verify through them). stop closes the forwards and waits until their
+// ports are released.
+func (s *Supervisor) Start(ctx context.Context) (stop func()) {
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Run(rctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
 // Status returns every forward's current state, in configuration order.
 func (s *Supervisor) Status() []Status {
 	s.mu.Lock()

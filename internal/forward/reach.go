@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"sync"
 	"time"
 )
 
@@ -58,17 +57,7 @@ func Reach(ctx context.Context, o Options, wait time.Duration) (eps []Endpoint, 
 	if err != nil {
 		return nil, nil, err
 	}
-	rctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = s.Run(rctx)
-	}()
-	stop = func() {
-		cancel()
-		wg.Wait()
-	}
+	stop = s.Start(ctx)
 	wctx, wcancel := context.WithTimeout(ctx, wait)
 	_ = s.WaitUp(wctx)
 	wcancel()

@@ -83,18 +83,23 @@ func EnsureCRD(t testing.TB, c *testcluster.Cluster, group, version, kind, plura
 // ServeLogs makes every container of the pods in namespace ns show lines
 // as its log, through the API server's pods/log like a real kubelet's
 // (kwok's ClusterLogs reading a file in CRI format). The rule is removed
-// when t ends.
-func ServeLogs(t testing.TB, c *testcluster.Cluster, ns string, lines []string) {
+// when t ends. The returned function replaces the log's lines; kwok reads
+// the file at every request.
+func ServeLogs(t testing.TB, c *testcluster.Cluster, ns string, lines []string) (set func(lines []string)) {
 	t.Helper()
-	var b strings.Builder
-	ts := time.Now().UTC()
-	for i, l := range lines {
-		b.WriteString(ts.Add(time.Duration(i)*time.Millisecond).Format(time.RFC3339Nano) + " stdout F " + l + "\n")
-	}
 	file := filepath.Join(t.TempDir(), "container.log")
-	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
+	set = func(lines []string) {
+		t.Helper()
+		var b strings.Builder
+		ts := time.Now().UTC()
+		for i, l := range lines {
+			b.WriteString(ts.Add(time.Duration(i)*time.Millisecond).Format(time.RFC3339Nano) + " stdout F " + l + "\n")
+		}
+		if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
+	set(lines)
 	dyn := Dynamic(t, c)
 	obj := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "kwok.x-k8s.io/v1alpha1",
@@ -115,4 +120,5 @@ func ServeLogs(t testing.TB, c *testcluster.Cluster, ns string, lines []string) 
 		defer cancel()
 		_ = dyn.Resource(clusterLogsGVR).Delete(ctx, obj.GetName(), metav1.DeleteOptions{})
 	})
+	return set
 }
