@@ -117,8 +117,8 @@ func WriteTable(w io.Writer, res *Results, s Summary) error {
 			n++
 		}
 	}
-	fmt.Fprintf(w, "\nmedians of %d pair(s) per variant; render: %d run(s) each; neuroscale up peak RSS %.0f MiB (render %.0f MiB)\n",
-		n/max(len(res.Variants), 1), len(res.RenderNS), s.PeakRSSMiB, res.RenderRSSMiB)
+	fmt.Fprintf(w, "\nmedians of %d pair(s) per variant; render: %d run(s) each, CPU %.2fs (neuroscale) vs %.2fs (helm template + kustomize build)\nneuroscale up peak RSS %.0f MiB (render %.0f MiB)\n",
+		n/max(len(res.Variants), 1), len(res.RenderNS), Median(res.RenderNSCPU), Median(res.RenderBaseCPU), s.PeakRSSMiB, res.RenderRSSMiB)
 
 	fmt.Fprintln(w, "\ngoals (issue 8; reported, not asserted):")
 	cold := s.Cold

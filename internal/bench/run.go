@@ -99,10 +99,14 @@ type Run struct {
 
 // Results are everything one harness run measured.
 type Results struct {
-	Plan          *Plan     `json:"plan"`
-	Runs          []Run     `json:"runs"`
-	RenderNS      []float64 `json:"render_neuroscale_s"`
-	RenderBase    []float64 `json:"render_baseline_s"`
+	Plan       *Plan     `json:"plan"`
+	Runs       []Run     `json:"runs"`
+	RenderNS   []float64 `json:"render_neuroscale_s"`
+	RenderBase []float64 `json:"render_baseline_s"`
+	// RenderNSCPU and RenderBaseCPU are CPU seconds (user+system): on a
+	// shared machine they say more about the work than wall time does.
+	RenderNSCPU   []float64 `json:"render_neuroscale_cpu_s"`
+	RenderBaseCPU []float64 `json:"render_baseline_cpu_s"`
 	RenderRSSMiB  float64   `json:"render_peak_rss_mib"`
 	Variants      []string  `json:"variants"`
 	Started, Done time.Time
@@ -241,13 +245,15 @@ func (h *harness) renders(ctx context.Context, res *Results) error {
 			return err
 		}
 		res.RenderNS = append(res.RenderNS, p.wall.Seconds())
+		res.RenderNSCPU = append(res.RenderNSCPU, p.cpu.Seconds())
 		res.RenderRSSMiB = max(res.RenderRSSMiB, p.rssMiB)
 		b, err := h.exec(ctx, fmt.Sprintf("render-baseline-%d", i), h.baselineEnv(""), "bash", filepath.Join(h.o.Work, "baseline.sh"), "render", h.plan.Dir)
 		if err != nil {
 			return err
 		}
 		res.RenderBase = append(res.RenderBase, b.wall.Seconds())
-		h.logf("render %d/%d: neuroscale %.2fs, helm template + kustomize build %.2fs", i+1, n, p.wall.Seconds(), b.wall.Seconds())
+		res.RenderBaseCPU = append(res.RenderBaseCPU, b.cpu.Seconds())
+		h.logf("render %d/%d: neuroscale %.2fs (%.2fs CPU), helm template + kustomize build %.2fs (%.2fs CPU)", i+1, n, p.wall.Seconds(), p.cpu.Seconds(), b.wall.Seconds(), b.cpu.Seconds())
 	}
 	return nil
 }
@@ -406,6 +412,7 @@ func (h *harness) stopCluster(dir string, clean bool) error {
 type proc struct {
 	wall           time.Duration
 	rssMiB         float64
+	cpu            time.Duration // user+system, the process and its reaped children
 	stdout, stderr []byte
 }
 
@@ -427,9 +434,10 @@ func (h *harness) exec(ctx context.Context, label string, env []string, name str
 	p := &proc{wall: time.Since(start), stdout: stdout.Bytes(), stderr: stderr.Bytes()}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru != nil {
 		p.rssMiB = float64(ru.Maxrss) / 1024 // KiB on Linux
+		p.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
-	log := fmt.Sprintf("$ %s %s\n# env: %s\n# wall %.3fs, peak RSS %.1f MiB, error %v\n--- stdout\n%s--- stderr\n%s",
-		name, strings.Join(args, " "), strings.Join(env, " "), p.wall.Seconds(), p.rssMiB, runErr, stdout.Bytes(), stderr.Bytes())
+	log := fmt.Sprintf("$ %s %s\n# env: %s\n# wall %.3fs, CPU %.3fs, peak RSS %.1f MiB, error %v\n--- stdout\n%s--- stderr\n%s",
+		name, strings.Join(args, " "), strings.Join(env, " "), p.wall.Seconds(), p.cpu.Seconds(), p.rssMiB, runErr, stdout.Bytes(), stderr.Bytes())
 	if err := os.WriteFile(h.logPath(label), []byte(log), 0o644); err != nil {
 		return nil, fmt.Errorf("write log: %w", err)
 	}
