@@ -78,6 +78,32 @@ func (e *VerifyError) Hint() string {
 		"`neuroscale secret set NAME` rolls the consumers; `kubectl -n NAMESPACE rollout restart deployment NAME` does it by hand"
 }
 
+// ExecError is a length check that could not run in a container: it
+// proves nothing either way about the value.
+type ExecError struct {
+	Pod, Container string
+	// Stderr is the container's error output, scrubbed of values.
+	Stderr string
+	Err    error
+}
+
+// Error implements error.
+func (e *ExecError) Error() string {
+	s := "exec into " + e.Pod + "/" + e.Container
+	if e.Stderr != "" {
+		s += " (stderr: " + e.Stderr + ")"
+	}
+	return s + ": " + e.Err.Error()
+}
+
+// Unwrap returns the exec error.
+func (e *ExecError) Unwrap() error { return e.Err }
+
+// Hint says what the check needs.
+func (e *ExecError) Hint() string {
+	return "the check runs sh in the container through the API server (kubectl exec): it needs a shell in the image and the right to create pods/exec; `kubectl -n NAMESPACE exec POD -- sh -c 'echo ${#GITHUB_TOKEN}'` is the same check by hand"
+}
+
 // isEnvName reports whether s is a name sh can expand as ${#s}.
 func isEnvName(s string) bool {
 	if s == "" || isDigit(s[0]) {
@@ -223,10 +249,7 @@ func execLengths(ctx context.Context, cfg *rest.Config, cs kubernetes.Interface,
 		if len(msg) > 200 {
 			msg = msg[:200] + "..."
 		}
-		if msg != "" {
-			msg = " (stderr: " + msg + ")"
-		}
-		return nil, fmt.Errorf("exec into %s/%s%s: %w", p.Name, container, msg, scrubError(set, err))
+		return nil, &ExecError{Pod: p.Name, Container: container, Stderr: msg, Err: scrubError(set, err)}
 	}
 	got, err := parseLengths(stdout.Bytes())
 	if err != nil {
