@@ -157,6 +157,21 @@ func merge(set *Set, before *corev1.Secret) (*Set, []string) {
 	return merged, kept
 }
 
+// Remove deletes the target Secret, for `down`: the Secret is neuroscale's
+// own object, not part of any rendered component, so no record lists it.
+// A missing Secret is no error.
+func Remove(ctx context.Context, cfg *rest.Config, target Target) error {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("client for %s: %w", cfg.Host, err)
+	}
+	err = cs.CoreV1().Secrets(target.Namespace).Delete(ctx, target.Name, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete Secret %s: %w", target, err)
+	}
+	return nil
+}
+
 func ensureNamespace(ctx context.Context, cs kubernetes.Interface, name string) error {
 	_, err := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
 	if err == nil {

@@ -217,6 +217,14 @@ func TestApplyCreatesNamespaceAndEmptySecret(t *testing.T) {
 	if err != nil || len(rolls) != 1 || rolls[0].Action != NotInstalled {
 		t.Fatalf("Roll of a missing Deployment = %v, %v", rolls, err)
 	}
+	for range 2 { // the second time there is nothing to remove
+		if err := Remove(ctx, c.RESTConfig(), target); err != nil {
+			t.Fatalf("Remove: %v", err)
+		}
+	}
+	if stored, err := Stored(ctx, c.RESTConfig(), target); err != nil || stored != nil {
+		t.Fatalf("Stored after Remove = %v, %v", stored, err)
+	}
 }
 
 // TestMergeReadsWithoutWriting: the checksums `up` renders come from the
