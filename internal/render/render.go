@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"slices"
 	"sync"
 
@@ -86,13 +85,15 @@ func Render(ctx context.Context, r *config.Resolved, opts Options) (*Platform, e
 	p.Components = make([]*Component, len(todo))
 	errs := make([]error, len(todo))
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	// All at once rather than GOMAXPROCS at a time: the components differ
+	// tenfold in cost (Kyverno's chart against Kourier's one file), and
+	// started in install order a bounded pool ends with Kyverno running
+	// alone; left to the scheduler the whole render takes about total CPU
+	// divided by cores.
 	for i, cc := range todo {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
 			p.Components[i], errs[i] = renderComponent(ctx, r, cc, files, opts)
 		}()
 	}
