@@ -304,7 +304,7 @@ func TestDisabledComponentsAreRecorded(t *testing.T) {
 	p := render(t, resolved(t, "dev", catalogtest.MirrorURL(t), t.TempDir(), config.Components{
 		Demo:   &config.Component{Enabled: &off},
 		ArgoCD: &config.Component{Enabled: &off},
-	}))
+	}), "argocd", "kserve", "demo")
 	if !slices.Equal(p.Disabled, []string{"argocd", "demo"}) {
 		t.Errorf("Disabled = %v", p.Disabled)
 	}
@@ -320,7 +320,7 @@ func TestBadValuesSayWhereToLook(t *testing.T) {
 	t.Parallel()
 	_, err := Render(context.Background(), resolved(t, "dev", catalogtest.MirrorURL(t), t.TempDir(), config.Components{
 		Backstage: &config.Component{Values: map[string]any{"backstage": map[string]any{"replicasCount": 2}}},
-	}), Options{})
+	}), Options{Only: []string{"backstage"}})
 	var re *Error
 	if !errors.As(err, &re) {
 		t.Fatalf("error %v, want *render.Error", err)
