@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -176,15 +177,8 @@ func (f *Fetcher) FetchAll(ctx context.Context, arts []catalog.Artifact) (map[st
 	}
 	wg.Wait()
 	if len(errs) > 0 {
-		slices.SortFunc(errs, func(a, b error) int {
-			switch {
-			case a.Error() < b.Error():
-				return -1
-			case a.Error() > b.Error():
-				return 1
-			}
-			return 0
-		})
+		// Goroutines finish in any order; the report should not.
+		slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 		return nil, errors.Join(errs...)
 	}
 	return out, nil
