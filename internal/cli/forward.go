@@ -1,10 +1,15 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"time"
+
+	"k8s.io/client-go/rest"
 
 	"github.com/spf13/cobra"
 
@@ -120,3 +125,38 @@ type hintedError struct {
 func (e *hintedError) Error() string { return e.err.Error() }
 func (e *hintedError) Unwrap() error { return e.err }
 func (e *hintedError) Hint() string  { return e.hint }
+
+// superviseAfterUp is how up ends (internal/cli/up.go calls it once the
+// platform converged): with noForward, verify through temporary forwards
+// and return; otherwise open the forwards, wait up to wait for them, run
+// verify through them and print it, then keep supervising in the
+// foreground until ctx ends (Ctrl-C). A failed verify is printed and,
+// without forwards, returned as exit code 1; with forwards the supervisor
+// keeps running so the user can look, and Ctrl-C ends it normally.
+func (g *globals) superviseAfterUp(ctx context.Context, r *config.Resolved, cfg *rest.Config, noForward bool, wait time.Duration) error {
+	if noForward || len(r.Forwards) == 0 {
+		return g.verifyThroughForwards(ctx, r, cfg, wait)
+	}
+	names := make([]string, len(r.Forwards))
+	for i, f := range r.Forwards {
+		names[i] = f.Name
+	}
+	s, err := forward.New(forward.Options{REST: cfg, Forwards: r.Forwards, Log: g.log, OnEvent: g.forwardEvents(names)})
+	if err != nil {
+		return err
+	}
+	stop := s.Start(ctx)
+	defer stop()
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	if err := s.WaitUp(wctx); err != nil && ctx.Err() == nil {
+		fmt.Fprintf(g.streams.Err, "Not every forward is up yet (%v); verifying what is.\n", err)
+	}
+	cancel()
+	var exit *ExitError
+	if err := g.printVerify(ctx, r, cfg, s.Endpoints()); err != nil && !errors.As(err, &exit) {
+		return err
+	}
+	fmt.Fprintln(g.streams.Err, "Forwards stay up and are re-opened when they fail; Ctrl-C stops.")
+	<-ctx.Done()
+	return nil
+}

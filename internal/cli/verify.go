@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"time"
+
+	"k8s.io/client-go/rest"
 
 	"github.com/spf13/cobra"
 
@@ -32,38 +35,51 @@ It exits 1 when a check fails.`,
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			var fwds []config.Forward
-			for _, f := range []*config.Forward{verify.BackstageForward(r), verify.PredictorForward(r)} {
-				if f != nil {
-					fwds = append(fwds, *f)
-				}
-			}
-			eps, stop, err := forward.Reach(ctx, forward.Options{REST: acc.REST, Forwards: fwds, Log: g.log}, wait)
-			if err != nil {
-				return err
-			}
-			defer stop()
-			o, err := verify.ForPlatform(r, acc.REST, eps)
-			if err != nil {
-				return err
-			}
-			report := verify.Run(ctx, o)
-			if g.output == "json" {
-				enc := json.NewEncoder(g.streams.Out)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(report); err != nil {
-					return err
-				}
-			} else {
-				report.WriteText(g.streams.Out)
-			}
-			if report.Failed() {
-				return &ExitError{Code: 1}
-			}
-			return nil
+			return g.verifyThroughForwards(cmd.Context(), r, acc.REST, wait)
 		},
 	}
 	cmd.Flags().DurationVar(&wait, "forward-wait", 30*time.Second, "how long to wait for the forwards the checks go through")
 	return cmd
+}
+
+// verifyThroughForwards runs verify through a running neuroscale forward
+// when one answers on the configured ports, else through forwards of its
+// own for the duration; it prints the report and returns an *ExitError
+// with code 1 when a check failed.
+func (g *globals) verifyThroughForwards(ctx context.Context, r *config.Resolved, cfg *rest.Config, wait time.Duration) error {
+	var fwds []config.Forward
+	for _, f := range []*config.Forward{verify.BackstageForward(r), verify.PredictorForward(r)} {
+		if f != nil {
+			fwds = append(fwds, *f)
+		}
+	}
+	eps, stop, err := forward.Reach(ctx, forward.Options{REST: cfg, Forwards: fwds, Log: g.log}, wait)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	return g.printVerify(ctx, r, cfg, eps)
+}
+
+// printVerify runs verify through eps and prints it; a failed check makes
+// it return an *ExitError with code 1.
+func (g *globals) printVerify(ctx context.Context, r *config.Resolved, cfg *rest.Config, eps []forward.Endpoint) error {
+	o, err := verify.ForPlatform(r, cfg, eps)
+	if err != nil {
+		return err
+	}
+	report := verify.Run(ctx, o)
+	if g.output == "json" {
+		enc := json.NewEncoder(g.streams.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(report); err != nil {
+			return err
+		}
+	} else {
+		report.WriteText(g.streams.Out)
+	}
+	if report.Failed() {
+		return &ExitError{Code: 1}
+	}
+	return nil
 }
