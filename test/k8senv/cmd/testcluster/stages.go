@@ -92,12 +92,15 @@ func readDelaysFile(path string) ([]podReadyDelay, error) {
 	return out, nil
 }
 
-// installKwokCRDs creates the Stage, ClusterPortForward and ClusterLogs
-// CRDs shipped in kwok's module and waits until they are Established.
-// ClusterLogs lets a test serve a file as a pod's container log (kwok pods
-// have none otherwise), so log-reading code is tested through the API.
+// installKwokCRDs creates the Stage, ClusterPortForward, ClusterLogs, Exec
+// and ClusterExec CRDs shipped in kwok's module and waits until they are
+// Established. ClusterLogs lets a test serve a file as a pod's container log
+// (kwok pods have none otherwise), so log-reading code is tested through
+// the API; Exec and ClusterExec map `kubectl exec` into simulated pods to a
+// local command, so in-container checks (secret lengths) are tested too.
+// No exec rule is created by default: a test opts in.
 func installKwokCRDs(ctx context.Context, dyn dynamic.Interface) error {
-	for _, doc := range [][]byte{crd.Stage, crd.ClusterPortForward, crd.ClusterLogs} {
+	for _, doc := range [][]byte{crd.Stage, crd.ClusterPortForward, crd.ClusterLogs, crd.Exec, crd.ClusterExec} {
 		obj, err := decode(doc)
 		if err != nil {
 			return fmt.Errorf("decode kwok crd: %w", err)

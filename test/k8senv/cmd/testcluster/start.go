@@ -257,7 +257,7 @@ func start(ctx context.Context, o startOptions) error {
 		"--tls-cert-file="+pki.ServerCert, "--tls-private-key-file="+pki.ServerKey,
 		// Without a lease the node flaps NotReady about every minute.
 		"--node-lease-duration-seconds=40",
-		"--enable-crds=Stage,ClusterPortForward,ClusterLogs",
+		"--enable-crds=Stage,ClusterPortForward,ClusterLogs,Exec,ClusterExec",
 	); err != nil {
 		return err
 	}
