@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/klog/v2"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // New returns a text logger on w: warnings and errors by default, debug
@@ -24,10 +25,14 @@ func New(w io.Writer, verbose bool) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// RouteKlog sends client-go's klog output through log at debug level.
-// klog is process-global, so this is called once from the command layer.
+// RouteKlog sends client-go's klog output, and controller-runtime's logger
+// (used by fluxcd/pkg/ssa), through log. Both are process-global, so this
+// is called once from the command layer. Without the second,
+// controller-runtime prints a "log.SetLogger(...) was never called" stack
+// trace straight to the real standard error on first use.
 func RouteKlog(log *slog.Logger) {
 	klog.SetLogger(logr.FromSlogHandler(log.With("lib", "client-go").Handler()))
+	ctrllog.SetLogger(logr.FromSlogHandler(log.With("lib", "controller-runtime").Handler()))
 }
 
 // Printf adapts log to the printf-style loggers Helm's action package
