@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/neuroscale-dev/neuroscale/internal/config"
@@ -336,3 +338,55 @@ func TestPodGoneWithoutReplacement(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestKnativeRoute forwards to a KServe predictor in Knative mode, laid
+// out as Knative lays it out: the route's ExternalName Service, and a
+// revision's private Service in front of its pods' queue-proxy port.
+func TestKnativeRoute(t *testing.T) {
+	t.Parallel()
+	c := testcluster.Get(t)
+	ns := c.Namespace(t)
+	cs := c.Client(t)
+	ctx := context.Background()
+	pred := httptest.NewServer(verifytest.NewPredictor(content.DemoName, []int{1, 1}))
+	t.Cleanup(pred.Close)
+	const ksvc = content.DemoName + "-predictor"
+	revLabels := map[string]string{"serving.knative.dev/revision": ksvc + "-00001", knativeServiceLabel: ksvc}
+	forwardtest.Create(t, c, forwardtest.Workload{Namespace: ns, Name: ksvc + "-00001-deployment", ServicePort: 8012, ContainerPort: 8012, Replicas: 1, Target: pred.Listener.Addr().String(), Labels: revLabels})
+	private := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: ksvc + "-00001-private", Labels: map[string]string{knativeServiceLabel: ksvc, knativeServiceTypeLabel: knativePrivate}},
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"serving.knative.dev/revision": ksvc + "-00001"},
+			Ports: []corev1.ServicePort{
+				{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8012)},
+				{Name: "http-usermetric", Port: 9091, TargetPort: intstr.FromInt32(9091)},
+			},
+		},
+	}
+	route := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: ksvc, Labels: map[string]string{knativeRouteLabel: ksvc}},
+		Spec: corev1.ServiceSpec{
+			Type: corev1.ServiceTypeExternalName, ExternalName: "kourier-internal.kourier-system.svc.cluster.local",
+			Ports: []corev1.ServicePort{{Name: "http2", Port: 80}},
+		},
+	}
+	for _, s := range []*corev1.Service{private, route} {
+		if _, err := cs.CoreV1().Services(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, events := startSupervisor(t, c, config.Forward{Name: "demo", Namespace: ns, Service: ksvc, RemotePort: 80, Probe: "/v1/models/" + content.DemoName, Scheme: "http"})
+	up := waitEvent(t, events, StateUp, 30*time.Second)
+	if !strings.HasPrefix(up.Pod, ksvc+"-00001-deployment-") {
+		t.Errorf("up on pod %q, want the revision's pod", up.Pod)
+	}
+	resp, err := http.Post(up.URL+"/v1/models/"+content.DemoName+":predict", "application/json", strings.NewReader(`{"instances":[[6.8,2.8,4.8,1.4],[6.0,3.4,4.5,1.6]]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"predictions":[1,1]`) {
+		t.Errorf("predict through the route's forward: %d %s", resp.StatusCode, body)
+	}
+}

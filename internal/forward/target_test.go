@@ -36,40 +36,56 @@ func TestPickTarget(t *testing.T) {
 	*yes = true
 	backend := corev1.ServicePort{Name: "http-backend", Port: 7007, TargetPort: intstr.FromString("backend")}
 	metrics := corev1.ServicePort{Name: "metrics", Port: 9464}
+	route := &corev1.Service{Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "kourier-internal.kourier-system.svc.cluster.local"}}
+	route.Labels = map[string]string{"serving.knative.dev/route": "demo-iris-2-predictor"}
+	revision := func(eps ...discoveryv1.Endpoint) *discoveryv1.EndpointSlice {
+		s := slice("http", 8012, eps...)
+		metrics := "http-usermetric"
+		port := int32(9091)
+		s.Ports = append(s.Ports, discoveryv1.EndpointPort{Name: &metrics, Port: &port})
+		return s
+	}
 	tests := []struct {
 		name       string
 		svc        *corev1.Service
 		slices     []*discoveryv1.EndpointSlice
+		knative    []*discoveryv1.EndpointSlice
 		current    string
 		want       Target
 		wantReason string
 	}{
-		{"no service", nil, nil, "", Target{}, "Service not found"},
-		{"external name", &corev1.Service{Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "kourier-internal.kourier-system.svc.cluster.local"}}, nil, "",
-			Target{}, "ExternalName (kourier-internal"},
-		{"no such port", svc(metrics), nil, "", Target{}, "has no TCP port 7007 (it has 9464/metrics)"},
-		{"named target port resolved by the slice", svc(backend, metrics),
-			[]*discoveryv1.EndpointSlice{slice("metrics", 9464, ep("a", yes)), slice("http-backend", 8080, ep("b", yes))}, "",
-			Target{Pod: "b", Port: 8080}, ""},
-		{"nil ready counts as ready", svc(backend), []*discoveryv1.EndpointSlice{slice("http-backend", 7007, ep("a", nil))}, "",
-			Target{Pod: "a", Port: 7007}, ""},
-		{"not ready skipped", svc(backend), []*discoveryv1.EndpointSlice{slice("http-backend", 7007, ep("a", no), ep("b", yes))}, "",
-			Target{Pod: "b", Port: 7007}, ""},
-		{"sticks to the current pod while ready", svc(backend), []*discoveryv1.EndpointSlice{slice("http-backend", 7007, ep("a", yes), ep("z", yes))}, "z",
-			Target{Pod: "z", Port: 7007}, ""},
-		{"moves when the current pod is not ready", svc(backend), []*discoveryv1.EndpointSlice{slice("http-backend", 7007, ep("n", yes), ep("z", no))}, "z",
-			Target{Pod: "n", Port: 7007}, ""},
-		{"none ready", svc(backend), []*discoveryv1.EndpointSlice{slice("http-backend", 7007, ep("a", no), ep("b", no))}, "a",
-			Target{}, "2 endpoints, none ready"},
-		{"no endpoints", svc(backend), []*discoveryv1.EndpointSlice{slice("http-backend", 7007)}, "",
-			Target{}, "no endpoints"},
-		{"endpoint without pod ignored", svc(backend), []*discoveryv1.EndpointSlice{slice("http-backend", 7007, discoveryv1.Endpoint{Addresses: []string{"1.2.3.4"}})}, "",
-			Target{}, "no endpoints"},
+		{name: "no service", wantReason: "Service not found"},
+		{name: "external name", svc: &corev1.Service{Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "example.com"}},
+			wantReason: "ExternalName (example.com"},
+		{name: "no such port", svc: svc(metrics), wantReason: "has no TCP port 7007 (it has 9464/metrics)"},
+		{name: "named target port resolved by the slice", svc: svc(backend, metrics),
+			slices: []*discoveryv1.EndpointSlice{slice("metrics", 9464, ep("a", yes)), slice("http-backend", 8080, ep("b", yes))},
+			want:   Target{Pod: "b", Port: 8080}},
+		{name: "nil ready counts as ready", svc: svc(backend), slices: []*discoveryv1.EndpointSlice{slice("http-backend", 7007, ep("a", nil))},
+			want: Target{Pod: "a", Port: 7007}},
+		{name: "not ready skipped", svc: svc(backend), slices: []*discoveryv1.EndpointSlice{slice("http-backend", 7007, ep("a", no), ep("b", yes))},
+			want: Target{Pod: "b", Port: 7007}},
+		{name: "sticks to the current pod while ready", svc: svc(backend), slices: []*discoveryv1.EndpointSlice{slice("http-backend", 7007, ep("a", yes), ep("z", yes))}, current: "z",
+			want: Target{Pod: "z", Port: 7007}},
+		{name: "moves when the current pod is not ready", svc: svc(backend), slices: []*discoveryv1.EndpointSlice{slice("http-backend", 7007, ep("n", yes), ep("z", no))}, current: "z",
+			want: Target{Pod: "n", Port: 7007}},
+		{name: "none ready", svc: svc(backend), slices: []*discoveryv1.EndpointSlice{slice("http-backend", 7007, ep("a", no), ep("b", no))}, current: "a",
+			wantReason: "2 endpoints, none ready"},
+		{name: "no endpoints", svc: svc(backend), slices: []*discoveryv1.EndpointSlice{slice("http-backend", 7007)},
+			wantReason: "no pod behind the Service (no endpoints)"},
+		{name: "endpoint without pod ignored", svc: svc(backend), slices: []*discoveryv1.EndpointSlice{slice("http-backend", 7007, discoveryv1.Endpoint{Addresses: []string{"1.2.3.4"}})},
+			wantReason: "no endpoints"},
+		{name: "knative route follows the revision pods to queue-proxy", svc: route,
+			knative: []*discoveryv1.EndpointSlice{revision(ep("demo-iris-2-predictor-00001-deployment-x", yes))},
+			want:    Target{Pod: "demo-iris-2-predictor-00001-deployment-x", Port: 8012}},
+		{name: "knative route scaled to zero", svc: route, wantReason: "Knative route without revision pods"},
+		{name: "knative revision not ready", svc: route, knative: []*discoveryv1.EndpointSlice{revision(ep("p", no))},
+			wantReason: "no ready Knative revision (1 endpoints, none ready)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, reason := pickTarget(tt.svc, tt.slices, 7007, tt.current)
+			got, reason := pickTarget(tt.svc, tt.slices, tt.knative, 7007, tt.current)
 			if got != tt.want {
 				t.Errorf("target = %+v, want %+v", got, tt.want)
 			}

@@ -23,6 +23,9 @@ type serviceWatch struct {
 	remotePort int
 	svcs       cache.SharedIndexInformer
 	slices     cache.SharedIndexInformer
+	// knative holds the slices of a Knative Service's private revision
+	// Services, used when the Service is a Knative route (see pickTarget).
+	knative cache.SharedIndexInformer
 
 	mu      sync.Mutex
 	target  Target
@@ -43,21 +46,12 @@ func newServiceWatch(cs kubernetes.Interface, ns, name string, remotePort int) *
 			return cs.CoreV1().Services(ns).Watch(ctx, o)
 		},
 	}
-	bySvc := discoveryv1.LabelServiceName + "=" + name
-	sliceLW := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.LabelSelector = bySvc
-			return cs.DiscoveryV1().EndpointSlices(ns).List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.LabelSelector = bySvc
-			return cs.DiscoveryV1().EndpointSlices(ns).Watch(ctx, o)
-		},
-	}
+	sliceLW := slicesBy(cs, ns, discoveryv1.LabelServiceName+"="+name)
 	w := &serviceWatch{
 		ns: ns, name: name, remotePort: remotePort,
 		svcs:    cache.NewSharedIndexInformer(svcLW, &corev1.Service{}, 0, cache.Indexers{}),
 		slices:  cache.NewSharedIndexInformer(sliceLW, &discoveryv1.EndpointSlice{}, 0, cache.Indexers{}),
+		knative: cache.NewSharedIndexInformer(slicesBy(cs, ns, knativeServiceLabel+"="+name+","+knativeServiceTypeLabel+"="+knativePrivate), &discoveryv1.EndpointSlice{}, 0, cache.Indexers{}),
 		changed: make(chan struct{}),
 	}
 	h := cache.ResourceEventHandlerFuncs{
@@ -67,7 +61,22 @@ func newServiceWatch(cs kubernetes.Interface, ns, name string, remotePort int) *
 	}
 	_, _ = w.svcs.AddEventHandler(h)
 	_, _ = w.slices.AddEventHandler(h)
+	_, _ = w.knative.AddEventHandler(h)
 	return w
+}
+
+// slicesBy lists and watches the EndpointSlices in ns that match selector.
+func slicesBy(cs kubernetes.Interface, ns, selector string) *cache.ListWatch {
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = selector
+			return cs.DiscoveryV1().EndpointSlices(ns).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = selector
+			return cs.DiscoveryV1().EndpointSlices(ns).Watch(ctx, o)
+		},
+	}
 }
 
 // run runs both informers until ctx is done. After both have listed once,
@@ -75,7 +84,8 @@ func newServiceWatch(cs kubernetes.Interface, ns, name string, remotePort int) *
 func (w *serviceWatch) run(ctx context.Context) {
 	go w.svcs.RunWithContext(ctx)
 	go w.slices.RunWithContext(ctx)
-	if cache.WaitForCacheSync(ctx.Done(), w.svcs.HasSynced, w.slices.HasSynced) {
+	go w.knative.RunWithContext(ctx)
+	if cache.WaitForCacheSync(ctx.Done(), w.svcs.HasSynced, w.slices.HasSynced, w.knative.HasSynced) {
 		w.mu.Lock()
 		w.synced = true
 		w.mu.Unlock()
@@ -105,13 +115,7 @@ func (w *serviceWatch) recompute() {
 			svc = s
 		}
 	}
-	var slices []*discoveryv1.EndpointSlice
-	for _, o := range w.slices.GetStore().List() {
-		if s, ok := o.(*discoveryv1.EndpointSlice); ok {
-			slices = append(slices, s)
-		}
-	}
-	t, reason := pickTarget(svc, slices, w.remotePort, w.target.Pod)
+	t, reason := pickTarget(svc, storedSlices(w.slices), storedSlices(w.knative), w.remotePort, w.target.Pod)
 	if reason != "" {
 		reason = "Service " + w.ns + "/" + w.name + ": " + reason
 	}
@@ -121,4 +125,14 @@ func (w *serviceWatch) recompute() {
 	w.target, w.reason = t, reason
 	close(w.changed)
 	w.changed = make(chan struct{})
+}
+
+func storedSlices(inf cache.SharedIndexInformer) []*discoveryv1.EndpointSlice {
+	var out []*discoveryv1.EndpointSlice
+	for _, o := range inf.GetStore().List() {
+		if s, ok := o.(*discoveryv1.EndpointSlice); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }
