@@ -29,11 +29,7 @@ port-forward, and a Helm release stuck pending.
 It exits 0 when it finds nothing and 1 when it finds something; -o json prints
 {"findings": [{"id", "object", "message", "fix", "evidence"}]}.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := g.load()
-			if err != nil {
-				return err
-			}
-			acc, err := platformAccess(r)
+			r, acc, err := g.loadPlatform()
 			if err != nil {
 				return err
 			}

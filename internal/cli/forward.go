@@ -30,15 +30,11 @@ fails. Every change is printed as it happens. NAME limits it to those forwards.
 neuroscale up runs the same supervisor at its end unless --no-forward.`,
 		Example: "  neuroscale forward\n  neuroscale forward backstage",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := g.load()
+			r, acc, err := g.loadPlatform()
 			if err != nil {
 				return err
 			}
 			fwds, err := pickForwards(r.Forwards, args)
-			if err != nil {
-				return err
-			}
-			acc, err := platformAccess(r)
 			if err != nil {
 				return err
 			}
@@ -98,6 +94,20 @@ func pickForwards(all []config.Forward, names []string) ([]config.Forward, error
 		}
 	}
 	return out, nil
+}
+
+// loadPlatform loads the configuration and the access to its cluster, for
+// the commands that look at a running platform.
+func (g *globals) loadPlatform() (*config.Resolved, *cluster.Access, error) {
+	r, err := g.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	acc, err := platformAccess(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, acc, nil
 }
 
 // platformAccess reaches the platform's cluster without creating or

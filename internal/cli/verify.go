@@ -27,11 +27,7 @@ model answers {"predictions":[1,1]}. It uses a running neuroscale forward when
 one answers on the configured ports, and opens its own forwards otherwise.
 It exits 1 when a check fails.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := g.load()
-			if err != nil {
-				return err
-			}
-			acc, err := platformAccess(r)
+			r, acc, err := g.loadPlatform()
 			if err != nil {
 				return err
 			}

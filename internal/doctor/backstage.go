@@ -35,19 +35,23 @@ func (e *env) backstageDeployment(ctx context.Context) (*appsv1.Deployment, erro
 	return d, nil
 }
 
-// backstageContainer is the container Backstage's backend runs in: the
-// chart's backstage-backend, else the first.
-func backstageContainer(d *appsv1.Deployment) *corev1.Container {
+// backstageBackend returns Backstage's Deployment and the container its
+// backend runs in: the chart's backstage-backend, else the first.
+func (e *env) backstageBackend(ctx context.Context) (*appsv1.Deployment, *corev1.Container, error) {
+	d, err := e.backstageDeployment(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	cs := d.Spec.Template.Spec.Containers
 	for i := range cs {
 		if cs[i].Name == defaultBackstageContainer {
-			return &cs[i]
+			return d, &cs[i], nil
 		}
 	}
 	if len(cs) == 0 {
-		return nil
+		return nil, nil, fmt.Errorf("deployment %s/%s has no containers", d.Namespace, d.Name)
 	}
-	return &cs[0]
+	return d, &cs[0], nil
 }
 
 func checkTemplateRejected(ctx context.Context, e *env) ([]Finding, error) {
@@ -147,13 +151,9 @@ func (e *env) appConfigs(ctx context.Context, d *appsv1.Deployment) (map[string]
 }
 
 func checkAppTitle(ctx context.Context, e *env) ([]Finding, error) {
-	d, err := e.backstageDeployment(ctx)
+	d, c, err := e.backstageBackend(ctx)
 	if err != nil {
 		return nil, err
-	}
-	c := backstageContainer(d)
-	if c == nil {
-		return nil, fmt.Errorf("deployment %s/%s has no containers", d.Namespace, d.Name)
 	}
 	for _, env := range c.Env {
 		// Backstage reads APP_CONFIG_app_title as app.title.
@@ -202,13 +202,9 @@ func checkProbes(ctx context.Context, e *env) ([]Finding, error) {
 	if want == nil {
 		return nil, nil
 	}
-	d, err := e.backstageDeployment(ctx)
+	d, c, err := e.backstageBackend(ctx)
 	if err != nil {
 		return nil, err
-	}
-	c := backstageContainer(d)
-	if c == nil {
-		return nil, fmt.Errorf("deployment %s/%s has no containers", d.Namespace, d.Name)
 	}
 	diffs := append(append(
 		probeDiffs("startupProbe", want.Startup, c.StartupProbe),
