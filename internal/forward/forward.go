@@ -56,7 +56,7 @@ type Options struct {
 	// Log receives debug detail (client-go's port-forward messages).
 	Log *slog.Logger
 	// OnEvent is called, one call at a time, for every state change; see
-	// NewPrinter. It must not block.
+	// NewPrinter. It must not block; it may call Status.
 	OnEvent func(Event)
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
@@ -100,6 +100,8 @@ type Supervisor struct {
 	mu      sync.Mutex
 	status  []Status
 	changed chan struct{}
+	// evMu makes OnEvent calls one at a time.
+	evMu sync.Mutex
 }
 
 // New checks o and returns a Supervisor; nothing runs until Run.
@@ -224,11 +226,14 @@ func (s *Supervisor) WaitUp(ctx context.Context) error {
 // shown (see worker.emit).
 func (s *Supervisor) record(i int, st Status, ev *Event) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.status[i] = st
 	close(s.changed)
 	s.changed = make(chan struct{})
+	s.mu.Unlock()
 	if ev != nil {
+		// Outside mu, so the callback may ask for Status.
+		s.evMu.Lock()
+		defer s.evMu.Unlock()
 		s.o.OnEvent(*ev)
 	}
 }
