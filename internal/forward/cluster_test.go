@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
 
 	"github.com/neuroscale-dev/neuroscale/internal/config"
 	"github.com/neuroscale-dev/neuroscale/internal/content"
@@ -388,5 +393,58 @@ func TestKnativeRoute(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"predictions":[1,1]`) {
 		t.Errorf("predict through the route's forward: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestSPDYFallback puts a proxy in front of the API server that refuses
+// websocket upgrades, as some proxies and older API servers do, and checks
+// that the forward comes up over SPDY instead.
+func TestSPDYFallback(t *testing.T) {
+	t.Parallel()
+	c := testcluster.Get(t)
+	ns := c.Namespace(t)
+	bs := httptest.NewServer(verifytest.NewBackstage(verifytest.BackstageState{}))
+	t.Cleanup(bs.Close)
+	forwardtest.Create(t, c, forwardtest.Workload{Namespace: ns, Name: content.BackstageRelease, ServicePort: 7007, ContainerPort: 7007, Replicas: 1, Target: bs.Listener.Addr().String()})
+
+	cfg := c.RESTConfig()
+	target, err := url.Parse(cfg.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Upgrades need HTTP/1.1 between the proxy and the API server.
+	cfg.NextProtos = []string{"http/1.1"}
+	apiTransport, err := rest.TransportFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = apiTransport
+	rp.ErrorLog = log.New(io.Discard, "", 0)
+	var refused atomic.Int32
+	proxy := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			refused.Add(1)
+			http.Error(w, "websocket upgrades are not allowed here", http.StatusBadRequest)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+	// The proxy authenticates to the API server itself.
+	viaProxy := &rest.Config{Host: proxy.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true}}
+
+	events := make(chan Event, 100)
+	s, err := New(Options{REST: viaProxy, Forwards: []config.Forward{backstageForward(ns)}, OnEvent: func(e Event) { events <- e }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Start(context.Background()))
+	up := waitEvent(t, events, StateUp, 30*time.Second)
+	if up.Via != viaSPDY || refused.Load() == 0 {
+		t.Errorf("up via %q after %d refused websocket upgrades, want spdy after at least one", up.Via, refused.Load())
+	}
+	if code, _, err := httpGet(up.URL + "/api/scaffolder/v2/actions"); err != nil || code != 200 {
+		t.Errorf("GET through the SPDY forward = %d, %v", code, err)
 	}
 }
