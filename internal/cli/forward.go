@@ -147,6 +147,24 @@ func (g *globals) superviseAfterUp(ctx context.Context, r *config.Resolved, cfg 
 	if noForward || len(r.Forwards) == 0 {
 		return g.verifyThroughForwards(ctx, r, cfg, wait)
 	}
+	return g.superviseForwards(ctx, r, cfg, func(s *forward.Supervisor) error {
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		defer cancel()
+		if err := s.WaitUp(wctx); err != nil && ctx.Err() == nil {
+			fmt.Fprintf(g.streams.Err, "Not every forward is up yet (%v); verifying what is.\n", err)
+		}
+		var exit *ExitError
+		if err := g.printVerify(ctx, r, cfg, s.Endpoints()); err != nil && !errors.As(err, &exit) {
+			return err
+		}
+		return nil
+	})
+}
+
+// superviseForwards opens r's forwards, printing their changes, runs then
+// (when not nil) while they are up, and keeps them up until ctx ends
+// (Ctrl-C). up --no-verify can call it with a nil then.
+func (g *globals) superviseForwards(ctx context.Context, r *config.Resolved, cfg *rest.Config, then func(*forward.Supervisor) error) error {
 	names := make([]string, len(r.Forwards))
 	for i, f := range r.Forwards {
 		names[i] = f.Name
@@ -157,14 +175,10 @@ func (g *globals) superviseAfterUp(ctx context.Context, r *config.Resolved, cfg 
 	}
 	stop := s.Start(ctx)
 	defer stop()
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	if err := s.WaitUp(wctx); err != nil && ctx.Err() == nil {
-		fmt.Fprintf(g.streams.Err, "Not every forward is up yet (%v); verifying what is.\n", err)
-	}
-	cancel()
-	var exit *ExitError
-	if err := g.printVerify(ctx, r, cfg, s.Endpoints()); err != nil && !errors.As(err, &exit) {
-		return err
+	if then != nil {
+		if err := then(s); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintln(g.streams.Err, "Forwards stay up and are re-opened when they fail; Ctrl-C stops.")
 	<-ctx.Done()
