@@ -394,9 +394,10 @@ func goldenView(t *testing.T, c *Component) *Component {
 				group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
 				kind, _, _ := unstructured.NestedString(o.Object, "spec", "names", "kind")
 				scope, _, _ := unstructured.NestedString(o.Object, "spec", "scope")
+				meta, _ := o.Object["metadata"].(map[string]any)
 				stub := &unstructured.Unstructured{Object: map[string]any{
 					"apiVersion": o.GetAPIVersion(), "kind": o.GetKind(),
-					"metadata": map[string]any{"name": o.GetName(), "labels": o.GetLabels(), "annotations": o.GetAnnotations()},
+					"metadata": map[string]any{"name": o.GetName(), "labels": meta["labels"], "annotations": meta["annotations"]},
 					"spec":     map[string]any{"group": group, "kind": kind, "scope": scope, "sha256": hex.EncodeToString(sum[:])},
 				}}
 				o = stub
