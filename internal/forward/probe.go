@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -60,7 +61,12 @@ func Probe(ctx context.Context, c *http.Client, scheme, addr, path string) Probe
 		return ProbeResult{Detail: err.Error()}
 	}
 	resp, err := c.Do(req)
-	if err != nil {
+	switch {
+	case err != nil && strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		// The backend answered, in plain HTTP (net/http reports it only
+		// as this text): the tunnel works and re-opening it would not help.
+		return ProbeResult{Reached: true, Detail: fmt.Sprintf("GET %s: the backend does not speak TLS (set scheme: http for this forward)", path)}
+	case err != nil:
 		return ProbeResult{Detail: fmt.Sprintf("GET %s: %v", path, err)}
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
