@@ -81,6 +81,11 @@ type Chart struct {
 	Mirror string `yaml:"mirror"`
 	// SHA256 lists every accepted digest of the .tgz; empty means unknown.
 	SHA256 []string `yaml:"sha256,omitempty"`
+	// UpstreamUnpinned says the official release's digest is not among
+	// SHA256 (only a repackaged mirror's is): a download straight from
+	// upstream is then accepted on first use and pinned in the cache,
+	// instead of failing for every user who has no mirror.
+	UpstreamUnpinned bool `yaml:"upstreamUnpinned,omitempty"`
 	// Values marks the chart that takes components.<name>.values.
 	Values bool `yaml:"values,omitempty"`
 }
@@ -137,6 +142,8 @@ type Artifact struct {
 	Version  string
 	// SHA256 lists the accepted digests; empty means unknown.
 	SHA256 []string
+	// UpstreamUnpinned: see Chart.UpstreamUnpinned.
+	UpstreamUnpinned bool
 }
 
 // Upstream describes the upstream source for messages.
@@ -152,7 +159,7 @@ func (a Artifact) Upstream() string {
 
 // Artifact returns the chart's download.
 func (c *Chart) Artifact(component string) Artifact {
-	a := Artifact{Component: component, Path: c.Mirror, Chart: c.Name, Version: c.Version, SHA256: c.SHA256}
+	a := Artifact{Component: component, Path: c.Mirror, Chart: c.Name, Version: c.Version, SHA256: c.SHA256, UpstreamUnpinned: c.UpstreamUnpinned}
 	switch {
 	case c.OCI != "":
 		a.Kind, a.Location = SourceOCI, c.OCI

@@ -115,6 +115,18 @@ func (f *Fetcher) Path(a catalog.Artifact) string {
 // does not match is a *DigestError and is not kept.
 func (f *Fetcher) Fetch(ctx context.Context, a catalog.Artifact) (string, error) {
 	dst := f.Path(a)
+	// Trust on first use, for upstream files whose official digest is not
+	// pinned: the digest of the first download is kept beside the file and
+	// every later use is checked against it.
+	tofu := f.opts.Mirror == "" && a.UpstreamUnpinned
+	pinFile := dst + ".sha256"
+	if tofu {
+		if b, err := os.ReadFile(pinFile); err == nil {
+			a.SHA256 = append(slices.Clone(a.SHA256), strings.TrimSpace(string(b)))
+		} else {
+			a.SHA256 = nil
+		}
+	}
 	if sum, err := fileSHA256(dst); err == nil {
 		if len(a.SHA256) == 0 || slices.Contains(a.SHA256, sum) {
 			f.log.Debug("using cached file", "file", a.Path, "sha256", sum, "known", len(a.SHA256) > 0)
@@ -137,6 +149,12 @@ func (f *Fetcher) Fetch(ctx context.Context, a catalog.Artifact) (string, error)
 	sum, n, err := writeVerified(dst, r, a, src)
 	if err != nil {
 		return "", err
+	}
+	if tofu && len(a.SHA256) == 0 {
+		if err := os.WriteFile(pinFile, []byte(sum+"\n"), 0o644); err != nil {
+			return "", fmt.Errorf("pin digest of %s: %w", a.Path, err)
+		}
+		f.log.Warn("no official digest is pinned for this file; accepted the first download and pinned its digest in the cache", "file", a.Path, "from", src, "sha256", sum)
 	}
 	f.log.Debug("fetched", "file", a.Path, "from", src, "bytes", n, "sha256", sum, "known", len(a.SHA256) > 0, "took", time.Since(start).Round(time.Millisecond))
 	return dst, nil

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -377,4 +378,70 @@ func TestBundleIsAMirror(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkCache(t, g, arts, paths)
+}
+
+// TestUpstreamUnpinnedTrustsFirstUse: a chart whose official digest is not
+// pinned (only a repackaged mirror's is) is accepted from upstream once,
+// its digest pinned beside it, and a later different download is refused;
+// through a mirror the listed digests still hold.
+func TestUpstreamUnpinnedTrustsFirstUse(t *testing.T) {
+	t.Parallel()
+	body := []byte("first upstream bytes")
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	a := catalog.Artifact{Path: "charts/x-1.tgz", Kind: catalog.SourceURL, Location: srv.URL + "/x-1.tgz",
+		SHA256: []string{strings.Repeat("0", 64)}, UpstreamUnpinned: true}
+	var logs bytes.Buffer
+	f, err := New(Options{CacheDir: t.TempDir(), Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.Fetch(context.Background(), a)
+	if err != nil {
+		t.Fatalf("first upstream download refused: %v", err)
+	}
+	sum := sha256.Sum256(body)
+	pin, err := os.ReadFile(p + ".sha256")
+	if err != nil || strings.TrimSpace(string(pin)) != hex.EncodeToString(sum[:]) {
+		t.Fatalf("digest not pinned: %q %v", pin, err)
+	}
+	if !strings.Contains(logs.String(), "no official digest is pinned") {
+		t.Errorf("first use not announced: %q", logs.String())
+	}
+	// The cached file is reused as long as it matches the pin.
+	if _, err := f.Fetch(context.Background(), a); err != nil {
+		t.Fatalf("cached pinned file refused: %v", err)
+	}
+	// Upstream changes under the same version: refused.
+	if err := os.WriteFile(p, []byte("tampered"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	body = []byte("different upstream bytes")
+	mu.Unlock()
+	var de *DigestError
+	if _, err := f.Fetch(context.Background(), a); !errors.As(err, &de) {
+		t.Fatalf("changed upstream file accepted: %v", err)
+	}
+
+	// Through a mirror the catalog's digests are enforced as before.
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "charts"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "charts", "x-1.tgz"), []byte("mirror bytes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fm, err := New(Options{CacheDir: t.TempDir(), Mirror: "file://" + dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fm.Fetch(context.Background(), a); !errors.As(err, &de) {
+		t.Fatalf("mirror file with a wrong digest accepted: %v", err)
+	}
 }
