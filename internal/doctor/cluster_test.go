@@ -191,6 +191,7 @@ func setup(t *testing.T) *platform {
 	for _, ns := range []string{content.BackstageNamespace, "kserve", defaultKnativeNamespace} {
 		ensureNamespace(t, p.cs, ns)
 	}
+	t.Cleanup(p.teardown)
 
 	// Backstage: the Secret first, so the pods start after it.
 	p.backstage = verifytest.NewBackstage(verifytest.BackstageState{Templates: []string{content.TemplateName}})
@@ -256,6 +257,22 @@ func setup(t *testing.T) *platform {
 	}
 	p.startForwards()
 	return p
+}
+
+// teardown deletes what setup created under fixed names, so that the
+// next run (go test -count=2) starts from nothing.
+func (p *platform) teardown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	bs := content.BackstageNamespace
+	_ = p.cs.AppsV1().Deployments(bs).Delete(ctx, content.BackstageRelease, metav1.DeleteOptions{})
+	_ = p.cs.CoreV1().Services(bs).Delete(ctx, content.BackstageRelease, metav1.DeleteOptions{})
+	_ = p.cs.CoreV1().Secrets(bs).Delete(ctx, content.BackstageSecret, metav1.DeleteOptions{})
+	_ = p.cs.CoreV1().ConfigMaps(bs).Delete(ctx, content.BackstageRelease+"-app-config", metav1.DeleteOptions{})
+	_ = p.cs.CoreV1().Secrets(bs).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "owner=helm"})
+	_ = p.cs.CoreV1().ConfigMaps(defaultKnativeNamespace).Delete(ctx, knativeNetworkConfigMap, metav1.DeleteOptions{})
+	_ = p.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Delete(ctx, "inferenceservice.serving.kserve.io", metav1.DeleteOptions{})
+	_ = p.dyn.Resource(InferenceServiceGVR).Namespace(content.DemoNamespace).Delete(ctx, content.DemoName, metav1.DeleteOptions{})
 }
 
 func (p *platform) setInferenceService(ready, reason string) {

@@ -38,7 +38,8 @@ type Workload struct {
 
 // Create creates the workload's forward rule (first, so kwok knows it
 // when the first tunnel opens), Deployment and Service, and waits until
-// the Service has as many ready endpoints as replicas.
+// the Service has as many ready endpoints as replicas. They are deleted
+// when t ends.
 func Create(t testing.TB, c *testcluster.Cluster, w Workload) {
 	t.Helper()
 	cs := c.Client(t)
@@ -59,6 +60,14 @@ func Create(t testing.TB, c *testcluster.Cluster, w Workload) {
 	if _, err := cs.CoreV1().Services(w.Namespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create service %s: %v", w.Name, err)
 	}
+	// Tests in their own namespace lose these with it; tests that use
+	// fixed names in a shared namespace need them gone for the next run.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = cs.AppsV1().Deployments(w.Namespace).Delete(ctx, w.Name, metav1.DeleteOptions{})
+		_ = cs.CoreV1().Services(w.Namespace).Delete(ctx, w.Name, metav1.DeleteOptions{})
+	})
 	WaitReadyEndpoints(t, cs, w.Namespace, w.Name, int(w.Replicas))
 }
 
