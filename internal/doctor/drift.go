@@ -62,6 +62,7 @@ type handEdit struct {
 	Fields    []string
 }
 
+// String is the edit as evidence: manager, operation, time and fields.
 func (h handEdit) String() string {
 	when := ""
 	if h.Time != nil {

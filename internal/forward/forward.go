@@ -249,6 +249,7 @@ type PortInUseError struct {
 	LookupErr error
 }
 
+// Error names the address and what holds it.
 func (e *PortInUseError) Error() string {
 	switch {
 	case e.Holder != nil:

@@ -122,6 +122,7 @@ type recordingDialer struct {
 	used *string
 }
 
+// Dial dials and, on success, records the transport.
 func (d *recordingDialer) Dial(protocols ...string) (streamhttp.Connection, string, error) {
 	c, p, err := d.Dialer.Dial(protocols...)
 	if err == nil {
