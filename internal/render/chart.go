@@ -42,6 +42,21 @@ func renderChart(ctx context.Context, r *config.Resolved, cc *catalog.Component,
 		ns = cc.Namespace
 	}
 
+	var key string
+	if opts.cache != nil {
+		var kerr error
+		if key, kerr = opts.cache.key(path, ch.Release, ns, opts.KubeVersion, vals); kerr != nil {
+			log.Debug("render cache skipped", "chart", ch.Name, "err", kerr)
+		}
+	}
+	if key != "" {
+		if objs, hooks, ok := opts.cache.get(key); ok {
+			log.Debug("rendered chart from cache", "chart", ch.Name, "version", ch.Version, "objects", len(objs), "hooks", len(hooks))
+			return &Step{Kind: StepChart, Name: ch.Release, Namespace: ns, Chart: chrt, ChartVersion: ch.Version,
+				Values: vals, Objects: append(objs, hooks...), Hooks: hooks}, nil
+		}
+	}
+
 	inst := action.NewInstall(&action.Configuration{Log: logging.Printf(log, "helm")})
 	inst.DryRun = true
 	inst.ClientOnly = true
@@ -68,6 +83,11 @@ func renderChart(ctx context.Context, r *config.Resolved, cc *catalog.Component,
 			return nil, fmt.Errorf("parse rendered hook %s of %s: %w", h.Name, ch.Name, err)
 		}
 		hooks = append(hooks, ho...)
+	}
+	if key != "" {
+		if err := opts.cache.put(key, objs, hooks); err != nil {
+			log.Debug("render cache not written", "chart", ch.Name, "err", err)
+		}
 	}
 	log.Debug("rendered chart", "chart", ch.Name, "version", ch.Version, "objects", len(objs), "hooks", len(hooks))
 	return &Step{

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"sync"
 
@@ -30,10 +31,15 @@ type Options struct {
 	Fetcher *sources.Fetcher
 	// KubeVersion defaults to DefaultKubeVersion.
 	KubeVersion string
+	// NoCache renders every chart with Helm even when an identical render
+	// is cached (under <cacheDir>/rendered).
+	NoCache bool
 	// Only, when set, renders just these components (still in catalog
 	// order, still skipping disabled ones); the others are left out of the
 	// Platform without being recorded as disabled.
 	Only []string
+
+	cache *chartCache
 }
 
 // Render renders every enabled component of r in catalog order. Charts
@@ -60,6 +66,10 @@ func Render(ctx context.Context, r *config.Resolved, opts Options) (*Platform, e
 		if err != nil {
 			return nil, err
 		}
+	}
+
+	if !opts.NoCache && r.Sources.CacheDir != "" {
+		opts.cache = &chartCache{dir: filepath.Join(r.Sources.CacheDir, "rendered")}
 	}
 
 	p := &Platform{Profile: r.Profile}

@@ -1,0 +1,125 @@
+package render
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+)
+
+// cacheFormat changes whenever what renderChart produces changes for the
+// same inputs (a new parser, a new Helm), so old entries are never read.
+const cacheFormat = "neuroscale-render-v1"
+
+// chartCache keeps each chart's rendered objects on disk, keyed by
+// everything the render depends on: the chart archive's bytes, the values,
+// the release name and namespace, and the Kubernetes version. Helm's
+// template engine and its manifest splitting are most of a render's cost
+// (about 1 s of CPU for the platform); a re-run of `up` with nothing
+// changed must not pay it again.
+type chartCache struct {
+	dir string
+}
+
+type cachedChart struct {
+	Objects []any `json:"objects"`
+	Hooks   []any `json:"hooks"`
+}
+
+// key is the cache key of one chart render.
+func (c *chartCache) key(chartPath, release, namespace, kubeVersion string, values map[string]any) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", cacheFormat, release, namespace, kubeVersion)
+	f, err := os.Open(chartPath)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	// encoding/json sorts map keys, so equal values give equal bytes.
+	if err := json.NewEncoder(h).Encode(values); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func (c *chartCache) path(key string) string {
+	return filepath.Join(c.dir, key[:2], key+".json")
+}
+
+// get returns the cached objects and hooks, or ok=false.
+func (c *chartCache) get(key string) (objs, hooks []*unstructured.Unstructured, ok bool) {
+	if c == nil {
+		return nil, nil, false
+	}
+	b, err := os.ReadFile(c.path(key))
+	if err != nil {
+		return nil, nil, false
+	}
+	var cc cachedChart
+	// util/json turns integral numbers into int64, as the YAML parser
+	// does, so cached and fresh objects are identical.
+	if err := utiljson.Unmarshal(b, &cc); err != nil {
+		return nil, nil, false
+	}
+	objs, ok1 := toObjects(cc.Objects)
+	hooks, ok2 := toObjects(cc.Hooks)
+	return objs, hooks, ok1 && ok2
+}
+
+func toObjects(in []any) ([]*unstructured.Unstructured, bool) {
+	out := make([]*unstructured.Unstructured, 0, len(in))
+	for _, o := range in {
+		m, ok := o.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, &unstructured.Unstructured{Object: m})
+	}
+	return out, true
+}
+
+// put stores a render; failures only cost the next run time, so they are
+// returned for logging, never fatal.
+func (c *chartCache) put(key string, objs, hooks []*unstructured.Unstructured) error {
+	if c == nil {
+		return nil
+	}
+	cc := cachedChart{Objects: make([]any, 0, len(objs)), Hooks: make([]any, 0, len(hooks))}
+	for _, o := range objs {
+		cc.Objects = append(cc.Objects, o.Object)
+	}
+	for _, o := range hooks {
+		cc.Hooks = append(cc.Hooks, o.Object)
+	}
+	b, err := json.Marshal(cc)
+	if err != nil {
+		return err
+	}
+	p := c.path(key)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".render-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), p)
+}
