@@ -172,9 +172,16 @@ func (e *ApplyError) Hint() string {
 }
 
 // deleteObjects deletes refs (background propagation) and waits until
-// they are gone; missing ones are fine.
+// they are gone; missing ones are fine. An object that comes back while
+// waiting (a controller re-created it) is deleted again.
 func (e *Engine) deleteObjects(ctx context.Context, refs []state.ObjectRef, budget time.Duration) error {
-	var gone []state.ObjectRef
+	if err := e.deleteRefs(ctx, refs); err != nil {
+		return err
+	}
+	return e.waitGone(ctx, refs, budget)
+}
+
+func (e *Engine) deleteRefs(ctx context.Context, refs []state.ObjectRef) error {
 	for _, r := range refs {
 		m, ok, err := e.mapping(r.GVK())
 		if err != nil {
@@ -183,13 +190,12 @@ func (e *Engine) deleteObjects(ctx context.Context, refs []state.ObjectRef, budg
 		if !ok {
 			continue
 		}
-		err = e.dyn.Resource(m.Resource).Namespace(r.Namespace).Delete(ctx, r.Name, deleteBackground())
+		err = e.dyn.Resource(m.Resource).Namespace(scoped(m, r.Namespace)).Delete(ctx, r.Name, deleteBackground())
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("delete %s: %w", r, err)
 		}
-		gone = append(gone, r)
 	}
-	return e.waitGone(ctx, gone, budget)
+	return nil
 }
 
 // waitGone waits until no ref exists any more.
@@ -202,15 +208,23 @@ func (e *Engine) waitGone(ctx context.Context, refs []state.ObjectRef, budget ti
 		if err != nil {
 			return err
 		}
-		var still []state.ObjectRef
+		var still, back []state.ObjectRef
 		for _, r := range pending {
-			if obs[r].Status != statusNotFound {
+			switch obs[r].Status {
+			case statusNotFound:
+			case statusTerminating:
 				still = append(still, r)
+			default:
+				still = append(still, r)
+				back = append(back, r)
 			}
 		}
 		pending = still
 		if len(pending) == 0 {
 			return nil
+		}
+		if err := e.deleteRefs(ctx, back); err != nil {
+			return err
 		}
 		if !time.Now().Before(deadline) {
 			var names []string

@@ -172,6 +172,8 @@ func (e *Engine) apply(ctx context.Context, c *render.Component, prev *state.Rec
 // answer, and returns what it applied.
 func (e *Engine) applyStep(ctx context.Context, comp string, st *render.Step, budget time.Duration) (state.StepRecord, error) {
 	sr := state.StepRecord{Name: st.Name, Kind: string(st.Kind), Namespace: st.Namespace}
+	log := e.log.With("component", comp, "step", st.Name)
+	log.Debug("applying step", "kind", st.Kind, "objects", len(st.Objects), "budget", budget)
 	var objs []*unstructured.Unstructured
 	switch st.Kind {
 	case render.StepChart:
@@ -193,12 +195,15 @@ func (e *Engine) applyStep(ctx context.Context, comp string, st *render.Step, bu
 		return sr, fmt.Errorf("unknown step kind %q", st.Kind)
 	}
 	sr.Objects = refsOf(objs)
+	log.Debug("applied; waiting for readiness", "objects", len(sr.Objects), "revision", sr.Revision)
 	if err := e.waitReady(ctx, "step "+st.Name, sr.Objects, budget, nil); err != nil {
 		return sr, err
 	}
+	log.Debug("ready; checking admission webhooks")
 	if err := e.waitComponentWebhooks(ctx, sr.Objects, budget); err != nil {
 		return sr, err
 	}
+	log.Debug("step done")
 	return sr, nil
 }
 
@@ -325,7 +330,7 @@ func (e *Engine) prune(ctx context.Context, prev *state.Record, now []state.Step
 	keep := map[state.ObjectRef]bool{}
 	for _, s := range now {
 		cur[s.Kind+"/"+s.Name] = s
-		for _, r := range s.Objects {
+		for _, r := range e.normalize(s.Objects) {
 			keep[r] = true
 		}
 	}
@@ -340,7 +345,7 @@ func (e *Engine) prune(ctx context.Context, prev *state.Record, now []state.Step
 			}
 			continue
 		}
-		for _, r := range s.Objects {
+		for _, r := range e.normalize(s.Objects) {
 			if !keep[r] && !protected(r) {
 				stale = append(stale, r)
 			}
@@ -351,6 +356,21 @@ func (e *Engine) prune(ctx context.Context, prev *state.Record, now []state.Step
 	}
 	e.log.Info("removing objects the new version no longer has", "count", len(stale))
 	return e.deleteObjects(ctx, stale, MinBudget)
+}
+
+// normalize drops the namespace of refs to cluster-scoped kinds, so that
+// refs recorded before a kind's CRD existed compare equal to later ones.
+func (e *Engine) normalize(refs []state.ObjectRef) []state.ObjectRef {
+	out := make([]state.ObjectRef, 0, len(refs))
+	for _, r := range refs {
+		if r.Namespace != "" {
+			if m, ok, err := e.mapping(r.GVK()); err == nil && ok && scoped(m, r.Namespace) == "" {
+				r.Namespace = ""
+			}
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // protected are objects removal leaves alone unless purging: CRDs (their

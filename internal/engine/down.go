@@ -8,6 +8,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/neuroscale-dev/neuroscale/internal/render"
 	"github.com/neuroscale-dev/neuroscale/internal/state"
@@ -44,8 +45,8 @@ func (e *Engine) Load(ctx context.Context) error { return e.load(ctx, "") }
 
 // RemoveOptions configure Remove.
 type RemoveOptions struct {
-	// Purge also deletes CRDs (and with them every custom resource),
-	// namespaces that still hold data, and objects Helm keeps on uninstall.
+	// Purge also deletes CRDs (and with them every custom resource) and
+	// namespaces that still hold data.
 	Purge bool
 }
 
@@ -69,6 +70,8 @@ func (e *Engine) Remove(ctx context.Context, name string, opts RemoveOptions) er
 			namespaces[s.Namespace] = true
 		}
 		if s.Kind == string(render.StepChart) {
+			// Helm runs the chart's delete hooks and deletes what it
+			// templated, except the CRDs (neuroscale marks them keep).
 			if err := e.uninstallRelease(ctx, s.Namespace, s.Release, MinBudget); err != nil {
 				return err
 			}
@@ -79,41 +82,26 @@ func (e *Engine) Remove(ctx context.Context, name string, opts RemoveOptions) er
 				crds = append(crds, r)
 			case r.Group == "" && r.Kind == "Namespace":
 				namespaces[r.Name] = true
-			case s.Kind == string(render.StepChart) && !opts.Purge:
-				// Helm deleted its objects; what it kept on purpose
-				// (helm.sh/resource-policy: keep) stays without --purge.
 			default:
+				// Chart objects too: Helm deletes them, but a controller
+				// may put one back (Kubernetes' ClusterRole aggregation
+				// re-creates an aggregated role deleted while it syncs),
+				// so deleteObjects deletes until they stay gone.
 				toDelete = append(toDelete, r)
 			}
 		}
 	}
-	if s := rec.Steps; len(s) > 0 {
-		// Helm deletes in the background; wait for its objects too, so a
-		// namespace is judged on what really remains.
-		var all []state.ObjectRef
-		for _, st := range s {
-			if st.Kind == string(render.StepChart) {
-				for _, r := range st.Objects {
-					if !protected(r) {
-						all = append(all, r)
-					}
-				}
-			}
-		}
-		if opts.Purge {
-			all = nil
-		}
-		if err := e.deleteObjects(ctx, toDelete, 2*MinBudget); err != nil {
-			return err
-		}
-		if err := e.waitGoneIgnoringKept(ctx, all); err != nil {
-			return err
-		}
+	log := e.log.With("component", name)
+	log.Debug("deleting what the component applied", "objects", len(toDelete))
+	if err := e.deleteObjects(ctx, toDelete, 2*MinBudget); err != nil {
+		return err
 	}
+	log.Debug("deleting namespaces nothing else needs", "candidates", len(namespaces))
 	if err := e.removeNamespaces(ctx, name, namespaces, opts.Purge); err != nil {
 		return err
 	}
 	if opts.Purge && len(crds) > 0 {
+		log.Debug("purging CRDs", "crds", len(crds))
 		if err := e.deleteObjects(ctx, crds, 2*MinBudget); err != nil {
 			return fmt.Errorf("delete CRDs: %w", err)
 		}
@@ -124,35 +112,6 @@ func (e *Engine) Remove(ctx context.Context, name string, opts RemoveOptions) er
 	e.mu.Lock()
 	delete(e.records, name)
 	e.mu.Unlock()
-	return nil
-}
-
-// waitGoneIgnoringKept waits for a release's objects to disappear, except
-// those Helm keeps by annotation.
-func (e *Engine) waitGoneIgnoringKept(ctx context.Context, refs []state.ObjectRef) error {
-	if len(refs) == 0 {
-		return nil
-	}
-	obs, err := e.observe(ctx, refs)
-	if err != nil {
-		return err
-	}
-	var wait []state.ObjectRef
-	for _, r := range refs {
-		o := obs[r]
-		if o.Status == statusNotFound {
-			continue
-		}
-		if o.Obj != nil && o.Obj.GetAnnotations()["helm.sh/resource-policy"] == "keep" {
-			continue
-		}
-		wait = append(wait, r)
-	}
-	// Objects read as metadata only cannot show the annotation; a kept one
-	// of those only makes this wait end at the budget, not fail.
-	if err := e.waitGone(ctx, wait, MinBudget); err != nil {
-		e.log.Warn("some objects of uninstalled releases are still present", "err", err)
-	}
 	return nil
 }
 
@@ -182,6 +141,11 @@ func (e *Engine) removeNamespaces(ctx context.Context, comp string, namespaces m
 			}
 			if data != "" {
 				e.log.Info("keeping namespace: it holds data (down --purge deletes it)", "namespace", ns, "data", data)
+				// It is the user's now: drop the label that marks it as
+				// neuroscale's, so nothing labelled neuroscale's is left.
+				if err := e.disown(ctx, ns); err != nil {
+					return err
+				}
 				continue
 			}
 		}
@@ -243,4 +207,24 @@ func (e *Engine) namespaceData(ctx context.Context, ns string) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// disown removes neuroscale's component label from a namespace that down
+// keeps.
+func (e *Engine) disown(ctx context.Context, ns string) error {
+	patch := []byte(`[{"op":"remove","path":"/metadata/labels/` + strings.ReplaceAll(state.LabelComponent, "/", "~1") + `"}]`)
+	cur, err := e.kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("read namespace %s: %w", ns, err)
+	}
+	if _, ok := cur.Labels[state.LabelComponent]; !ok {
+		return nil
+	}
+	if _, err := e.kube.CoreV1().Namespaces().Patch(ctx, ns, types.JSONPatchType, patch, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("unlabel namespace %s: %w", ns, err)
+	}
+	return nil
 }

@@ -70,7 +70,7 @@ type Options struct {
 	// Hooks run inside a component's stage, by component name.
 	Hooks map[string]Hooks
 	// MaxPoll is the longest pause between two readiness polls (default
-	// 2s); polls start at 50ms and double up to it.
+	// 1s); polls start at 50ms and grow by half up to it.
 	MaxPoll time.Duration
 	// HelmMaxHistory bounds the revisions Helm keeps per release (default 5).
 	HelmMaxHistory int
@@ -129,7 +129,7 @@ func New(cfg *rest.Config, opts Options) (*Engine, error) {
 		opts.Clock = SystemClock{}
 	}
 	if opts.MaxPoll <= 0 {
-		opts.MaxPoll = 2 * time.Second
+		opts.MaxPoll = time.Second
 	}
 	if opts.HelmMaxHistory <= 0 {
 		opts.HelmMaxHistory = 5

@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,11 +28,15 @@ import (
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	sigyaml "sigs.k8s.io/yaml"
 
 	"github.com/neuroscale-dev/neuroscale/internal/logging"
 	"github.com/neuroscale-dev/neuroscale/internal/render"
 	"github.com/neuroscale-dev/neuroscale/internal/state"
 )
+
+// crdDoc matches a YAML document whose kind is CustomResourceDefinition.
+var crdDoc = regexp.MustCompile(`(?m)^kind:\s*["']?CustomResourceDefinition["']?\s*$`)
 
 // restGetter hands Helm the engine's rest.Config (no kubeconfig file is
 // needed, so a k3d or test cluster works the same) and a fresh discovery
@@ -188,6 +194,7 @@ func (e *Engine) applyChart(ctx context.Context, comp string, st *render.Step, t
 	if err != nil {
 		return 0, nil, err
 	}
+	log := e.log.With("release", st.Name, "namespace", st.Namespace)
 	rel, err := lastRelease(cfg, st.Name)
 	if err != nil {
 		return 0, nil, err
@@ -208,6 +215,17 @@ func (e *Engine) applyChart(ctx context.Context, comp string, st *render.Step, t
 		in.Wait = false
 		in.Timeout = timeout
 		in.Replace = rel != nil
+		in.PostRenderer = keepCRDs{}
+		// Adopt objects of the release that exist without Helm's marks:
+		// left by an interrupted uninstall, or re-created by a controller
+		// (ClusterRole aggregation does that), they would otherwise fail
+		// the install with "cannot be imported into the current release".
+		in.TakeOwnership = true
+		// The API server validates every object against the same
+		// schemas; Helm's client-side pass re-validates KServe's and
+		// Kyverno's 300–650 KB CRDs and cost seconds per release.
+		in.DisableOpenAPIValidation = true
+		log.Debug("helm install")
 		rel, err = in.RunWithContext(ctx, st.Chart, values)
 		if err != nil {
 			return 0, nil, &HelmError{Op: "install", Release: st.Name, Namespace: st.Namespace, Err: err}
@@ -220,11 +238,16 @@ func (e *Engine) applyChart(ctx context.Context, comp string, st *render.Step, t
 		up.Timeout = timeout
 		up.ResetValues = true
 		up.MaxHistory = e.opts.HelmMaxHistory
+		up.PostRenderer = keepCRDs{}
+		up.TakeOwnership = true
+		up.DisableOpenAPIValidation = true
+		log.Debug("helm upgrade", "from", rel.Version)
 		rel, err = up.RunWithContext(ctx, st.Name, st.Chart, values)
 		if err != nil {
 			return 0, nil, &HelmError{Op: "upgrade", Release: st.Name, Namespace: st.Namespace, Err: err}
 		}
 	}
+	log.Debug("helm done", "revision", rel.Version)
 	objs, err := parseManifest(rel.Manifest)
 	if err != nil {
 		return 0, nil, fmt.Errorf("read manifest of release %s: %w", st.Name, err)
@@ -294,12 +317,11 @@ func (e *Engine) defaultNamespaces(objs []*unstructured.Unstructured, ns string)
 		if err != nil {
 			return err
 		}
+		// A kind the cluster does not serve yet (its CRD comes later) is
+		// left as rendered: render defaults namespaces from the CRDs it
+		// rendered, and guessing would turn a cluster-scoped object into
+		// a namespaced ref.
 		if ok && m.Scope.Name() == meta.RESTScopeNameNamespace {
-			o.SetNamespace(ns)
-		}
-		if !ok && ns != "" && !isCRD(o.GroupVersionKind().GroupKind()) && o.GetKind() != "Namespace" {
-			// A kind the cluster does not know yet (its CRD comes in this
-			// very step) is namespaced in every chart we install.
 			o.SetNamespace(ns)
 		}
 	}
@@ -390,4 +412,54 @@ func dedupe(refs []state.ObjectRef) []state.ObjectRef {
 		out = append(out, r)
 	}
 	return out
+}
+
+// keepCRDs is a Helm post-renderer that marks every CRD of a release with
+// helm.sh/resource-policy: keep. Helm deletes a release's templated CRDs
+// on uninstall, and with them every custom resource of their kinds (the
+// user's InferenceServices, policies); `down` must keep CRDs unless told
+// to purge, and so must a hand-run `helm uninstall`.
+type keepCRDs struct{}
+
+// Run implements postrender.PostRenderer.
+func (keepCRDs) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
+	docs := strings.Split(in.String(), "\n---\n")
+	for i, d := range docs {
+		if !crdDoc.MatchString(d) {
+			continue
+		}
+		// Keep Helm's "# Source:" comment in front of the document.
+		var head []string
+		body := d
+		for strings.HasPrefix(strings.TrimPrefix(body, "---\n"), "#") {
+			body = strings.TrimPrefix(body, "---\n")
+			line, rest, _ := strings.Cut(body, "\n")
+			head = append(head, line)
+			body = rest
+		}
+		var m map[string]any
+		if err := sigyaml.Unmarshal([]byte(body), &m); err != nil {
+			return nil, fmt.Errorf("read a CRD of the release: %w", err)
+		}
+		u := unstructured.Unstructured{Object: m}
+		ann := u.GetAnnotations()
+		if ann == nil {
+			ann = map[string]string{}
+		}
+		ann["helm.sh/resource-policy"] = "keep"
+		u.SetAnnotations(ann)
+		out, err := sigyaml.Marshal(u.Object)
+		if err != nil {
+			return nil, fmt.Errorf("write a CRD of the release: %w", err)
+		}
+		prefix := ""
+		if i == 0 && strings.HasPrefix(d, "---\n") {
+			prefix = "---\n"
+		}
+		if len(head) > 0 {
+			prefix += strings.Join(head, "\n") + "\n"
+		}
+		docs[i] = prefix + string(out)
+	}
+	return bytes.NewBufferString(strings.Join(docs, "\n---\n")), nil
 }

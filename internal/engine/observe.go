@@ -100,7 +100,10 @@ func (e *Engine) observe(ctx context.Context, refs []state.ObjectRef) (map[state
 	g.SetLimit(16)
 	for _, k := range keys {
 		members := groups[k]
-		if len(members) >= listThreshold {
+		// CRDs are read one by one: listing them all means tens of
+		// megabytes (KServe's and Kyverno's are 300–650 KB each), most of
+		// them not ours.
+		if len(members) >= listThreshold && !isCRD(k.gvk.GroupKind()) {
 			g.Go(func() error { return e.observeList(gctx, k.gvk, k.ns, members, put) })
 			continue
 		}
@@ -119,6 +122,16 @@ func (e *Engine) observe(ctx context.Context, refs []state.ObjectRef) (map[state
 		return nil, err
 	}
 	return out, nil
+}
+
+// scoped returns ns for namespaced resources and "" for cluster-scoped
+// ones, whatever a ref says: a request for a cluster-scoped kind inside a
+// namespace is answered with "could not find the requested resource".
+func scoped(m *meta.RESTMapping, ns string) string {
+	if m.Scope.Name() != meta.RESTScopeNameNamespace {
+		return ""
+	}
+	return ns
 }
 
 // mapping resolves a kind to its resource. A kind the cluster does not
@@ -154,7 +167,7 @@ func (e *Engine) observeOne(ctx context.Context, r state.ObjectRef) (observation
 		return notFoundKind(r), nil
 	}
 	if existsOnly(gk) {
-		pm, err := e.meta.Resource(m.Resource).Namespace(r.Namespace).Get(ctx, r.Name, metav1.GetOptions{})
+		pm, err := e.meta.Resource(m.Resource).Namespace(scoped(m, r.Namespace)).Get(ctx, r.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return notFound(r), nil
 		}
@@ -163,7 +176,7 @@ func (e *Engine) observeOne(ctx context.Context, r state.ObjectRef) (observation
 		}
 		return metaObservation(r, &pm.ObjectMeta), nil
 	}
-	u, err := e.dyn.Resource(m.Resource).Namespace(r.Namespace).Get(ctx, r.Name, metav1.GetOptions{})
+	u, err := e.dyn.Resource(m.Resource).Namespace(scoped(m, r.Namespace)).Get(ctx, r.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return notFound(r), nil
 	}
@@ -175,24 +188,6 @@ func (e *Engine) observeOne(ctx context.Context, r state.ObjectRef) (observation
 
 func (e *Engine) observeList(ctx context.Context, gvk schema.GroupVersionKind, ns string, refs []state.ObjectRef, put func(observation)) error {
 	gk := gvk.GroupKind()
-	if isCRD(gk) {
-		list, err := e.apiext.ApiextensionsV1().CustomResourceDefinitions().List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return fmt.Errorf("list CustomResourceDefinitions: %w", err)
-		}
-		by := map[string]*apiextv1.CustomResourceDefinition{}
-		for i := range list.Items {
-			by[list.Items[i].Name] = &list.Items[i]
-		}
-		for _, r := range refs {
-			if crd, ok := by[r.Name]; ok {
-				put(crdObservation(r, crd))
-			} else {
-				put(notFound(r))
-			}
-		}
-		return nil
-	}
 	m, ok, err := e.mapping(gvk)
 	if err != nil {
 		return err
@@ -204,7 +199,7 @@ func (e *Engine) observeList(ctx context.Context, gvk schema.GroupVersionKind, n
 		return nil
 	}
 	if existsOnly(gk) {
-		list, err := e.meta.Resource(m.Resource).Namespace(ns).List(ctx, metav1.ListOptions{})
+		list, err := e.meta.Resource(m.Resource).Namespace(scoped(m, ns)).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return fmt.Errorf("list %s in %q: %w", m.Resource.Resource, ns, err)
 		}
@@ -221,7 +216,7 @@ func (e *Engine) observeList(ctx context.Context, gvk schema.GroupVersionKind, n
 		}
 		return nil
 	}
-	list, err := e.dyn.Resource(m.Resource).Namespace(ns).List(ctx, metav1.ListOptions{})
+	list, err := e.dyn.Resource(m.Resource).Namespace(scoped(m, ns)).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return fmt.Errorf("list %s in %q: %w", m.Resource.Resource, ns, err)
 	}

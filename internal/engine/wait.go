@@ -27,8 +27,11 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// poller paces repeated looks: 50ms first, doubling up to max, so a fast
-// cluster is seen ready at once and a slow one is not hammered.
+// poller paces repeated looks: 50ms first, growing by half up to max, so
+// a fast cluster is seen ready at once and a slow one is not hammered.
+// Growth is gentle because readiness is usually a second or two away: a
+// doubling pause would often notice it a second late, on every step of
+// the critical path.
 type poller struct {
 	next, max time.Duration
 }
@@ -43,7 +46,7 @@ func (p *poller) wait(ctx context.Context, deadline time.Time) error {
 	if d < 0 {
 		d = 0
 	}
-	p.next *= 2
+	p.next += p.next / 2
 	if p.next > p.max {
 		p.next = p.max
 	}

@@ -18,6 +18,8 @@ import (
 
 // webhook is one admission webhook entry of a configuration.
 type webhook struct {
+	// Kind is ValidatingWebhookConfiguration or MutatingWebhookConfiguration.
+	Kind          string
 	Configuration string
 	Name          string
 	// Service and Namespace are empty for URL webhooks.
@@ -31,7 +33,7 @@ type webhook struct {
 	Fail bool
 }
 
-func (w webhook) id() string { return w.Configuration + "/" + w.Name }
+func (w webhook) id() string { return w.Kind + "/" + w.Configuration + "/" + w.Name }
 
 // webhooksFor lists the admission webhooks that a step registered: those
 // in the named configurations, and any whose Service lives in one of
@@ -45,7 +47,7 @@ func (e *Engine) webhooksFor(ctx context.Context, namespaces, configs map[string
 	}
 	for _, c := range vs.Items {
 		for _, w := range c.Webhooks {
-			out = appendWebhook(out, c.Name, w.Name, w.ClientConfig, w.Rules, w.NamespaceSelector, w.ObjectSelector, w.FailurePolicy, namespaces, configs)
+			out = appendWebhook(out, "ValidatingWebhookConfiguration", c.Name, w.Name, w.ClientConfig, w.Rules, w.NamespaceSelector, w.ObjectSelector, w.FailurePolicy, namespaces, configs)
 		}
 	}
 	ms, err := e.kube.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{})
@@ -54,16 +56,16 @@ func (e *Engine) webhooksFor(ctx context.Context, namespaces, configs map[string
 	}
 	for _, c := range ms.Items {
 		for _, w := range c.Webhooks {
-			out = appendWebhook(out, c.Name, w.Name, w.ClientConfig, w.Rules, w.NamespaceSelector, w.ObjectSelector, w.FailurePolicy, namespaces, configs)
+			out = appendWebhook(out, "MutatingWebhookConfiguration", c.Name, w.Name, w.ClientConfig, w.Rules, w.NamespaceSelector, w.ObjectSelector, w.FailurePolicy, namespaces, configs)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].id() < out[j].id() })
 	return out, nil
 }
 
-func appendWebhook(out []webhook, cfg, name string, cc admissionv1.WebhookClientConfig, rules []admissionv1.RuleWithOperations,
+func appendWebhook(out []webhook, kind, cfg, name string, cc admissionv1.WebhookClientConfig, rules []admissionv1.RuleWithOperations,
 	nsSel, objSel *metav1.LabelSelector, fp *admissionv1.FailurePolicyType, namespaces, configs map[string]bool) []webhook {
-	w := webhook{Configuration: cfg, Name: name, Rules: rules, NSSel: nsSel, ObjSel: objSel, Fail: fp == nil || *fp == admissionv1.Fail}
+	w := webhook{Kind: kind, Configuration: cfg, Name: name, Rules: rules, NSSel: nsSel, ObjSel: objSel, Fail: fp == nil || *fp == admissionv1.Fail}
 	if cc.Service != nil {
 		w.Service, w.Namespace = cc.Service.Name, cc.Service.Namespace
 	}

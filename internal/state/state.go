@@ -161,13 +161,21 @@ func configMapName(component string) string { return "neuroscale-component-" + c
 // EnsureNamespace creates the records' namespace when it is missing. It
 // only reads when the namespace exists, so a no-op run changes nothing.
 func (s *Store) EnsureNamespace(ctx context.Context) error {
-	if _, err := s.kube.CoreV1().Namespaces().Get(ctx, s.namespace, metav1.GetOptions{}); err == nil {
+	ns, err := s.kube.CoreV1().Namespaces().Get(ctx, s.namespace, metav1.GetOptions{})
+	switch {
+	case err == nil && ns.DeletionTimestamp == nil:
 		return nil
-	} else if !apierrors.IsNotFound(err) {
+	case err == nil:
+		// A down that just finished leaves it terminating; nothing can be
+		// written into it until it is gone.
+		if err := s.waitGone(ctx); err != nil {
+			return err
+		}
+	case !apierrors.IsNotFound(err):
 		return fmt.Errorf("read namespace %s: %w", s.namespace, err)
 	}
-	ns := corev1apply.Namespace(s.namespace).WithLabels(map[string]string{LabelManagedBy: ManagedBy})
-	if _, err := s.kube.CoreV1().Namespaces().Apply(ctx, ns, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
+	nsApply := corev1apply.Namespace(s.namespace).WithLabels(map[string]string{LabelManagedBy: ManagedBy})
+	if _, err := s.kube.CoreV1().Namespaces().Apply(ctx, nsApply, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
 		return fmt.Errorf("create namespace %s: %w", s.namespace, err)
 	}
 	return nil
@@ -287,7 +295,35 @@ func (s *Store) DeleteAll(ctx context.Context) (bool, error) {
 	if err != nil && !apierrors.IsNotFound(err) {
 		return false, fmt.Errorf("delete namespace %s: %w", s.namespace, err)
 	}
-	return true, nil
+	return true, s.waitGone(ctx)
+}
+
+// namespaceTimeout bounds the wait for the records' namespace to finish
+// terminating; it holds a few ConfigMaps, so this is seconds normally.
+const namespaceTimeout = 2 * time.Minute
+
+// waitGone waits until the records' namespace no longer exists.
+func (s *Store) waitGone(ctx context.Context) error {
+	deadline := time.Now().Add(namespaceTimeout)
+	for {
+		_, err := s.kube.CoreV1().Namespaces().Get(ctx, s.namespace, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read namespace %s: %w", s.namespace, err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("namespace %s is still terminating after %s (kubectl get namespace %s -o yaml shows what holds it)", s.namespace, namespaceTimeout, s.namespace)
+		}
+		t := time.NewTimer(250 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 func (s *Store) apply(ctx context.Context, name, kind string, labels map[string]string, data []byte) error {
