@@ -1,18 +1,88 @@
 package cli
 
 import (
-	"errors"
+	"context"
+	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/neuroscale-dev/neuroscale/internal/cluster"
+	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d"
+	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/engine"
+	"github.com/neuroscale-dev/neuroscale/stages"
 )
 
-// PLACEHOLDER: replaced by the engineer who owns this command.
 func newDownCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var purge bool
+	cmd := &cobra.Command{
 		Use:   "down",
-		Short: "not built yet",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("down is not built yet")
+		Short: "Remove the platform",
+		Long: "down deletes the k3d cluster neuroscale created (cluster.provider: k3d). On an existing cluster it " +
+			"uninstalls every component neuroscale recorded, dependents first, and waits until their objects are " +
+			"gone. CRDs stay, and so do namespaces holding data (volume claims, InferenceServices, Applications), " +
+			"unless --purge.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDown(cmd.Context(), g, purge)
 		},
 	}
+	cmd.Flags().BoolVar(&purge, "purge", false, "also delete CRDs, namespaces with data and (k3d) the image cache")
+	return cmd
+}
+
+func runDown(ctx context.Context, g *globals, purge bool) error {
+	ctx, cancel := g.withTimeout(ctx)
+	defer cancel()
+	r, err := g.load()
+	if err != nil {
+		return err
+	}
+	if r.Cluster.Provider == config.ProviderK3d {
+		// The cluster is neuroscale's own: deleting it removes everything.
+		if err := k3d.New(r, g.log, k3d.Options{Purge: purge}).Delete(ctx, purge); err != nil {
+			return err
+		}
+		fmt.Fprintf(g.streams.Err, "Deleted k3d cluster %s.\n", r.Cluster.Name)
+		return nil
+	}
+	access, err := cluster.NewExisting(r).Ensure(ctx)
+	if err != nil {
+		return err
+	}
+	eng, err := engine.New(access.REST, engine.Options{Log: g.log})
+	if err != nil {
+		return err
+	}
+	return Down(ctx, eng, g, purge)
+}
+
+// Down removes every recorded component from the engine's cluster,
+// dependents first, then neuroscale's own records.
+func Down(ctx context.Context, eng *engine.Engine, g *globals, purge bool) error {
+	if err := eng.Load(ctx); err != nil {
+		return err
+	}
+	graph := stages.Down(eng, engine.RemoveOptions{Purge: purge})
+	progressTo := g.streams.Err
+	if g.output == "json" {
+		progressTo = g.streams.Out
+	}
+	rep := engine.NewReporter(progressTo, g.output, g.env, nil)
+	_, err := engine.Run(ctx, graph, engine.RunOptions{Reporter: rep, Log: g.log})
+	_ = rep.Close()
+	if err != nil {
+		return err
+	}
+	if _, err := eng.Store().DeleteAll(ctx); err != nil {
+		return err
+	}
+	if g.output != "json" {
+		if len(graph) == 0 {
+			fmt.Fprintln(g.streams.Err, "Nothing installed by neuroscale here.")
+		} else {
+			fmt.Fprintln(g.streams.Err, "Platform removed.")
+		}
+	}
+	return nil
 }

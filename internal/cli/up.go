@@ -1,18 +1,242 @@
 package cli
 
 import (
-	"errors"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+
+	"github.com/neuroscale-dev/neuroscale/internal/cluster"
+	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d"
+	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/engine"
+	"github.com/neuroscale-dev/neuroscale/internal/forward"
+	"github.com/neuroscale-dev/neuroscale/internal/render"
+	"github.com/neuroscale-dev/neuroscale/internal/validate"
+	"github.com/neuroscale-dev/neuroscale/stages"
 )
 
-// PLACEHOLDER: replaced by the engineer who owns this command.
+// upOptions are up's own flags.
+type upOptions struct {
+	noForward bool
+	noVerify  bool
+	reapply   bool
+	recreate  bool
+	retain    bool
+}
+
 func newUpCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var o upOptions
+	cmd := &cobra.Command{
 		Use:   "up",
-		Short: "not built yet",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("up is not built yet")
+		Short: "Install or update the platform and wait until every component is really Ready",
+		Long: "up creates the k3d cluster (cluster.provider: k3d) or uses the kubeconfig's (existing), renders every " +
+			"enabled component, validates it, and installs it in dependency order, independent components in " +
+			"parallel, each waited for with kstatus, its workloads' own probe budgets and its admission webhooks " +
+			"answering. What is already installed and unchanged is only checked, so a second up takes seconds. " +
+			"Ctrl-C stops cleanly; the next up finishes the job.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runUp(cmd.Context(), g, o)
 		},
 	}
+	f := cmd.Flags()
+	f.BoolVar(&o.noForward, "no-forward", false, "converge (and verify) and exit, without supervising port-forwards")
+	f.BoolVar(&o.noVerify, "no-verify", false, "skip the end-to-end checks after converging (the template in the catalog, a prediction)")
+	f.BoolVar(&o.reapply, "reapply", false, "apply every component even when nothing changed (repairs edits made by hand)")
+	f.BoolVar(&o.recreate, "recreate", false, "k3d: delete the cluster and create it anew")
+	f.BoolVar(&o.retain, "retain", false, "k3d: keep a cluster whose creation failed, to look at")
+	return cmd
+}
+
+// UpResult is up's result on standard output with -o json (after the
+// progress events).
+type UpResult struct {
+	Profile   string            `json:"profile"`
+	Seconds   float64           `json:"duration_s"`
+	Stages    []UpStage         `json:"stages"`
+	Endpoints []engine.Endpoint `json:"endpoints"`
+}
+
+// UpStage is one stage's outcome in UpResult.
+type UpStage struct {
+	Name    string   `json:"name"`
+	Needs   []string `json:"needs"`
+	State   string   `json:"state"`
+	Seconds float64  `json:"duration_s"`
+}
+
+func runUp(ctx context.Context, g *globals, o upOptions) error {
+	ctx, cancel := g.withTimeout(ctx)
+	defer cancel()
+	start := time.Now()
+	r, err := g.load()
+	if err != nil {
+		return err
+	}
+	if err := r.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	access, err := provider(g, r, k3d.Options{Recreate: o.recreate, Retain: o.retain}).Ensure(ctx)
+	if err != nil {
+		return err
+	}
+	p, err := render.Render(ctx, r, render.Options{Log: g.log})
+	if err != nil {
+		return fmt.Errorf("render the platform: %w", err)
+	}
+	if err := checkPlatform(g.streams.Err, r, p); err != nil {
+		return err
+	}
+	eng, err := engine.New(access.REST, engine.Options{Log: g.log, Reapply: o.reapply, Samples: stages.Samples()})
+	if err != nil {
+		return err
+	}
+	if err := eng.Prepare(ctx, r.Profile); err != nil {
+		return err
+	}
+	if g.output != "json" {
+		printPlan(g.streams.Err, eng.Plan(p))
+	}
+	graph, err := stages.Up(eng, p, r)
+	if err != nil {
+		return err
+	}
+	progressTo := g.streams.Err
+	if g.output == "json" {
+		progressTo = g.streams.Out
+	}
+	rep := engine.NewReporter(progressTo, g.output, g.env, nil)
+	report, runErr := engine.Run(ctx, graph, engine.RunOptions{Reporter: rep, Log: g.log})
+	_ = rep.Close()
+	if runErr != nil {
+		return runErr
+	}
+	if err := eng.Finish(ctx); err != nil {
+		return err
+	}
+	if err := printUp(g, r, report, time.Since(start)); err != nil {
+		return err
+	}
+	return finishUp(ctx, g, r, access.REST, o)
+}
+
+// forwardWait bounds how long up waits for its port-forwards to open
+// before verifying through what is open.
+const forwardWait = 30 * time.Second
+
+// finishUp is how up ends once converged: verify end to end and keep the
+// port-forwards up until Ctrl-C (package forward and verify, through
+// superviseAfterUp); --no-forward exits after verifying, --no-verify skips
+// the checks.
+func finishUp(ctx context.Context, g *globals, r *config.Resolved, cfg *rest.Config, o upOptions) error {
+	switch {
+	case !o.noVerify:
+		return g.superviseAfterUp(ctx, r, cfg, o.noForward, forwardWait)
+	case o.noForward || len(r.Forwards) == 0:
+		return nil
+	}
+	names := make([]string, len(r.Forwards))
+	for i, f := range r.Forwards {
+		names[i] = f.Name
+	}
+	s, err := forward.New(forward.Options{REST: cfg, Forwards: r.Forwards, Log: g.log, OnEvent: g.forwardEvents(names)})
+	if err != nil {
+		return err
+	}
+	stop := s.Start(ctx)
+	defer stop()
+	fmt.Fprintln(g.streams.Err, "Forwards stay up and are re-opened when they fail; Ctrl-C stops.")
+	<-ctx.Done()
+	return nil
+}
+
+// provider picks the cluster provider the configuration names.
+func provider(g *globals, r *config.Resolved, opts k3d.Options) cluster.Provider {
+	if r.Cluster.Provider == config.ProviderK3d {
+		return k3d.New(r, g.log, opts)
+	}
+	return cluster.NewExisting(r)
+}
+
+// checkPlatform runs the platform rules on what is about to be applied:
+// warnings are printed, errors stop up before anything changes.
+func checkPlatform(w io.Writer, r *config.Resolved, p *render.Platform) error {
+	rep := validate.Run(r, p)
+	var errs []string
+	for _, f := range rep.Findings {
+		if f.Severity == validate.Error {
+			errs = append(errs, f.String())
+		} else {
+			fmt.Fprintln(w, "warning:", f.String())
+		}
+	}
+	if len(errs) > 0 {
+		return &InvalidPlatformError{Findings: errs}
+	}
+	return nil
+}
+
+// InvalidPlatformError is a rendered platform that breaks platform rules.
+type InvalidPlatformError struct{ Findings []string }
+
+func (e *InvalidPlatformError) Error() string {
+	return fmt.Sprintf("the rendered platform breaks %d rule(s), nothing was applied:\n  %s", len(e.Findings), strings.Join(e.Findings, "\n  "))
+}
+
+// Hint implements Hinter.
+func (e *InvalidPlatformError) Hint() string {
+	return "fix the findings (neuroscale validate lists them with their lines) and run neuroscale up again"
+}
+
+func printPlan(w io.Writer, plan []engine.PlanEntry) {
+	var change []string
+	for _, pe := range plan {
+		switch pe.Action {
+		case "check":
+		case "upgrade":
+			if pe.FromVersion != pe.ToVersion && pe.FromVersion != "" {
+				change = append(change, fmt.Sprintf("%s (%s → %s)", pe.Component, pe.FromVersion, pe.ToVersion))
+			} else {
+				change = append(change, pe.Component+" (changed)")
+			}
+		default:
+			change = append(change, fmt.Sprintf("%s (%s)", pe.Component, pe.Action))
+		}
+	}
+	if len(change) == 0 {
+		fmt.Fprintln(w, "Nothing changed; checking health.")
+		return
+	}
+	fmt.Fprintf(w, "Applying: %s\n", strings.Join(change, ", "))
+}
+
+func printUp(g *globals, r *config.Resolved, report *engine.Report, took time.Duration) error {
+	var eps []engine.Endpoint
+	for _, f := range r.Forwards {
+		eps = append(eps, engine.Endpoint{Name: f.Name, URL: f.URL(), Service: f.Namespace + "/" + f.Service})
+	}
+	if g.output == "json" {
+		res := UpResult{Profile: r.Profile, Seconds: took.Seconds(), Endpoints: eps}
+		if res.Endpoints == nil {
+			res.Endpoints = []engine.Endpoint{}
+		}
+		for _, s := range report.Stages {
+			res.Stages = append(res.Stages, UpStage{Name: s.Name, Needs: append([]string{}, s.Needs...), State: string(s.State), Seconds: s.Duration.Seconds()})
+		}
+		return json.NewEncoder(g.streams.Out).Encode(res)
+	}
+	fmt.Fprintf(g.streams.Out, "Platform ready (profile %s) in %s.\n", r.Profile, took.Round(100*time.Millisecond))
+	if len(eps) == 0 {
+		return nil
+	}
+	for _, e := range eps {
+		fmt.Fprintf(g.streams.Out, "  %-10s %s\n", e.Name, e.URL)
+	}
+	return nil
 }

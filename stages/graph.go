@@ -1,0 +1,84 @@
+// Package stages turns a rendered platform into the engine's stage graph:
+// one stage per enabled component, each needing what the catalog says it
+// needs, plus what neuroscale knows about each component beyond its
+// objects (extra readiness checks, timeouts from the config) and the
+// sample objects that prove admission webhooks answer. The whole graph is
+// declared in this file, so the order of the platform can be read in one
+// place.
+package stages
+
+import (
+	"context"
+
+	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/engine"
+	"github.com/neuroscale-dev/neuroscale/internal/render"
+)
+
+// Up returns the install graph of p: a stage per rendered component. Its
+// needs come from the catalog (render.Component.Needs); a need on a
+// component that is disabled is dropped, since validation has already
+// judged whether that is allowed.
+func Up(eng *engine.Engine, p *render.Platform, r *config.Resolved) ([]engine.Stage, error) {
+	enabled := map[string]bool{}
+	for _, c := range p.Components {
+		enabled[c.Name] = true
+	}
+	out := make([]engine.Stage, 0, len(p.Components))
+	for _, c := range p.Components {
+		var needs []string
+		for _, n := range c.Needs {
+			if enabled[n] {
+				needs = append(needs, n)
+			}
+		}
+		out = append(out, &component{eng: eng, comp: c, needs: needs, spec: Spec(c.Name, r)})
+	}
+	if err := engine.CheckGraph(out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Spec is what neuroscale knows about a component beyond its rendered
+// objects. Everything applied is waited for by the engine (kstatus, the
+// workloads' probe budgets, webhooks, InferenceService Ready, Application
+// Synced/Healthy); this adds the config's timeout and the readiness of
+// what a component creates at runtime.
+func Spec(name string, r *config.Resolved) engine.Spec {
+	var s engine.Spec
+	if rc := r.Component(name); rc != nil {
+		s.Timeout = rc.Timeout.Duration
+	}
+	switch name {
+	case config.ArgoCD:
+		// The ApplicationSet (when a GitOps repository is configured)
+		// generates Applications; they are ArgoCD's, not applied by us,
+		// but a platform whose apps do not sync is not ready.
+		if r.GitOps != nil {
+			s.Checks = append(s.Checks, applicationsSynced("argocd"))
+		}
+	}
+	return s
+}
+
+// Down returns the removal graph: the recorded components, each removed
+// only after everything that needed it. It comes from the records, not
+// from rendering, so down works offline and for components since disabled.
+func Down(eng *engine.Engine, opts engine.RemoveOptions) []engine.Stage {
+	return engine.Reverse(eng.Components(), func(ctx context.Context, name string) error {
+		return eng.Remove(ctx, name, opts)
+	})
+}
+
+// component is the stage of one component: converge it.
+type component struct {
+	eng   *engine.Engine
+	comp  *render.Component
+	needs []string
+	spec  engine.Spec
+}
+
+func (c *component) Name() string                  { return c.comp.Name }
+func (c *component) Needs() []string               { return c.needs }
+func (c *component) Run(ctx context.Context) error { return c.eng.Converge(ctx, c.comp, c.spec) }
