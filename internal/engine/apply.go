@@ -62,7 +62,10 @@ func (e *Engine) applyObjects(ctx context.Context, comp string, objs []*unstruct
 		switch {
 		case utils.IsClusterDefinition(o):
 			defs = append(defs, o)
-		case utils.IsClassDefinition(o):
+		case utils.IsClassDefinition(o), isQuota(o):
+			// Quotas and limit ranges go before what they constrain: an
+			// object counted by a quota the API server has not computed
+			// yet is refused ("status unknown for quota").
 			classes = append(classes, o)
 		default:
 			rest = append(rest, o)
@@ -138,7 +141,7 @@ func transient(err error) bool {
 	}
 	msg := err.Error()
 	for _, s := range []string{
-		"failed calling webhook", "no endpoints available", "connection refused",
+		"failed calling webhook", "no endpoints available", "connection refused", "status unknown for quota",
 		"no matches for kind", "could not find the requested resource", "the server is currently unable",
 		"etcdserver: request timed out", "context deadline exceeded",
 	} {
@@ -248,4 +251,8 @@ func (e *Engine) waitGone(ctx context.Context, refs []state.ObjectRef, budget ti
 func deleteBackground() metav1.DeleteOptions {
 	bg := metav1.DeletePropagationBackground
 	return metav1.DeleteOptions{PropagationPolicy: &bg}
+}
+
+func isQuota(o *unstructured.Unstructured) bool {
+	return o.GetAPIVersion() == "v1" && (o.GetKind() == "ResourceQuota" || o.GetKind() == "LimitRange")
 }

@@ -138,3 +138,23 @@ func TestDryRunVerdict(t *testing.T) {
 		}
 	}
 }
+
+func TestTransient(t *testing.T) {
+	t.Parallel()
+	gr := schema.GroupResource{Group: "serving.kserve.io", Resource: "inferenceservices"}
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{apierrors.NewForbidden(gr, "demo-iris-2", errors.New("status unknown for quota: default-namespace-quota, resources: count/inferenceservices.serving.kserve.io")), true},
+		{apierrors.NewInternalError(errors.New(`failed calling webhook "inferenceservice.kserve-webhook-server.validator.webhook": no endpoints available for service "kserve-webhook-server-service"`)), true},
+		{apierrors.NewServiceUnavailable("etcd leader changed"), true},
+		{apierrors.NewForbidden(gr, "demo-iris-2", errors.New(`admission webhook "validate.kyverno.svc-fail" denied the request: label cost-center is required`)), false},
+		{apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "Deployment"}, "x", nil), false},
+	}
+	for _, tt := range tests {
+		if got := transient(tt.err); got != tt.want {
+			t.Errorf("transient(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}

@@ -55,6 +55,15 @@ type Clients struct {
 func (e *Engine) Converge(ctx context.Context, c *render.Component, spec Spec) error {
 	prev := e.Record(c.Name)
 	if !e.opts.Reapply && prev != nil && prev.Phase == state.Applied && prev.Digest == c.Digest {
+		// The hook puts back what it owns even when nothing else changed:
+		// a Secret deleted by hand would otherwise stop the consumers'
+		// next pods from starting, and no digest would notice.
+		if h := e.opts.Hooks[c.Name].BeforeApply; h != nil {
+			var ignored []state.ObjectRef
+			if err := h(ctx, e.hookEnv(c, &ignored)); err != nil {
+				return fmt.Errorf("before checking: %w", err)
+			}
+		}
 		repair, err := e.verify(ctx, c, prev, spec)
 		if err != nil {
 			return err

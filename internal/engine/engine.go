@@ -14,10 +14,11 @@
 //
 // Extension points, for packages that build on the engine:
 //   - Options.Hooks[component].BeforeApply runs inside the component's
-//     stage before its first step is applied, only when the component is
-//     (re-)applied; package secrets uses it to server-side apply the
-//     Backstage Secret (whose checksum render already put into the pod
-//     template) right before the chart that consumes it.
+//     stage first, on every up: before its first step is applied, or before
+//     the health check when its digest is unchanged, so it must be
+//     idempotent. The CLI uses it to server-side apply the Backstage
+//     Secret (package secrets; render already put its checksum into the
+//     pod template) right before the chart that consumes it.
 //   - Options.Hooks[component].AfterReady runs once the component is Ready,
 //     before its record says Applied (e.g. checking inside a container that
 //     a secret arrived). An error fails the stage.
@@ -78,8 +79,9 @@ type Options struct {
 
 // Hooks are functions run inside a component's stage.
 type Hooks struct {
-	// BeforeApply runs before the component's first step is applied, and
-	// only when it is applied (not when its digest is unchanged).
+	// BeforeApply runs first in the component's stage on every run: before
+	// the first step is applied, or before the health check of an
+	// unchanged component. It must be idempotent (server-side apply is).
 	BeforeApply func(ctx context.Context, env HookEnv) error
 	// AfterReady runs when every step is Ready, before the record is
 	// written; its error fails the stage and the next up re-applies.

@@ -8,7 +8,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/neuroscale-dev/neuroscale/internal/render"
 	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
 )
 
@@ -38,5 +37,4 @@ func TestMappingSeesNewCRDs(t *testing.T) {
 	if got := fmt.Sprint(m.Resource); got != group+"/v1, Resource=widgets" {
 		t.Fatalf("mapped to %s", got)
 	}
-	_ = render.StepManifest
 }

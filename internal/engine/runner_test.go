@@ -312,3 +312,45 @@ func TestProgressFormats(t *testing.T) {
 		t.Fatalf("plain output %q", got)
 	}
 }
+
+// TestSpinner: the terminal reporter prints each finished stage on its own
+// line, above a redrawn line of the running ones, and leaves the output on
+// a clean line when closed.
+func TestSpinner(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var b syncBuffer
+	s := newSpinner(&b, fixedClock{at.Add(2 * time.Second)}, time.Hour)
+	s.Report(Event{Time: at, Stage: "kserve", State: StateRunning})
+	s.Report(Event{Time: at, Stage: "argocd", State: StateRunning})
+	s.Report(Event{Time: at, Stage: "argocd", State: StateReady, Duration: time.Second})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"⠋ kserve  2.0s", "⠋ argocd, kserve  2.0s", "\r\033[K✓ argocd             1.0s\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("spinner output %q lacks %q", out, want)
+		}
+	}
+	if !strings.HasSuffix(out, "\r\033[K") {
+		t.Errorf("spinner not cleared on Close: %q", out)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
