@@ -10,6 +10,7 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
 	"github.com/neuroscale-dev/neuroscale/internal/engine"
+	"github.com/neuroscale-dev/neuroscale/internal/secrets"
 	"github.com/neuroscale-dev/neuroscale/stages"
 )
 
@@ -54,7 +55,11 @@ func runDown(ctx context.Context, g *globals, purge bool) error {
 	if err != nil {
 		return err
 	}
-	return Down(ctx, eng, g, purge)
+	if err := Down(ctx, eng, g, purge); err != nil {
+		return err
+	}
+	// The Secret is applied by package secrets, outside the records.
+	return secrets.Remove(ctx, access.REST, secrets.DefaultTarget())
 }
 
 // Down removes every recorded component from the engine's cluster,

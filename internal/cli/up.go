@@ -14,9 +14,11 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/cluster"
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/content"
 	"github.com/neuroscale-dev/neuroscale/internal/engine"
 	"github.com/neuroscale-dev/neuroscale/internal/forward"
 	"github.com/neuroscale-dev/neuroscale/internal/render"
+	"github.com/neuroscale-dev/neuroscale/internal/secrets"
 	"github.com/neuroscale-dev/neuroscale/internal/validate"
 	"github.com/neuroscale-dev/neuroscale/stages"
 )
@@ -86,14 +88,26 @@ func runUp(ctx context.Context, g *globals, o upOptions) error {
 	if err != nil {
 		return err
 	}
-	p, err := render.Render(ctx, r, render.Options{Log: g.log})
+	// Secrets are read and checked before anything changes; their
+	// checksums go into the consumers' pod templates, so a changed value
+	// changes the consumer's digest and rolls its pods.
+	prep, err := secrets.Prepare(ctx, access.REST, r, secrets.Options{
+		LookupEnv: secretEnvLookup(g.env), Terminal: secrets.StdinTerminal(g.streams.In), PromptOut: g.streams.Err, Log: g.log,
+	})
+	if err != nil {
+		return err
+	}
+	for _, w := range prep.Warnings {
+		fmt.Fprintln(g.streams.Err, "warning:", w.String())
+	}
+	p, err := render.Render(ctx, r, render.Options{Log: g.log, Inputs: content.Inputs{SecretChecksums: prep.Checksums}})
 	if err != nil {
 		return fmt.Errorf("render the platform: %w", err)
 	}
 	if err := checkPlatform(g.streams.Err, r, p); err != nil {
 		return err
 	}
-	eng, err := engine.New(access.REST, engine.Options{Log: g.log, Reapply: o.reapply, Samples: stages.Samples()})
+	eng, err := engine.New(access.REST, engine.Options{Log: g.log, Reapply: o.reapply, Samples: stages.Samples(), Hooks: secretHooks(g, p, prep)})
 	if err != nil {
 		return err
 	}
@@ -154,6 +168,45 @@ func finishUp(ctx context.Context, g *globals, r *config.Resolved, cfg *rest.Con
 	fmt.Fprintln(g.streams.Err, "Forwards stay up and are re-opened when they fail; Ctrl-C stops.")
 	<-ctx.Done()
 	return nil
+}
+
+// secretHooks puts the Secret into the cluster right before the component
+// that runs its consumers is applied (its pods read it with envFrom and do
+// not start without it), and checks inside the running containers, by
+// length only, that the values arrived once that component is Ready.
+func secretHooks(g *globals, p *render.Platform, prep *secrets.Prepared) map[string]engine.Hooks {
+	hooks := map[string]engine.Hooks{}
+	// Readers take the whole Secret with envFrom; consumers read one key.
+	// Either way their pods need the Secret to exist, even empty.
+	for _, consumer := range append(append([]string(nil), prep.Merged.Readers...), prep.Merged.Consumers()...) {
+		ns, name, _ := strings.Cut(consumer, "/")
+		for _, c := range p.Components {
+			if _, done := hooks[c.Name]; done || !runs(c, ns, name) {
+				continue
+			}
+			hooks[c.Name] = engine.Hooks{
+				BeforeApply: func(ctx context.Context, env engine.HookEnv) error { return prep.Apply(ctx, env.REST) },
+				AfterReady: func(ctx context.Context, env engine.HookEnv) error {
+					warns, err := prep.Verify(ctx, env.REST, env.Log)
+					for _, w := range warns {
+						fmt.Fprintln(g.streams.Err, "warning:", w.String())
+					}
+					return err
+				},
+			}
+		}
+	}
+	return hooks
+}
+
+// runs reports whether c renders the workload ns/name.
+func runs(c *render.Component, ns, name string) bool {
+	for _, o := range c.Objects() {
+		if o.GetNamespace() == ns && o.GetName() == name && (o.GetKind() == "Deployment" || o.GetKind() == "StatefulSet") {
+			return true
+		}
+	}
+	return false
 }
 
 // provider picks the cluster provider the configuration names.
