@@ -302,7 +302,7 @@ func TestPlatform(t *testing.T) {
 			t.Errorf("backstage version %q, want 2.8.2", c.Version)
 		}
 	}
-	if endpoints["backstage"] != "backstage" || endpoints["argocd"] != "argocd" {
+	if endpoints["backstage"] != "backstage" || endpoints["argocd"] != "argocd" || endpoints["demo"] != "demo" {
 		t.Errorf("endpoints not attributed to their components: %v", endpoints)
 	}
 

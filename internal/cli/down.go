@@ -69,14 +69,7 @@ func Down(ctx context.Context, eng *engine.Engine, g *globals, purge bool) error
 		return err
 	}
 	graph := stages.Down(eng, engine.RemoveOptions{Purge: purge})
-	progressTo := g.streams.Err
-	if g.output == "json" {
-		progressTo = g.streams.Out
-	}
-	rep := engine.NewReporter(progressTo, g.output, g.env, nil)
-	_, err := engine.Run(ctx, graph, engine.RunOptions{Reporter: rep, Log: g.log})
-	_ = rep.Close()
-	if err != nil {
+	if _, err := g.runStages(ctx, graph); err != nil {
 		return err
 	}
 	if _, err := eng.Store().DeleteAll(ctx); err != nil {

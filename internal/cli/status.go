@@ -9,9 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/neuroscale-dev/neuroscale/internal/cluster"
-	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d"
-	"github.com/neuroscale-dev/neuroscale/internal/config"
 	"github.com/neuroscale-dev/neuroscale/internal/engine"
 )
 
@@ -33,11 +30,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 func runStatus(ctx context.Context, g *globals) error {
 	ctx, cancel := g.withTimeout(ctx)
 	defer cancel()
-	r, err := g.load()
-	if err != nil {
-		return err
-	}
-	access, err := readAccess(g, r)
+	r, access, err := g.loadPlatform()
 	if err != nil {
 		return err
 	}
@@ -92,14 +85,4 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// readAccess reaches the cluster for commands that only look: unlike
-// Provider.Ensure it never creates or starts a k3d cluster.
-func readAccess(g *globals, r *config.Resolved) (*cluster.Access, error) {
-	if r.Cluster.Provider == config.ProviderK3d {
-		p := k3d.New(r, g.log, k3d.Options{})
-		return cluster.LoadAccess(p.Kubeconfig(), k3d.ContextName(r.Cluster.Name))
-	}
-	return cluster.NewExisting(r).Ensure(context.Background())
 }

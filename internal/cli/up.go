@@ -16,7 +16,6 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/config"
 	"github.com/neuroscale-dev/neuroscale/internal/content"
 	"github.com/neuroscale-dev/neuroscale/internal/engine"
-	"github.com/neuroscale-dev/neuroscale/internal/forward"
 	"github.com/neuroscale-dev/neuroscale/internal/render"
 	"github.com/neuroscale-dev/neuroscale/internal/secrets"
 	"github.com/neuroscale-dev/neuroscale/internal/validate"
@@ -121,15 +120,9 @@ func runUp(ctx context.Context, g *globals, o upOptions) error {
 	if err != nil {
 		return err
 	}
-	progressTo := g.streams.Err
-	if g.output == "json" {
-		progressTo = g.streams.Out
-	}
-	rep := engine.NewReporter(progressTo, g.output, g.env, nil)
-	report, runErr := engine.Run(ctx, graph, engine.RunOptions{Reporter: rep, Log: g.log})
-	_ = rep.Close()
-	if runErr != nil {
-		return runErr
+	report, err := g.runStages(ctx, graph)
+	if err != nil {
+		return err
 	}
 	if err := eng.Finish(ctx); err != nil {
 		return err
@@ -138,6 +131,19 @@ func runUp(ctx context.Context, g *globals, o upOptions) error {
 		return err
 	}
 	return finishUp(ctx, g, r, access.REST, o)
+}
+
+// runStages runs a stage graph with progress on standard error, or as
+// JSON events on standard output with -o json.
+func (g *globals) runStages(ctx context.Context, graph []engine.Stage) (*engine.Report, error) {
+	progressTo := g.streams.Err
+	if g.output == "json" {
+		progressTo = g.streams.Out
+	}
+	rep := engine.NewReporter(progressTo, g.output, g.env, nil)
+	report, err := engine.Run(ctx, graph, engine.RunOptions{Reporter: rep, Log: g.log})
+	_ = rep.Close()
+	return report, err
 }
 
 // forwardWait bounds how long up waits for its port-forwards to open
@@ -155,19 +161,7 @@ func finishUp(ctx context.Context, g *globals, r *config.Resolved, cfg *rest.Con
 	case o.noForward || len(r.Forwards) == 0:
 		return nil
 	}
-	names := make([]string, len(r.Forwards))
-	for i, f := range r.Forwards {
-		names[i] = f.Name
-	}
-	s, err := forward.New(forward.Options{REST: cfg, Forwards: r.Forwards, Log: g.log, OnEvent: g.forwardEvents(names)})
-	if err != nil {
-		return err
-	}
-	stop := s.Start(ctx)
-	defer stop()
-	fmt.Fprintln(g.streams.Err, "Forwards stay up and are re-opened when they fail; Ctrl-C stops.")
-	<-ctx.Done()
-	return nil
+	return g.superviseForwards(ctx, r, cfg, nil)
 }
 
 // secretHooks puts the Secret into the cluster right before the component

@@ -116,19 +116,41 @@ func (e *Engine) componentStatus(ctx context.Context, name string, forwards []co
 	}
 	cs.Version, cs.Profile = rec.Version, rec.Profile
 	cs.LastApplied = rec.AppliedAt.UTC().Format(time.RFC3339)
-	services := map[string]bool{}
-	for _, r := range rec.Objects() {
-		if r.Group == "" && r.Kind == "Service" {
-			services[r.Namespace+"/"+r.Name] = true
-		}
-	}
 	for _, f := range forwards {
-		if services[f.Namespace+"/"+f.Service] {
+		if e.forwardOwner(f) == name {
 			cs.Endpoints = append(cs.Endpoints, Endpoint{Name: f.Name, URL: f.URL(), Service: f.Namespace + "/" + f.Service})
 		}
 	}
 	cs.Status, cs.Message = e.health(ctx, rec)
 	return cs, nil
+}
+
+// forwardOwner names the component a forward leads into: the one that
+// applied its Service, else the one whose steps run in its namespace (the
+// demo's predictor Service is made by KServe, not applied by neuroscale).
+func (e *Engine) forwardOwner(f config.Forward) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	names := make([]string, 0, len(e.records))
+	for n := range e.records {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		for _, r := range e.records[n].Objects() {
+			if r.Group == "" && r.Kind == "Service" && r.Namespace == f.Namespace && r.Name == f.Service {
+				return n
+			}
+		}
+	}
+	for _, n := range names {
+		for _, st := range e.records[n].Steps {
+			if st.Namespace == f.Namespace {
+				return n
+			}
+		}
+	}
+	return ""
 }
 
 // health is one look at a recorded component.
