@@ -76,12 +76,10 @@ func runUp(ctx context.Context, g *globals, o upOptions) error {
 	ctx, cancel := g.withTimeout(ctx)
 	defer cancel()
 	start := time.Now()
+	// load also validates the configuration, reporting every problem.
 	r, err := g.load()
 	if err != nil {
 		return err
-	}
-	if err := r.Validate(); err != nil {
-		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	access, err := provider(g, r, k3d.Options{Recreate: o.recreate, Retain: o.retain}).Ensure(ctx)
 	if err != nil {
