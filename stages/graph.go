@@ -79,6 +79,11 @@ type component struct {
 	spec  engine.Spec
 }
 
-func (c *component) Name() string                  { return c.comp.Name }
-func (c *component) Needs() []string               { return c.needs }
+// Name implements engine.Stage.
+func (c *component) Name() string { return c.comp.Name }
+
+// Needs implements engine.Stage.
+func (c *component) Needs() []string { return c.needs }
+
+// Run implements engine.Stage: converge the component.
 func (c *component) Run(ctx context.Context) error { return c.eng.Converge(ctx, c.comp, c.spec) }

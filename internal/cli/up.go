@@ -230,6 +230,7 @@ func checkPlatform(w io.Writer, r *config.Resolved, p *render.Platform) error {
 // InvalidPlatformError is a rendered platform that breaks platform rules.
 type InvalidPlatformError struct{ Findings []string }
 
+// Error implements error.
 func (e *InvalidPlatformError) Error() string {
 	return fmt.Sprintf("the rendered platform breaks %d rule(s), nothing was applied:\n  %s", len(e.Findings), strings.Join(e.Findings, "\n  "))
 }

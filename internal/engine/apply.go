@@ -159,7 +159,10 @@ func transient(err error) bool {
 // ApplyError is a server-side apply the API server refused.
 type ApplyError struct{ Err error }
 
+// Error implements error.
 func (e *ApplyError) Error() string { return "server-side apply: " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
 func (e *ApplyError) Unwrap() error { return e.Err }
 
 // Hint implements the command layer's hint interface.

@@ -285,7 +285,10 @@ type ClusterError struct {
 	Err error
 }
 
+// Error implements error.
 func (e *ClusterError) Error() string { return e.Op + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
 func (e *ClusterError) Unwrap() error { return e.Err }
 
 // Hint implements the command layer's hint interface.

@@ -14,6 +14,7 @@ type hinter interface{ Hint() string }
 // GraphError is a stage graph that cannot run: a missing need, a cycle.
 type GraphError struct{ Msg string }
 
+// Error implements error.
 func (e *GraphError) Error() string { return "stage graph: " + e.Msg }
 
 // Hint implements the command layer's hint interface.
@@ -27,7 +28,10 @@ type StageError struct {
 	Err   error
 }
 
+// Error implements error.
 func (e *StageError) Error() string { return e.Stage + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
 func (e *StageError) Unwrap() error { return e.Err }
 
 // Hint passes on the hint of the failure, if it has one.
@@ -47,6 +51,7 @@ type SkippedError struct {
 	Because string
 }
 
+// Error implements error.
 func (e *SkippedError) Error() string {
 	return fmt.Sprintf("%s: skipped because %s failed", e.Stage, e.Because)
 }
@@ -64,12 +69,15 @@ type CancelledError struct {
 	Err     error
 }
 
+// Error implements error.
 func (e *CancelledError) Error() string {
 	if e.Started {
 		return fmt.Sprintf("%s: interrupted: %v", e.Stage, e.Err)
 	}
 	return e.Stage + ": not started: interrupted"
 }
+
+// Unwrap returns the underlying error.
 func (e *CancelledError) Unwrap() error { return e.Err }
 
 // InterruptedError is a run cancelled before every stage finished.
@@ -79,6 +87,7 @@ type InterruptedError struct {
 	Stages []string
 }
 
+// Error implements error.
 func (e *InterruptedError) Error() string {
 	cause := "interrupted"
 	if errors.Is(e.Err, context.DeadlineExceeded) {
@@ -89,6 +98,8 @@ func (e *InterruptedError) Error() string {
 	}
 	return fmt.Sprintf("%s before %s finished", cause, strings.Join(e.Stages, ", "))
 }
+
+// Unwrap returns the underlying error.
 func (e *InterruptedError) Unwrap() error { return e.Err }
 
 // Hint implements the command layer's hint interface.
@@ -137,6 +148,7 @@ type WaitTimeoutError struct {
 	Objects []NotReady
 }
 
+// Error implements error.
 func (e *WaitTimeoutError) Error() string {
 	var b strings.Builder
 	if e.Failed {
@@ -181,6 +193,7 @@ type WebhookError struct {
 	Budget time.Duration
 }
 
+// Error implements error.
 func (e *WebhookError) Error() string {
 	s := fmt.Sprintf("admission webhook %s not working", e.Webhook)
 	if e.Budget > 0 {

@@ -382,9 +382,12 @@ type HelmError struct {
 	Err                    error
 }
 
+// Error implements error.
 func (e *HelmError) Error() string {
 	return fmt.Sprintf("helm %s of release %s in namespace %s: %v", e.Op, e.Release, e.Namespace, e.Err)
 }
+
+// Unwrap returns the underlying error.
 func (e *HelmError) Unwrap() error { return e.Err }
 
 // Hint implements the command layer's hint interface.

@@ -29,6 +29,7 @@ type NoChange struct {
 	Reason string
 }
 
+// Error implements error.
 func (n *NoChange) Error() string { return n.Reason }
 
 // StageFunc runs one stage; middleware wraps it.
