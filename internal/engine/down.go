@@ -21,11 +21,7 @@ import (
 func (e *Engine) Components() []Stage {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	names := make([]string, 0, len(e.records))
-	for n := range e.records {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := e.recordNamesLocked()
 	out := make([]Stage, 0, len(names))
 	for _, n := range names {
 		var needs []string

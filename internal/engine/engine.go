@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sort"
 	"sync"
 	"time"
 
@@ -221,6 +222,17 @@ func (e *Engine) Record(name string) *state.Record {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.records[name]
+}
+
+// recordNamesLocked returns the recorded components' names, sorted; the
+// caller holds e.mu.
+func (e *Engine) recordNamesLocked() []string {
+	names := make([]string, 0, len(e.records))
+	for n := range e.records {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 func (e *Engine) setRecord(r *state.Record) {

@@ -131,11 +131,7 @@ func (e *Engine) componentStatus(ctx context.Context, name string, forwards []co
 func (e *Engine) forwardOwner(f config.Forward) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	names := make([]string, 0, len(e.records))
-	for n := range e.records {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := e.recordNamesLocked()
 	for _, n := range names {
 		for _, r := range e.records[n].Objects() {
 			if r.Group == "" && r.Kind == "Service" && r.Namespace == f.Namespace && r.Name == f.Service {
