@@ -282,7 +282,10 @@ func (h *harness) pair(ctx context.Context, v Variant, tool string, i int) (_ *R
 		switch tool {
 		case "neuroscale":
 			env := []string{"NEUROSCALE_CLUSTER_PROVIDER=existing"}
-			p, err = h.exec(ctx, label, env, h.o.Tools.Neuroscale, "up", "--no-forward", "-o", "json", "-c", h.config, "--kubeconfig", kubeconfig)
+			// --no-verify: verification talks HTTP to Backstage and the
+			// model through forwards, and nothing answers HTTP on the test
+			// cluster; the baseline does not verify either.
+			p, err = h.exec(ctx, label, env, h.o.Tools.Neuroscale, "up", "--no-forward", "--no-verify", "-o", "json", "-c", h.config, "--kubeconfig", kubeconfig)
 			if err != nil {
 				return nil, err
 			}
