@@ -5,7 +5,7 @@
 // installs, no-op re-runs and rendering, takes neuroscale's peak RSS from
 // wait4's rusage, and computes the critical path of neuroscale's own stage
 // timings as the lower bound of any parallel install. It reports; it never
-// asserts (scripts/bench, docs/bench.md).
+// asserts (scripts/bench, the README (section Benchmarks)).
 package bench
 
 import (

@@ -20,7 +20,7 @@ import (
 )
 
 // baselineScript is the baseline installer; it is written next to the
-// plan so it can also be run by hand (see docs/bench.md).
+// plan so it can also be run by hand (see the README (section Benchmarks)).
 //
 //go:embed baseline.sh
 var baselineScript []byte
@@ -211,7 +211,7 @@ func (h *harness) prepare(ctx context.Context) error {
 // step kinds in seconds.
 func ConfigYAML(mirror, cache, kubeconfig string, smoke bool) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, `# Written by scripts/bench; see docs/bench.md.
+	fmt.Fprintf(&b, `# Written by scripts/bench; see the README (section Benchmarks).
 apiVersion: neuroscale.dev/v1alpha1
 kind: Platform
 profile: dev

@@ -21,7 +21,7 @@ func newSecretCmd(g *globals) *cobra.Command {
 AUTH_GITHUB_CLIENT_ID and AUTH_GITHUB_CLIENT_SECRET; any declared under secrets:
 in neuroscale.yaml) in the Secret neuroscale-backstage-secrets, and checks them.
 Values are validated before anything changes, and never appear in any output.
-See docs/secrets.md for where each value comes from.`,
+See the README (section Secrets) for where each value comes from.`,
 	}
 	cmd.AddCommand(newSecretSetCmd(g), newSecretCheckCmd(g))
 	return cmd

@@ -107,7 +107,7 @@ func (e *ValidationError) Error() string {
 
 // Hint tells the user how to give a correct value.
 func (e *ValidationError) Hint() string {
-	return "fix each value where it comes from (the environment variable, file or prompt named above), or store one with `neuroscale secret set NAME`, which reads it from standard input; docs/secrets.md shows where each secret is created"
+	return "fix each value where it comes from (the environment variable, file or prompt named above), or store one with `neuroscale secret set NAME`, which reads it from standard input; the README (section Secrets) shows where each secret is created"
 }
 
 // Check returns every reason the value is not acceptable as kind, or nil.

@@ -2,7 +2,7 @@
 // plane: etcd, kube-apiserver, kube-controller-manager and kube-scheduler
 // built from Go modules, with kwok playing the kubelet and a small simulator
 // playing load balancers, storage, KServe and ArgoCD (see scripts/testcluster
-// and docs/testcluster.md).
+// and the README (section The test cluster)).
 //
 // A test package starts at most one cluster, shared by its tests, and only
 // when a test first asks for it:

@@ -1,7 +1,7 @@
 // Command bench is the harness behind scripts/bench: it measures
 // `neuroscale up` and `neuroscale render` against the sequential helm +
 // kubectl install on fresh test clusters and prints a table (see
-// docs/bench.md). scripts/bench builds the tools and passes their paths.
+// the README (section Benchmarks)). scripts/bench builds the tools and passes their paths.
 package main
 
 import (

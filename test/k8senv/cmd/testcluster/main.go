@@ -5,7 +5,7 @@
 // parent, so it reaps them (pid 1 on these machines does not reap
 // orphans), it stops them in order on SIGTERM, and it stops them when the
 // owner process (a test binary) dies. scripts/testcluster runs it in the
-// background and waits for DIR/ready; see docs/testcluster.md.
+// background and waits for DIR/ready; see the README (section The test cluster).
 //
 //	testcluster start --dir DIR --bin BINDIR [--webhooks=off|on] [--delays FILE]
 //	                  [--pod-ready-delay SELECTOR=DURATION]... [--simulate=true]
