@@ -125,6 +125,13 @@ func (e *Engine) applyAll(ctx context.Context, objs []*unstructured.Unstructured
 			return &ApplyError{Err: err}
 		}
 		e.log.Debug("apply failed, retrying", "err", err)
+		if strings.Contains(err.Error(), "status unknown for quota") {
+			if done, qerr := e.refreshStaleQuotas(ctx, err, objs); qerr != nil {
+				e.log.Debug("quota not refreshed", "err", qerr)
+			} else if len(done) > 0 {
+				e.log.Info("re-created a quota the controller had not counted yet", "quotas", done)
+			}
+		}
 		if err := p.wait(ctx, deadline); err != nil {
 			return err
 		}
