@@ -21,6 +21,26 @@ timeout=${BENCH_STEP_TIMEOUT:-10m}
 
 now() { echo "$EPOCHREALTIME"; }
 
+# apply_manifest applies one file; while the API server refuses it with
+# "status unknown for quota" (a quota counting a custom resource created
+# before the controller-manager discovered that resource, not recomputed
+# until its 5-minute resync), it re-creates that quota, the same remedy
+# neuroscale applies, and tries again for up to 2 minutes.
+apply_manifest() {
+	local f=$1 out q deadline=$((SECONDS + 120))
+	while ! out=$("$KUBECTL" apply --server-side --force-conflicts --field-manager=baseline -f "$f" 2>&1 >/dev/null); do
+		if [[ $out != *"status unknown for quota: "* ]] || ((SECONDS >= deadline)); then
+			echo "$out" >&2
+			return 1
+		fi
+		q=${out#*status unknown for quota: }
+		q=${q%%,*}
+		"$KUBECTL" get resourcequota --all-namespaces --field-selector "metadata.name=$q" -o yaml |
+			"$KUBECTL" replace --force -f - >/dev/null
+		sleep 2
+	done
+}
+
 install() {
 	local comp="" started kind a b c d
 	finish() {
@@ -39,7 +59,7 @@ install() {
 				--values "$d" --wait --timeout "$timeout" >/dev/null
 			;;
 		manifest)
-			"$KUBECTL" apply --server-side --force-conflicts --field-manager=baseline -f "$a" >/dev/null
+			apply_manifest "$a"
 			;;
 		crds)
 			# shellcheck disable=SC2086 # one name per word

@@ -24,7 +24,7 @@ var quotaUnknownRe = regexp.MustCompile(`status unknown for quota: ([a-z0-9.-]+)
 // controller discovered that resource (it looks every 30 s) therefore
 // refuses every such object for up to 5 minutes: the demo InferenceService
 // races exactly this on a fresh cluster, k3s as much as any.
-const quotaStaleAfter = 10 * time.Second
+const quotaStaleAfter = 3 * time.Second
 
 // refreshStaleQuotas re-creates each quota named in err, in the namespaces
 // of objs, whose status still lacks one of its hard limits, so the
