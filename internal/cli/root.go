@@ -102,7 +102,7 @@ func newRoot(g *globals) *cobra.Command {
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.log = logging.New(g.streams.Err, g.verbose)
-			logging.RouteKlog(g.log)
+			logging.RouteLibraryLogs(g.log)
 			switch g.output {
 			case "text", "json":
 			default:

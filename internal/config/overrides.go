@@ -25,24 +25,21 @@ var OverrideKeys = []string{
 	"sources.cache-dir",
 }
 
-// NewViper returns a viper that reads NEUROSCALE_* variables from env (a
-// list of KEY=VALUE, normally os.Environ()). Flags are bound by the caller
-// with BindPFlag on the same keys.
+// NewViper returns a viper holding the NEUROSCALE_* overrides found in env
+// (a list of KEY=VALUE, normally os.Environ()). The list is injected rather
+// than read from the process so tests control it. The values are viper
+// defaults, so flags bound by the caller with BindPFlag on the same keys
+// win over them: flags > environment.
 func NewViper(env []string) *viper.Viper {
 	v := viper.New()
-	v.SetEnvPrefix("NEUROSCALE")
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
-	// Viper reads the process environment; tests pass their own via Set
-	// defaults below so precedence stays flags > env > file.
+	keys := make(map[string]string, len(OverrideKeys))
+	for _, key := range OverrideKeys {
+		keys[EnvName(key)] = key
+	}
 	for _, kv := range env {
 		k, val, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(k, "NEUROSCALE_") {
-			continue
-		}
-		for _, key := range OverrideKeys {
-			if EnvName(key) == k {
-				v.SetDefault(key, val)
-			}
+		if key, known := keys[k]; ok && known {
+			v.SetDefault(key, val)
 		}
 	}
 	return v

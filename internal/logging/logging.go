@@ -25,12 +25,12 @@ func New(w io.Writer, verbose bool) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// RouteKlog sends client-go's klog output, and controller-runtime's logger
+// RouteLibraryLogs sends client-go's klog output, and controller-runtime's logger
 // (used by fluxcd/pkg/ssa), through log. Both are process-global, so this
 // is called once from the command layer. Without the second,
 // controller-runtime prints a "log.SetLogger(...) was never called" stack
 // trace straight to the real standard error on first use.
-func RouteKlog(log *slog.Logger) {
+func RouteLibraryLogs(log *slog.Logger) {
 	klog.SetLogger(logr.FromSlogHandler(log.With("lib", "client-go").Handler()))
 	ctrllog.SetLogger(logr.FromSlogHandler(log.With("lib", "controller-runtime").Handler()))
 }

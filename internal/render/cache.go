@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -32,18 +31,12 @@ type cachedChart struct {
 	Hooks   []any `json:"hooks"`
 }
 
-// key is the cache key of one chart render.
-func (c *chartCache) key(chartPath, release, namespace, kubeVersion string, values map[string]any) (string, error) {
+// key is the cache key of one chart render. chartDigest is the sha256 of
+// the chart archive that sources already verified, so the archive is not
+// read a second time.
+func (c *chartCache) key(chartDigest, release, namespace, kubeVersion string, values map[string]any) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", cacheFormat, release, namespace, kubeVersion)
-	f, err := os.Open(chartPath)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00", cacheFormat, chartDigest, release, namespace, kubeVersion)
 	// encoding/json sorts map keys, so equal values give equal bytes.
 	if err := json.NewEncoder(h).Encode(values); err != nil {
 		return "", err

@@ -43,9 +43,9 @@ func renderChart(ctx context.Context, r *config.Resolved, cc *catalog.Component,
 	}
 
 	var key string
-	if opts.cache != nil {
+	if sum := opts.Fetcher.Digest(path); opts.cache != nil && sum != "" {
 		var kerr error
-		if key, kerr = opts.cache.key(path, ch.Release, ns, opts.KubeVersion, vals); kerr != nil {
+		if key, kerr = opts.cache.key(sum, ch.Release, ns, opts.KubeVersion, vals); kerr != nil {
 			log.Debug("render cache skipped", "chart", ch.Name, "err", kerr)
 		}
 	}

@@ -67,6 +67,8 @@ func Render(ctx context.Context, r *config.Resolved, opts Options) (*Platform, e
 			return nil, err
 		}
 	}
+	// Charts render from what this fetcher verified (see renderChart).
+	opts.Fetcher = f
 
 	if !opts.NoCache && r.Sources.CacheDir != "" {
 		opts.cache = &chartCache{dir: filepath.Join(r.Sources.CacheDir, "rendered")}

@@ -66,6 +66,29 @@ type Fetcher struct {
 	opts Options
 	http *http.Client
 	log  *slog.Logger
+
+	mu sync.Mutex
+	// sums holds the verified sha256 of every file Fetch returned, by
+	// cache path, so callers that key on a file's content (the render
+	// cache) need not read and hash it again.
+	sums map[string]string
+}
+
+// Digest returns the sha256 Fetch verified for the file at cachePath, or
+// "" when Fetch has not returned it.
+func (f *Fetcher) Digest(cachePath string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sums[cachePath]
+}
+
+func (f *Fetcher) remember(cachePath, sum string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sums == nil {
+		f.sums = map[string]string{}
+	}
+	f.sums[cachePath] = sum
 }
 
 // New returns a Fetcher. It does no I/O.
@@ -130,6 +153,7 @@ func (f *Fetcher) Fetch(ctx context.Context, a catalog.Artifact) (string, error)
 	if sum, err := fileSHA256(dst); err == nil {
 		if len(a.SHA256) == 0 || slices.Contains(a.SHA256, sum) {
 			f.log.Debug("using cached file", "file", a.Path, "sha256", sum, "known", len(a.SHA256) > 0)
+			f.remember(dst, sum)
 			return dst, nil
 		}
 		f.log.Warn("cached file does not match its pinned digest; fetching it again", "file", dst, "sha256", sum)
@@ -157,6 +181,7 @@ func (f *Fetcher) Fetch(ctx context.Context, a catalog.Artifact) (string, error)
 		f.log.Warn("no official digest is pinned for this file; accepted the first download and pinned its digest in the cache", "file", a.Path, "from", src, "sha256", sum)
 	}
 	f.log.Debug("fetched", "file", a.Path, "from", src, "bytes", n, "sha256", sum, "known", len(a.SHA256) > 0, "took", time.Since(start).Round(time.Millisecond))
+	f.remember(dst, sum)
 	return dst, nil
 }
 
