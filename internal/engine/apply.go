@@ -178,6 +178,8 @@ func (e *ApplyError) Hint() string {
 	switch {
 	case strings.Contains(msg, "failed calling webhook"):
 		return "an admission webhook did not answer; the message names it and its service: check that service's pods (kubectl -n <namespace> get pods)"
+	case strings.Contains(msg, "status unknown for quota"):
+		return "the namespace's ResourceQuota has not been counted by kube-controller-manager yet (neuroscale re-created it, but the controller had still not discovered the resource it counts); run neuroscale up again in a minute, and if it persists check kube-controller-manager (kubectl -n kube-system get pods)"
 	case strings.Contains(msg, "conflict"):
 		return "another field manager owns these fields; neuroscale takes ownership on the next up, or remove the other manager's changes"
 	}
