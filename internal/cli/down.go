@@ -51,6 +51,9 @@ func runDown(ctx context.Context, g *globals, purge bool) error {
 	if err != nil {
 		return err
 	}
+	if err := cluster.Probe(ctx, access); err != nil {
+		return err
+	}
 	eng, err := engine.New(access.REST, engine.Options{Log: g.log})
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -23,7 +22,8 @@ in neuroscale.yaml) in the Secret neuroscale-backstage-secrets, and checks them.
 Values are validated before anything changes, and never appear in any output.
 See the README (section Secrets) for where each value comes from.`,
 	}
-	cmd.AddCommand(newSecretSetCmd(g), newSecretCheckCmd(g))
+	all := []string{formatText, formatJSON, formatYAML}
+	cmd.AddCommand(outputFormats(newSecretSetCmd(g), all...), outputFormats(newSecretCheckCmd(g), all...))
 	return cmd
 }
 
@@ -78,7 +78,7 @@ func runSecretSet(ctx context.Context, g *globals, name string, wait bool) error
 	if err != nil {
 		return err
 	}
-	acc, err := platformAccess(r)
+	acc, err := reach(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -107,8 +107,8 @@ func runSecretSet(ctx context.Context, g *globals, name string, wait bool) error
 			out.Verified = append(out.Verified, *v)
 		}
 	}
-	if g.output == "json" {
-		return writeSecretJSON(g.streams.Out, out)
+	if g.structured() {
+		return g.writeResult(out)
 	}
 	writeSecretSet(g.streams.Out, out)
 	return nil
@@ -159,8 +159,8 @@ is missing or any value is invalid.`,
 			for _, st := range sts {
 				problems = append(problems, st.Problems...)
 			}
-			if g.output == "json" {
-				if err := writeSecretJSON(g.streams.Out, sts); err != nil {
+			if g.structured() {
+				if err := g.writeResult(sts); err != nil {
 					return err
 				}
 			} else {
@@ -219,14 +219,4 @@ func secretEnvLookup(env []string) func(string) (string, bool) {
 		}
 		return "", false
 	}
-}
-
-// writeSecretJSON writes v as indented JSON.
-func writeSecretJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		return fmt.Errorf("write json: %w", err)
-	}
-	return nil
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -30,7 +29,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 func runStatus(ctx context.Context, g *globals) error {
 	ctx, cancel := g.withTimeout(ctx)
 	defer cancel()
-	r, access, err := g.loadPlatform()
+	r, access, err := g.reachPlatform(ctx)
 	if err != nil {
 		return err
 	}
@@ -48,10 +47,8 @@ func runStatus(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
-	if g.output == "json" {
-		enc := json.NewEncoder(g.streams.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+	if g.structured() {
+		return g.writeResult(st)
 	}
 	return printStatus(g, st)
 }

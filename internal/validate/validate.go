@@ -109,7 +109,6 @@ func Run(r *config.Resolved, p *render.Platform) Report {
 		c.policies,
 		c.gitopsMissing,
 		c.images,
-		c.serverSideApply,
 	} {
 		rule()
 	}
