@@ -64,6 +64,7 @@ var clusterCommands = []struct {
 	code  int
 }{
 	{[]string{"status"}, "", 1},
+	{[]string{"status", "--endpoints", "--show-password"}, "", 1},
 	{[]string{"down"}, "", 1},
 	{[]string{"forward"}, "", 1},
 	{[]string{"forward", "backstage"}, "", 1},
@@ -202,5 +203,23 @@ func TestVersion(t *testing.T) {
 				t.Errorf("%v lacks %q:\n%s", args, s, stdout)
 			}
 		}
+	}
+}
+
+// TestStatusEndpoints: the endpoints need no cluster, and no password is
+// printed unasked.
+func TestStatusEndpoints(t *testing.T) {
+	t.Parallel()
+	code, stdout, stderr := run(context.Background(), "", nil, "status", "--endpoints")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, s := range []string{"backstage  http://127.0.0.1:7010", "Enter as guest", "status --show-password", "demo-iris-2:predict"} {
+		if !strings.Contains(stdout, s) {
+			t.Errorf("stdout lacks %q:\n%s", s, stdout)
+		}
+	}
+	if strings.Contains(stdout, "admin password:") {
+		t.Error("a password was printed unasked")
 	}
 }
