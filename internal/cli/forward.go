@@ -28,7 +28,8 @@ ready pod behind its Service, and keeps them up: each is probed through its
 tunnel and re-opened when the tunnel dies, its pod is replaced or the probe
 fails. Every change is printed as it happens. NAME limits it to those forwards.
 neuroscale up runs the same supervisor at its end unless --no-forward.`,
-		Example: "  neuroscale forward\n  neuroscale forward backstage",
+		Example:           "  neuroscale forward\n  neuroscale forward backstage",
+		ValidArgsFunction: completeForwards(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, acc, err := g.reachPlatform(cmd.Context())
 			if err != nil {

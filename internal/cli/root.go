@@ -161,6 +161,7 @@ func newRoot(g *globals) *cobra.Command {
 		outputFormats(newDoctorCmd(g), all...),
 		outputFormats(newVersionCmd(g), all...),
 	)
+	registerCompletions(g, root)
 	return root
 }
 

@@ -43,7 +43,8 @@ containers that the variable has the stored length.`,
 		Example: "  neuroscale secret set GITHUB_TOKEN            # asks, input hidden\n" +
 			"  gh auth token | neuroscale secret set GITHUB_TOKEN\n" +
 			"  neuroscale secret set AUTH_GITHUB_CLIENT_SECRET < client-secret.txt",
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeSecrets(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := g.withTimeout(cmd.Context())
 			defer cancel()
