@@ -35,7 +35,7 @@ type Endpoint struct {
 }
 
 // passwordHint is how to get ArgoCD's password without printing it.
-const passwordHint = "neuroscale status --show-password"
+const passwordHint = "status --show-password"
 
 // List describes every forward of r, in the configuration's order. A
 // forward to a Service neuroscale does not know is listed with its
@@ -54,7 +54,7 @@ func List(r *config.Resolved) []Endpoint {
 			}
 		case f.Namespace == content.ArgoCDNamespace && f.Service == content.ArgoCDServer:
 			e.Purpose = "ArgoCD, GitOps sync state"
-			e.SignIn = "admin; password: " + passwordHint
+			e.SignIn = "admin, password: " + passwordHint
 		case verify.PredictorForward(r) != nil && f.Name == verify.PredictorForward(r).Name:
 			e.Purpose = content.DemoName + ": POST /v1/models/" + content.DemoName + ":predict"
 			e.SignIn = "none"
