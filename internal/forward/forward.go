@@ -286,7 +286,6 @@ type worker struct {
 	everUp    bool
 }
 
-
 func (w *worker) emit(state State, pod, via, reason string, err error) {
 	now := w.s.o.Now()
 	ev := Event{Time: now, Forward: w.f.Name, URL: w.url, State: state, Pod: pod, Via: via, Reason: reason, Err: err}
