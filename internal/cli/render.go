@@ -35,7 +35,7 @@ values are replaced by REDACTED.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := g.withTimeout(cmd.Context())
 			defer cancel()
-			r, err := g.load()
+			r, err := g.load(ctx)
 			if err != nil {
 				return err
 			}
