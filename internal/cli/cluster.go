@@ -13,7 +13,7 @@ import (
 // unreachable cluster is then one short error with a hint, the same for
 // all of them, instead of each command's own retries and timeouts.
 func (g *globals) reachPlatform(ctx context.Context) (*config.Resolved, *cluster.Access, error) {
-	r, err := g.load()
+	r, err := g.load(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"slices"
 	"sort"
 
@@ -29,11 +30,11 @@ func registerCompletions(g *globals, root *cobra.Command) {
 		return formatsOf(cmd), cobra.ShellCompDirectiveNoFileComp
 	})
 	_ = root.RegisterFlagCompletionFunc("provider", fixed(config.ProviderK3d, config.ProviderExisting))
-	_ = root.RegisterFlagCompletionFunc("profile", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	_ = root.RegisterFlagCompletionFunc("profile", func(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
 		names := profiles.Names()
 		// The config's own profiles, when it loads; a broken config still
 		// completes the built-in ones.
-		if r, err := g.loadQuiet(); err == nil && r.Platform != nil {
+		if r, err := g.loadQuiet(ctxOf(cmd)); err == nil && r.Platform != nil {
 			for name := range r.Platform.Profiles {
 				names = append(names, name)
 			}
@@ -42,15 +43,15 @@ func registerCompletions(g *globals, root *cobra.Command) {
 		return slices.Compact(names), cobra.ShellCompDirectiveNoFileComp
 	})
 	_ = root.RegisterFlagCompletionFunc("context", func(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
-		return kubeContexts(g), cobra.ShellCompDirectiveNoFileComp
+		return kubeContexts(ctxOf(cmd), g), cobra.ShellCompDirectiveNoFileComp
 	})
 }
 
 // kubeContexts lists the contexts of the kubeconfig --kubeconfig (or the
 // configuration, or the default loading rules) names.
-func kubeContexts(g *globals) []string {
+func kubeContexts(ctx context.Context, g *globals) []string {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	if r, err := g.loadQuiet(); err == nil && r.Cluster.Kubeconfig != "" {
+	if r, err := g.loadQuiet(ctx); err == nil && r.Cluster.Kubeconfig != "" {
 		rules.ExplicitPath = r.Cluster.Kubeconfig
 	}
 	raw, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).RawConfig()
@@ -67,8 +68,8 @@ func kubeContexts(g *globals) []string {
 
 // completeForwards completes forward names not given yet.
 func completeForwards(g *globals) completion {
-	return func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-		r, err := g.loadQuiet()
+	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		r, err := g.loadQuiet(ctxOf(cmd))
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
@@ -85,11 +86,11 @@ func completeForwards(g *globals) completion {
 // completeSecrets completes the secret names the profile and the config
 // declare, for the first argument only.
 func completeSecrets(g *globals) completion {
-	return func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 		if len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		r, err := g.loadQuiet()
+		r, err := g.loadQuiet(ctxOf(cmd))
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
@@ -99,4 +100,13 @@ func completeSecrets(g *globals) completion {
 		}
 		return names, cobra.ShellCompDirectiveNoFileComp
 	}
+}
+
+// ctxOf is cmd's context; cobra leaves it nil when a completion runs
+// outside ExecuteContext.
+func ctxOf(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
 }

@@ -46,7 +46,7 @@ saying what it kept and how to remove it.`,
 func runDown(ctx context.Context, g *globals, purge bool) error {
 	ctx, cancel := g.withTimeout(ctx)
 	defer cancel()
-	r, err := g.load()
+	r, err := g.load(ctx)
 	if err != nil {
 		return err
 	}

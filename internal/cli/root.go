@@ -166,9 +166,10 @@ func newRoot(g *globals) *cobra.Command {
 }
 
 // load reads and resolves the configuration with flag and environment
-// overrides applied, and prints what it has to say about it.
-func (g *globals) load() (*config.Resolved, error) {
-	r, err := g.loadQuiet()
+// overrides applied, and prints what it has to say about it; it gives up
+// when ctx ends.
+func (g *globals) load(ctx context.Context) (*config.Resolved, error) {
+	r, err := g.loadQuiet(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -182,14 +183,14 @@ func (g *globals) load() (*config.Resolved, error) {
 }
 
 // loadQuiet is load without printing, for completions.
-func (g *globals) loadQuiet() (*config.Resolved, error) {
+func (g *globals) loadQuiet(ctx context.Context) (*config.Resolved, error) {
 	set := map[string]bool{}
 	for flag, key := range flagKeys {
 		if f := g.flags.Lookup(flag); f != nil && f.Changed {
 			set[key] = true
 		}
 	}
-	return config.Load(config.LoadOptions{Path: g.configPath, Stdin: g.streams.In, Viper: g.viper, CommandLine: set})
+	return config.LoadContext(ctx, config.LoadOptions{Path: g.configPath, Stdin: g.streams.In, Viper: g.viper, CommandLine: set})
 }
 
 // withTimeout applies --timeout to ctx when set.

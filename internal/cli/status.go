@@ -56,7 +56,7 @@ and how to sign in. ArgoCD's admin password is read from its Secret only with
 func runStatus(ctx context.Context, g *globals, o statusOptions) error {
 	ctx, cancel := g.withTimeout(ctx)
 	defer cancel()
-	r, err := g.load()
+	r, err := g.load(ctx)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -90,6 +91,31 @@ type LoadOptions struct {
 // Load reads, overrides, resolves and validates the configuration. Every
 // problem found by validation is returned at once.
 func Load(o LoadOptions) (*Resolved, error) {
+	return LoadContext(context.Background(), o)
+}
+
+// LoadContext is Load that gives up when ctx ends (Ctrl-C, SIGTERM): the
+// file is read and parsed in a goroutine the caller stops waiting for, so a
+// command never outlives its signal because of what a file holds.
+func LoadContext(ctx context.Context, o LoadOptions) (*Resolved, error) {
+	type loaded struct {
+		r   *Resolved
+		err error
+	}
+	done := make(chan loaded, 1)
+	go func() {
+		r, err := load(o)
+		done <- loaded{r, err}
+	}()
+	select {
+	case l := <-done:
+		return l.r, l.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("reading the configuration: %w", context.Cause(ctx))
+	}
+}
+
+func load(o LoadOptions) (*Resolved, error) {
 	path := o.Path
 	explicit := path != ""
 	if !explicit {
@@ -113,7 +139,7 @@ func Load(o LoadOptions) (*Resolved, error) {
 	note := selectProvider(p, o.CommandLine, doc)
 	r, err := Resolve(p, doc)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", docName(doc), err)
+		return nil, err
 	}
 	r.ProviderNote = note
 	r.Warnings = YAML11Warnings(doc)
@@ -141,11 +167,4 @@ func selectProvider(p *Platform, cl map[string]bool, doc *Document) string {
 	}
 	p.Cluster.Provider = ProviderExisting
 	return fmt.Sprintf("--kubeconfig/--context name an existing cluster: using it instead of %s; --provider k3d keeps k3d", was)
-}
-
-func docName(d *Document) string {
-	if d == nil {
-		return "defaults"
-	}
-	return d.Name
 }
