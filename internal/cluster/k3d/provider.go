@@ -48,6 +48,31 @@ type Options struct {
 	// `neuroscale bundle` saved) imported into a newly created cluster, so
 	// a workshop without internet needs no registry.
 	Images []string
+	// Step, when set, is told when each slow step of Ensure starts
+	// (StepCache, StepCreate, StepStart) and returns what is told when it
+	// ends, so up can show them as they happen instead of one long wait.
+	Step func(name string) (end func(error))
+}
+
+// Steps of Ensure, as told to Options.Step.
+const (
+	// StepCache starts (or creates) the pull-through image caches.
+	StepCache = "image-cache"
+	// StepCreate creates the cluster and waits for its server.
+	StepCreate = "create-cluster"
+	// StepStart starts an existing cluster's stopped nodes.
+	StepStart = "start-cluster"
+)
+
+// step runs fn as the named step of Options.Step.
+func (p *Provider) step(name string, fn func() error) error {
+	if p.opts.Step == nil {
+		return fn()
+	}
+	end := p.opts.Step(name)
+	err := fn()
+	end(err)
+	return err
 }
 
 // Provider is the k3d implementation of cluster.Provider.
@@ -94,7 +119,7 @@ func (p *Provider) Ensure(ctx context.Context) (*cluster.Access, error) {
 	defer dc.Close()
 
 	if cacheEnabled(p.r) {
-		if err := p.ensureCache(ctx, dc); err != nil {
+		if err := p.step(StepCache, func() error { return p.ensureCache(ctx, dc) }); err != nil {
 			return nil, fmt.Errorf("image cache: %w", err)
 		}
 	}
@@ -114,10 +139,14 @@ func (p *Provider) Ensure(ctx context.Context) (*cluster.Access, error) {
 	}
 	created := existing == nil
 	if created {
-		if existing, err = p.create(ctx, sc); err != nil {
-			return nil, err
-		}
-	} else if err := p.reuse(ctx, dc, sc, existing); err != nil {
+		err = p.step(StepCreate, func() (err error) {
+			existing, err = p.create(ctx, sc)
+			return err
+		})
+	} else {
+		err = p.step(StepStart, func() error { return p.reuse(ctx, dc, sc, existing) })
+	}
+	if err != nil {
 		return nil, err
 	}
 

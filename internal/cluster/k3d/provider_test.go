@@ -3,6 +3,7 @@ package k3d
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -322,5 +323,27 @@ func TestPublishedPorts(t *testing.T) {
 	none, err := PublishedPorts(context.Background(), "other")
 	if err != nil || len(none) != 0 {
 		t.Errorf("missing cluster: %v, %v", none, err)
+	}
+}
+
+// TestEnsureTellsItsSteps: Ensure says when reusing the cluster starts and
+// ends, and how it ended, so up can show it while it happens.
+func TestEnsureTellsItsSteps(t *testing.T) {
+	dockertest.Start(t, clusterDaemon("workshop"))
+	r := resolved(t, "custom") // imageCache: false, so no cache is started
+	r.Cluster.Kubeconfig = filepath.Join(t.TempDir(), "kubeconfig")
+	var steps []string
+	_, err := New(r, nil, Options{Step: func(name string) func(error) {
+		steps = append(steps, "start "+name)
+		return func(err error) {
+			var ce *ConflictError
+			steps = append(steps, fmt.Sprintf("end %s conflict=%v", name, errors.As(err, &ce)))
+		}
+	}}).Ensure(context.Background())
+	if err == nil {
+		t.Fatal("a conflicting cluster was reused")
+	}
+	if got := strings.Join(steps, "; "); got != "start start-cluster; end start-cluster conflict=true" {
+		t.Errorf("steps: %s", got)
 	}
 }
