@@ -305,6 +305,9 @@ func TestFindingString(t *testing.T) {
 	if got := f.String(); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
+	if got := f.Text(); got != strings.TrimPrefix(want, "ERROR ") {
+		t.Errorf("Text() = %s, want the line without its severity", got)
+	}
 }
 
 func deepCopy(p *render.Platform) *render.Platform {
