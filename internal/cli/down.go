@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
 
 	"github.com/spf13/cobra"
 
@@ -106,7 +107,7 @@ func Down(ctx context.Context, eng *engine.Engine, g *globals, purge bool) error
 	if purge {
 		return nil
 	}
-	k, err := findKept(ctx, eng, namespaces)
+	k, err := findKept(ctx, eng.REST(), namespaces)
 	if err != nil {
 		// What was kept is a courtesy; the removal itself succeeded.
 		g.log.Warn("could not list what down kept", "err", err)
@@ -161,9 +162,9 @@ var (
 
 // findKept looks which of namespaces still exist, and which CRDs carry
 // neuroscale's component label.
-func findKept(ctx context.Context, eng *engine.Engine, namespaces []string) (kept, error) {
+func findKept(ctx context.Context, cfg *rest.Config, namespaces []string) (kept, error) {
 	var k kept
-	mc, err := metadata.NewForConfig(eng.REST())
+	mc, err := metadata.NewForConfig(cfg)
 	if err != nil {
 		return k, err
 	}
