@@ -47,16 +47,16 @@ func List(r *config.Resolved) []Endpoint {
 			Purpose: "port-forward to Service " + f.Namespace + "/" + f.Service, SignIn: "-"}
 		switch {
 		case f.Namespace == content.BackstageNamespace && f.Service == content.BackstageRelease:
-			e.Purpose = "developer portal, template " + content.TemplateName
+			e.Purpose = "developer portal, templates"
 			e.SignIn = "Enter as guest"
 			if r.Backstage.Auth == "github" {
 				e.SignIn = "GitHub (OAuth app AUTH_GITHUB_CLIENT_ID)"
 			}
 		case f.Namespace == content.ArgoCDNamespace && f.Service == content.ArgoCDServer:
-			e.Purpose = "ArgoCD, GitOps sync state"
-			e.SignIn = "admin, password: " + passwordHint
+			e.Purpose = "GitOps sync (ArgoCD)"
+			e.SignIn = "admin / " + passwordHint
 		case verify.PredictorForward(r) != nil && f.Name == verify.PredictorForward(r).Name:
-			e.Purpose = content.DemoName + ": POST /v1/models/" + content.DemoName + ":predict"
+			e.Purpose = "demo model, POST " + content.DemoName + ":predict"
 			e.SignIn = "none"
 		}
 		out = append(out, e)
