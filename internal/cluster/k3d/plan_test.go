@@ -65,4 +65,3 @@ func TestPlanMatchesBuild(t *testing.T) {
 		})
 	}
 }
-
