@@ -202,9 +202,7 @@ func (d *Daemon) createNetwork(w http.ResponseWriter, r *http.Request) {
 		Name   string
 		Labels map[string]string
 	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		writeJSON(w, map[string]string{"message": err.Error()})
+	if !decode(w, r, &req) {
 		return
 	}
 	if d.findNetwork(req.Name) != nil {
@@ -227,9 +225,7 @@ func (d *Daemon) connect(w http.ResponseWriter, r *http.Request, ref string, att
 		Container string
 		Force     bool
 	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		writeJSON(w, map[string]string{"message": err.Error()})
+	if !decode(w, r, &req) {
 		return
 	}
 	c := d.find(req.Container)
@@ -337,9 +333,7 @@ func (d *Daemon) createExec(w http.ResponseWriter, r *http.Request, ref string) 
 		Cmd         []string
 		AttachStdin bool
 	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		writeJSON(w, map[string]string{"message": err.Error()})
+	if !decode(w, r, &req) {
 		return
 	}
 	d.nextID++
@@ -438,9 +432,7 @@ func (d *Daemon) createContainer(w http.ResponseWriter, r *http.Request) {
 			EndpointsConfig map[string]any
 		}
 	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		writeJSON(w, map[string]string{"message": err.Error()})
+	if !decode(w, r, &req) {
 		return
 	}
 	if d.find(name) != nil {
@@ -475,9 +467,7 @@ func (d *Daemon) createVolume(w http.ResponseWriter, r *http.Request) {
 		Name   string
 		Labels map[string]string
 	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		writeJSON(w, map[string]string{"message": err.Error()})
+	if !decode(w, r, &req) {
 		return
 	}
 	v := Volume{Name: req.Name, Labels: req.Labels}
@@ -488,4 +478,15 @@ func (d *Daemon) createVolume(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusCreated)
 	writeJSON(w, map[string]any{"Name": v.Name, "Labels": v.Labels, "Driver": "local"})
+}
+
+// decode reads the request's JSON body into v, answering 400 when it
+// cannot.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		writeJSON(w, map[string]string{"message": err.Error()})
+		return false
+	}
+	return true
 }
