@@ -213,3 +213,31 @@ func TestImportImages(t *testing.T) {
 		})
 	}
 }
+
+// TestPullResumes breaks the k3s pull after its first layer: up fails
+// with a hint to run it again, and the next run fetches only the rest.
+func TestPullResumes(t *testing.T) {
+	ref := "rancher/k3s:v1.33.4-k3s1"
+	d := dockertest.Start(t, &dockertest.Daemon{
+		Registry:        []dockertest.Image{{Ref: ref, Layers: []int64{40e6, 30e6, 1e6}}},
+		PullBreaksAfter: map[string]int{ref: 1},
+	})
+	var progress bytes.Buffer
+	p := New(resolved(t, "dev"), nil, Options{Progress: &progress})
+	imgs := []Image{{Role: ImageK3s, Ref: ref}}
+	err := p.pullImages(context.Background(), dockerClient(t), imgs)
+	var pe *PullError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "connection reset") {
+		t.Fatalf("got %v, want the broken pull's PullError", err)
+	}
+	if d.HasImage(ref) {
+		t.Fatal("a broken pull left the image")
+	}
+	progress.Reset()
+	if err := p.pullImages(context.Background(), dockerClient(t), imgs); err != nil {
+		t.Fatal(err)
+	}
+	if want := "pulled k3s image " + ref + ": 31.0 MB downloaded, 1 layer(s) already present"; !strings.Contains(progress.String(), want) {
+		t.Errorf("second pull's progress lacks %q:\n%s", want, progress.String())
+	}
+}

@@ -86,6 +86,10 @@ type Daemon struct {
 	Images     []Image
 	Registry   []Image
 	PullErrors map[string]string
+	// PullBreaksAfter makes a pull of the reference lose its connection
+	// after that many layers, as on a conference network; Docker keeps
+	// the layers it finished, and the next pull reports them present.
+	PullBreaksAfter map[string]int
 
 	mu       sync.Mutex
 	requests []string
@@ -94,6 +98,7 @@ type Daemon struct {
 
 	execs      map[string]*execState
 	execResult ExecResult
+	layers     map[string]bool // layers pulled, by reference and index
 }
 
 // Start serves d on a loopback port until the test ends and points the

@@ -158,8 +158,24 @@ func (d *Daemon) pull(w http.ResponseWriter, q url.Values) {
 		notFound(w, "image", ref+" in the registry")
 		return
 	}
+	breaks, breaking := d.PullBreaksAfter[normRef(ref)]
+	if d.layers == nil {
+		d.layers = map[string]bool{}
+	}
 	for i, size := range im.Layers {
 		layer := fmt.Sprintf("layer%d", i)
+		key := normRef(ref) + "#" + layer
+		if d.layers[key] {
+			writeJSON(w, map[string]any{"status": "Already exists", "id": layer})
+			continue
+		}
+		if breaking && i >= breaks {
+			delete(d.PullBreaksAfter, normRef(ref)) // the network comes back
+			msg := "read tcp 192.168.1.20:51234->104.16.1.1:443: read: connection reset by peer"
+			writeJSON(w, map[string]any{"error": msg, "errorDetail": map[string]any{"message": msg}})
+			return
+		}
+		d.layers[key] = true
 		writeJSON(w, map[string]any{"status": "Pulling fs layer", "id": layer})
 		for _, cur := range []int64{size / 2, size} {
 			writeJSON(w, map[string]any{"status": "Downloading", "id": layer, "progressDetail": map[string]int64{"current": cur, "total": size}})
