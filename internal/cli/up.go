@@ -77,7 +77,7 @@ func runUp(ctx context.Context, g *globals, o upOptions) error {
 	defer cancel()
 	start := time.Now()
 	// load also validates the configuration, reporting every problem.
-	r, err := g.load()
+	r, err := g.load(ctx)
 	if err != nil {
 		return err
 	}
