@@ -141,19 +141,11 @@ func (p *Provider) Ensure(ctx context.Context) (*cluster.Access, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig of k3d cluster %s: %w", name, err)
 	}
-	// Like k3d's CLI, the context becomes current only when the cluster
-	// is made: a user who switched away with `kubectl config use-context`
-	// since must not be switched back by every up. A kubeconfig file of
-	// neuroscale's own gets a current context when it has none.
-	switchCtx := created && sc.Options.KubeconfigOptions.SwitchCurrentContext
-	if p.r.Cluster.Kubeconfig != "" {
-		cur, err := currentContext(p.Kubeconfig())
-		if err != nil {
-			return nil, err
-		}
-		switchCtx = created || cur == ""
+	cur, err := currentContext(p.Kubeconfig())
+	if err != nil {
+		return nil, err
 	}
-	if err := MergeKubeconfig(ctx, p.Kubeconfig(), kc, switchCtx); err != nil {
+	if err := MergeKubeconfig(ctx, p.Kubeconfig(), kc, switchContext(created, cur)); err != nil {
 		return nil, err
 	}
 	if created && len(p.opts.Images) > 0 {
@@ -166,6 +158,14 @@ func (p *Provider) Ensure(ctx context.Context) (*cluster.Access, error) {
 		return nil, fmt.Errorf("k3d cluster %s: %w", name, err)
 	}
 	return acc, nil
+}
+
+// switchContext says whether up makes the cluster's context current. Like
+// k3d's CLI, when it created the cluster; otherwise only when the file
+// has no current context at all: a user who has switched away with
+// `kubectl config use-context` must not be switched back by every up.
+func switchContext(created bool, current string) bool {
+	return created || current == ""
 }
 
 // get returns the named cluster, or nil when no container of it exists.

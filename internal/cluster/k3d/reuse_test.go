@@ -284,3 +284,21 @@ func TestRepairRegistries(t *testing.T) {
 		t.Errorf("second repair changed %q", again)
 	}
 }
+
+func TestSwitchContext(t *testing.T) {
+	tests := []struct {
+		name    string
+		created bool
+		current string
+		want    bool
+	}{
+		{name: "created", created: true, current: "work", want: true},
+		{name: "reused", current: "work", want: false},
+		{name: "reused, no current context", want: true},
+	}
+	for _, tt := range tests {
+		if got := switchContext(tt.created, tt.current); got != tt.want {
+			t.Errorf("%s: switchContext = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
