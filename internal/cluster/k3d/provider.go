@@ -5,9 +5,12 @@
 // The cluster is described in code as a k3d v1alpha5 SimpleConfig (Build):
 // one server, the configured agents, a pinned k3s image, Traefik disabled,
 // the load balancer's host ports for Kourier, and registries.yaml mirrors
-// pointing at the cache. Ensure reuses a cluster that matches, starts one
-// that is stopped, reports one that differs (ConflictError), and rolls a
-// failed creation back unless told to retain it. Delete is idempotent.
+// pointing at the cache. Ensure pulls every image first (outside k3d's
+// creation timeout), reuses a cluster that matches, starts one that is
+// stopped, repairs what it can (cache containers, mirrors, networks
+// removed by hand), reports one that differs otherwise (ConflictError),
+// and rolls a failed creation back unless told to retain it. Delete is
+// idempotent. Plan says all of that without touching Docker.
 package k3d
 
 import (
