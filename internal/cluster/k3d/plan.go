@@ -38,9 +38,9 @@ type ClusterPlan struct {
 	Caches   []Cache       `json:"caches"`
 }
 
-// PlannedPort is a host port the cluster publishes.
+// PlannedPort is a host port the cluster or a cache publishes.
 type PlannedPort struct {
-	// Use is UseHTTP, UseHTTPS or UseAPI.
+	// Use is UseHTTP, UseHTTPS, UseAPI or "cache " and the upstream.
 	Use    string `json:"use"`
 	HostIP string `json:"hostIP"`
 	// HostPort is 0 when a free port is picked at creation.
@@ -107,8 +107,11 @@ func Plan(r *config.Resolved) ClusterPlan {
 	if cache {
 		p.Networks = append(p.Networks, PlannedItem{Name: CacheNetwork, Purpose: "shared by the image caches and every neuroscale cluster", KeptOnDown: true})
 		p.Caches = Caches()
+		cp, _ := strconv.Atoi(cachePort)
 		for _, c := range p.Caches {
 			p.Volumes = append(p.Volumes, PlannedItem{Name: c.Volume, Purpose: "blobs cached from " + c.Upstream, KeptOnDown: true})
+			// k3d publishes a registry's port; Docker picks the host port.
+			p.Ports = append(p.Ports, PlannedPort{Use: "cache " + c.Upstream, HostIP: bindIP, ContainerPort: cp, Node: c.Name})
 		}
 	} else {
 		p.Networks = append(p.Networks, PlannedItem{Name: ContextName(sc.Name), Purpose: "the cluster's own network"})
@@ -134,7 +137,7 @@ func (p ClusterPlan) WriteText(w io.Writer) error {
 		if pt.HostPort == 0 {
 			host = "(a free port, picked at creation)"
 		}
-		fmt.Fprintf(&b, "    %-6s %s:%s -> %s:%d\n", pt.Use, pt.HostIP, host, pt.Node, pt.ContainerPort)
+		fmt.Fprintf(&b, "    %-22s %s:%s -> %s:%d\n", pt.Use, pt.HostIP, host, pt.Node, pt.ContainerPort)
 	}
 	b.WriteString("  networks:\n")
 	writeItems(&b, p.Networks)
