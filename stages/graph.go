@@ -11,6 +11,7 @@ import (
 	"context"
 
 	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/dag"
 	"github.com/neuroscale-dev/neuroscale/internal/engine"
 	"github.com/neuroscale-dev/neuroscale/internal/render"
 )
@@ -19,12 +20,12 @@ import (
 // needs come from the catalog (render.Component.Needs); a need on a
 // component that is disabled is dropped, since validation has already
 // judged whether that is allowed.
-func Up(eng *engine.Engine, p *render.Platform, r *config.Resolved) ([]engine.Stage, error) {
+func Up(eng *engine.Engine, p *render.Platform, r *config.Resolved) ([]dag.Stage, error) {
 	enabled := map[string]bool{}
 	for _, c := range p.Components {
 		enabled[c.Name] = true
 	}
-	out := make([]engine.Stage, 0, len(p.Components))
+	out := make([]dag.Stage, 0, len(p.Components))
 	for _, c := range p.Components {
 		var needs []string
 		for _, n := range c.Needs {
@@ -34,7 +35,7 @@ func Up(eng *engine.Engine, p *render.Platform, r *config.Resolved) ([]engine.St
 		}
 		out = append(out, &component{eng: eng, comp: c, needs: needs, spec: Spec(c.Name, r)})
 	}
-	if err := engine.CheckGraph(out); err != nil {
+	if err := dag.CheckGraph(out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -65,8 +66,8 @@ func Spec(name string, r *config.Resolved) engine.Spec {
 // Down returns the removal graph: the recorded components, each removed
 // only after everything that needed it. It comes from the records, not
 // from rendering, so down works offline and for components since disabled.
-func Down(eng *engine.Engine, opts engine.RemoveOptions) []engine.Stage {
-	return engine.Reverse(eng.Components(), func(ctx context.Context, name string) error {
+func Down(eng *engine.Engine, opts engine.RemoveOptions) []dag.Stage {
+	return dag.Reverse(eng.Components(), func(ctx context.Context, name string) error {
 		return eng.Remove(ctx, name, opts)
 	})
 }
@@ -79,11 +80,11 @@ type component struct {
 	spec  engine.Spec
 }
 
-// Name implements engine.Stage.
+// Name implements dag.Stage.
 func (c *component) Name() string { return c.comp.Name }
 
-// Needs implements engine.Stage.
+// Needs implements dag.Stage.
 func (c *component) Needs() []string { return c.needs }
 
-// Run implements engine.Stage: converge the component.
+// Run implements dag.Stage: converge the component.
 func (c *component) Run(ctx context.Context) error { return c.eng.Converge(ctx, c.comp, c.spec) }

@@ -15,7 +15,9 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
 	"github.com/neuroscale-dev/neuroscale/internal/content"
+	"github.com/neuroscale-dev/neuroscale/internal/dag"
 	"github.com/neuroscale-dev/neuroscale/internal/engine"
+	"github.com/neuroscale-dev/neuroscale/internal/progress"
 	"github.com/neuroscale-dev/neuroscale/internal/render"
 	"github.com/neuroscale-dev/neuroscale/internal/secrets"
 	"github.com/neuroscale-dev/neuroscale/internal/validate"
@@ -133,13 +135,13 @@ func runUp(ctx context.Context, g *globals, o upOptions) error {
 
 // runStages runs a stage graph with progress on standard error, or as
 // JSON events on standard output with -o json.
-func (g *globals) runStages(ctx context.Context, graph []engine.Stage) (*engine.Report, error) {
+func (g *globals) runStages(ctx context.Context, graph []dag.Stage) (*dag.Report, error) {
 	progressTo := g.streams.Err
 	if g.output == "json" {
 		progressTo = g.streams.Out
 	}
-	rep := engine.NewReporter(progressTo, g.output, g.env, nil)
-	report, err := engine.Run(ctx, graph, engine.RunOptions{Reporter: rep, Log: g.log})
+	rep := progress.New(progressTo, g.output, g.env, nil)
+	report, err := dag.Run(ctx, graph, dag.RunOptions{Sink: rep, Log: g.log})
 	_ = rep.Close()
 	return report, err
 }
@@ -262,7 +264,7 @@ func printPlan(w io.Writer, plan []engine.PlanEntry) {
 	fmt.Fprintf(w, "Applying: %s\n", strings.Join(change, ", "))
 }
 
-func printUp(g *globals, r *config.Resolved, report *engine.Report, took time.Duration) error {
+func printUp(g *globals, r *config.Resolved, report *dag.Report, took time.Duration) error {
 	var eps []engine.Endpoint
 	for _, f := range r.Forwards {
 		eps = append(eps, engine.Endpoint{Name: f.Name, URL: f.URL(), Service: f.Namespace + "/" + f.Service})

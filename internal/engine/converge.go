@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/neuroscale-dev/neuroscale/internal/dag"
 	"github.com/neuroscale-dev/neuroscale/internal/render"
 	"github.com/neuroscale-dev/neuroscale/internal/state"
 )
@@ -42,7 +43,7 @@ type Clients struct {
 // Converge makes one component as rendered and Ready. With an unchanged
 // digest and a finished last apply it only checks health (all recorded
 // objects present and Ready, Helm releases deployed at the recorded
-// revision, webhooks answering) and returns *NoChange; a missing object or
+// revision, webhooks answering) and returns *dag.NoChange; a missing object or
 // a release someone else changed makes it re-apply. Otherwise it applies
 // every step in order, each waited for before the next.
 //
@@ -69,7 +70,7 @@ func (e *Engine) Converge(ctx context.Context, c *render.Component, spec Spec) e
 			return err
 		}
 		if repair == "" {
-			return &NoChange{Reason: "unchanged"}
+			return &dag.NoChange{Reason: "unchanged"}
 		}
 		e.log.Info("re-applying unchanged component", "component", c.Name, "reason", repair)
 	}

@@ -1,12 +1,13 @@
 // Package engine installs a rendered platform into a cluster and keeps it
-// converged: a runner that executes a graph of stages (one per component)
-// in dependency order with independent ones in parallel; Converge, which
+// converged: Converge, which
 // applies a component's steps (Helm SDK for charts, fluxcd/pkg/ssa
 // server-side apply for manifests) and waits until what it applied is
 // really Ready (kstatus, rollout budgets derived from the workloads' own
 // probes, admission webhooks that answer); records of what was applied in
 // the cluster (package state), so an unchanged re-run only checks health;
-// Remove for `down`; and Status for `status`.
+// Remove for `down`; and Status for `status`. Package dag runs the graph
+// of stages (one per component) in dependency order, independent ones in
+// parallel; package progress shows it.
 //
 // The engine knows nothing about k3d: it gets a rest.Config and works on
 // whatever cluster that reaches. The per-component knowledge (webhook
@@ -42,6 +43,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
@@ -59,7 +61,7 @@ type Options struct {
 	// Log receives library and engine debug logs; nil discards them.
 	Log *slog.Logger
 	// Clock stamps records; nil is the system clock.
-	Clock Clock
+	Clock clock.WithTicker
 	// StateNamespace holds the records (default neuroscale-system).
 	StateNamespace string
 	// Reapply applies every component even when its digest is unchanged,
@@ -107,7 +109,7 @@ type Engine struct {
 	rest    *rest.Config
 	opts    Options
 	log     *slog.Logger
-	clock   Clock
+	clock   clock.WithTicker
 	kube    kubernetes.Interface
 	apiext  apiextclient.Interface
 	dyn     dynamic.Interface
@@ -129,7 +131,7 @@ func New(cfg *rest.Config, opts Options) (*Engine, error) {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	if opts.Clock == nil {
-		opts.Clock = SystemClock{}
+		opts.Clock = clock.RealClock{}
 	}
 	if opts.MaxPoll <= 0 {
 		opts.MaxPoll = time.Second

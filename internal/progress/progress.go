@@ -1,4 +1,10 @@
-package engine
+// Package progress is how `up` and `down` show what they do while they do
+// it: every phase (preflight, download, render, validate, cluster, each
+// component's stage, verify, forward) reports Events to one Sink, from the
+// first second. The sinks here print them: one JSON object per line for
+// -o json, a line per finished phase or stage for logs and CI, and a
+// spinner on a terminal.
+package progress
 
 import (
 	"encoding/json"
@@ -12,7 +18,27 @@ import (
 	"time"
 
 	"golang.org/x/term"
+	clk "k8s.io/utils/clock"
 )
+
+// State is where a stage is in its life.
+type State string
+
+// Stage states, as reported in events and in the JSON output.
+const (
+	StateRunning   State = "running"
+	StateReady     State = "ready"
+	StateUnchanged State = "unchanged"
+	StateFailed    State = "failed"
+	StateSkipped   State = "skipped"
+	StateCancelled State = "cancelled"
+)
+
+// Final reports whether the state ends a stage.
+func (s State) Final() bool { return s != StateRunning }
+
+// OK reports whether the stage succeeded.
+func (s State) OK() bool { return s == StateReady || s == StateUnchanged }
 
 // Event is one stage state change. Its JSON form is the -o json progress
 // line: {"time","stage","state","duration_s","message"}.
@@ -41,12 +67,15 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	})
 }
 
-// Reporter shows progress. Report is called from many goroutines.
-type Reporter interface {
+// Sink shows progress. Report is called from many goroutines.
+type Sink interface {
 	Report(Event)
 	// Close stops any animation and leaves the output on a fresh line.
 	Close() error
 }
+
+// Discard is a Sink that drops every event.
+var Discard Sink = discard{}
 
 type discard struct{}
 
@@ -59,12 +88,12 @@ const (
 	FormatJSON = "json"
 )
 
-// NewReporter returns the reporter for w: one JSON event per line for
+// New returns the sink for w: one JSON event per line for
 // "json"; for "text" a spinner when w is a terminal that can take one (not
 // TERM=dumb, no NO_COLOR), plain lines otherwise, as kind does.
-func NewReporter(w io.Writer, format string, env []string, clock Clock) Reporter {
+func New(w io.Writer, format string, env []string, clock clk.PassiveClock) Sink {
 	if clock == nil {
-		clock = SystemClock{}
+		clock = clk.RealClock{}
 	}
 	if format == FormatJSON {
 		return &jsonReporter{w: w}
@@ -166,7 +195,7 @@ func formatDuration(d time.Duration) string {
 type spinner struct {
 	mu      sync.Mutex
 	w       io.Writer
-	clock   Clock
+	clock   clk.PassiveClock
 	running map[string]time.Time
 	frame   int
 	drawn   bool
@@ -178,7 +207,7 @@ type spinner struct {
 // spinnerFrames are the braille frames kind and many CLIs use.
 const spinnerFrames = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
-func newSpinner(w io.Writer, clock Clock, every time.Duration) *spinner {
+func newSpinner(w io.Writer, clock clk.PassiveClock, every time.Duration) *spinner {
 	s := &spinner{w: w, clock: clock, running: map[string]time.Time{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
