@@ -17,7 +17,7 @@
 //   - Options.Hooks[component].BeforeApply runs inside the component's
 //     stage first, on every up: before its first step is applied, or before
 //     the health check when its digest is unchanged, so it must be
-//     idempotent. The CLI uses it to server-side apply the Backstage
+//     idempotent. Package platform uses it to server-side apply the Backstage
 //     Secret (package secrets; render already put its checksum into the
 //     pod template) right before the chart that consumes it.
 //   - Options.Hooks[component].AfterReady runs once the component is Ready,

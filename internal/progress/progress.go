@@ -32,34 +32,67 @@ const (
 	StateFailed    State = "failed"
 	StateSkipped   State = "skipped"
 	StateCancelled State = "cancelled"
+	// StateDone ends a phase that succeeded (phases are not stages: they
+	// are neither ready nor unchanged, they are done).
+	StateDone State = "done"
 )
 
 // Final reports whether the state ends a stage.
 func (s State) Final() bool { return s != StateRunning }
 
 // OK reports whether the stage succeeded.
-func (s State) OK() bool { return s == StateReady || s == StateUnchanged }
+func (s State) OK() bool { return s == StateReady || s == StateUnchanged || s == StateDone }
 
-// Event is one stage state change. Its JSON form is the -o json progress
-// line: {"time","stage","state","duration_s","message"}.
+// Phases of `up`, in the order they run. Each reports a running event
+// when it starts and a final one when it ends; the converge phase brackets
+// the events of the component stages.
+const (
+	PhaseConfig    = "config"
+	PhasePreflight = "preflight"
+	PhaseSecrets   = "secrets"
+	PhaseDownload  = "download"
+	PhaseRender    = "render"
+	PhaseValidate  = "validate"
+	PhaseCluster   = "cluster"
+	PhaseConverge  = "converge"
+	PhaseVerify    = "verify"
+	PhaseForward   = "forward"
+)
+
+// Event is one state change of a phase (Phase set) or of a component's
+// stage (Stage set). Its JSON form is the -o json progress line:
+// {"time","phase"|"stage","state","duration_s","message"}; the key that
+// is not set is left out, so a reader that knows only stages skips the
+// phases.
 type Event struct {
 	Time     time.Time
+	Phase    string
 	Stage    string
 	State    State
 	Duration time.Duration
 	Message  string
 }
 
+// Name is the phase or stage the event is about.
+func (e Event) Name() string {
+	if e.Stage != "" {
+		return e.Stage
+	}
+	return e.Phase
+}
+
 // MarshalJSON writes the documented progress line shape.
 func (e Event) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		Time     string  `json:"time"`
-		Stage    string  `json:"stage"`
+		Phase    string  `json:"phase,omitempty"`
+		Stage    string  `json:"stage,omitempty"`
 		State    State   `json:"state"`
 		Duration float64 `json:"duration_s"`
 		Message  string  `json:"message"`
 	}{
 		Time:     e.Time.UTC().Format(time.RFC3339Nano),
+		Phase:    e.Phase,
 		Stage:    e.Stage,
 		State:    e.State,
 		Duration: math.Round(e.Duration.Seconds()*1000) / 1000,
@@ -67,10 +100,13 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	})
 }
 
-// Sink shows progress. Report is called from many goroutines.
+// Sink receives progress. It is the whole interface between the code that
+// does the work and the display: Report is called from many goroutines,
+// in the order things happen for any one phase or stage, and must not
+// block for long; Close is called once, after the last Report, and leaves
+// the output on a fresh line. A Sink never fails the work it shows.
 type Sink interface {
 	Report(Event)
-	// Close stops any animation and leaves the output on a fresh line.
 	Close() error
 }
 
@@ -159,12 +195,12 @@ func (r *lineReporter) Close() error { return nil }
 // FormatLine is the text form of a final event: "✓ cert-manager  5.2s".
 func FormatLine(e Event) string {
 	mark := map[State]string{
-		StateReady: "✓", StateUnchanged: "✓", StateFailed: "✗", StateSkipped: "-", StateCancelled: "!",
+		StateReady: "✓", StateUnchanged: "✓", StateDone: "✓", StateFailed: "✗", StateSkipped: "-", StateCancelled: "!",
 	}[e.State]
 	if mark == "" {
 		mark = "•"
 	}
-	line := fmt.Sprintf("%s %-16s", mark, e.Stage)
+	line := fmt.Sprintf("%s %-16s", mark, e.Name())
 	if e.State != StateSkipped && !(e.State == StateCancelled && e.Duration == 0) {
 		line += fmt.Sprintf(" %6s", formatDuration(e.Duration))
 	}
@@ -232,9 +268,9 @@ func (s *spinner) Report(e Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e.State == StateRunning {
-		s.running[e.Stage] = e.Time
+		s.running[e.Name()] = e.Time
 	} else {
-		delete(s.running, e.Stage)
+		delete(s.running, e.Name())
 		s.clear()
 		_, _ = io.WriteString(s.w, FormatLine(e)+"\n")
 	}
