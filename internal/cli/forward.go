@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -26,7 +27,7 @@ fails. Every change is printed as it happens. NAME limits it to those forwards.
 neuroscale up runs the same supervisor at its end unless --no-forward.`,
 		Example: "  neuroscale forward\n  neuroscale forward backstage",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, acc, err := g.loadPlatform()
+			r, acc, err := g.loadPlatform(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -94,8 +95,8 @@ func pickForwards(all []config.Forward, names []string) ([]config.Forward, error
 
 // loadPlatform loads the configuration and the access to its cluster, for
 // the commands that look at a running platform.
-func (g *globals) loadPlatform() (*config.Resolved, *cluster.Access, error) {
-	r, err := g.load()
+func (g *globals) loadPlatform(ctx context.Context) (*config.Resolved, *cluster.Access, error) {
+	r, err := g.load(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

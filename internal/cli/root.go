@@ -148,9 +148,9 @@ func newRoot(g *globals) *cobra.Command {
 }
 
 // load reads and resolves the configuration with flag and environment
-// overrides applied.
-func (g *globals) load() (*config.Resolved, error) {
-	return config.Load(config.LoadOptions{Path: g.configPath, Stdin: g.streams.In, Viper: g.viper})
+// overrides applied; it gives up when ctx ends.
+func (g *globals) load(ctx context.Context) (*config.Resolved, error) {
+	return config.LoadContext(ctx, config.LoadOptions{Path: g.configPath, Stdin: g.streams.In, Viper: g.viper})
 }
 
 // withTimeout applies --timeout to ctx when set.

@@ -67,7 +67,7 @@ type secretSetOutput struct {
 }
 
 func runSecretSet(ctx context.Context, g *globals, name string, wait bool) error {
-	r, err := g.load()
+	r, err := g.load(ctx)
 	if err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ set and valid, with the value's length only. It exits 1 when a required secret
 is missing or any value is invalid.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := g.load()
+			r, err := g.load(cmd.Context())
 			if err != nil {
 				return err
 			}

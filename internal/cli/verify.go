@@ -28,7 +28,7 @@ model answers {"predictions":[1,1]}. It uses a running neuroscale forward when
 one answers on the configured ports, and opens its own forwards otherwise.
 It exits 1 when a check fails.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, acc, err := g.loadPlatform()
+			r, acc, err := g.loadPlatform(cmd.Context())
 			if err != nil {
 				return err
 			}

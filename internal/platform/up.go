@@ -115,8 +115,8 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 	start := time.Now()
 
 	var r *config.Resolved
-	if err := u.phase(ctx, progress.PhaseConfig, func(context.Context) (err error) {
-		r, err = config.Load(o.Config)
+	if err := u.phase(ctx, progress.PhaseConfig, func(ctx context.Context) (err error) {
+		r, err = config.LoadContext(ctx, o.Config)
 		return err
 	}); err != nil {
 		return nil, err
