@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -248,26 +249,25 @@ func (e *Engine) waitChecks(ctx context.Context, checks []Check, budget time.Dur
 		return nil
 	}
 	cl := Clients{Kube: e.kube, Dynamic: e.dyn}
-	deadline := time.Now().Add(budget)
-	p := newPoller(e.opts.MaxPoll)
+	// One budget for all checks, as they run one after the other.
+	deadline := e.clock.Now().Add(budget)
 	for _, ch := range checks {
-		for {
-			why, err := ch.Probe(ctx, cl)
-			if err != nil {
+		var why string
+		err := e.poll(ctx, deadline.Sub(e.clock.Now()), e.opts.MaxPoll, func(ctx context.Context) (bool, error) {
+			var err error
+			if why, err = ch.Probe(ctx, cl); err != nil {
 				if ctx.Err() != nil {
-					return ctx.Err()
+					return false, ctx.Err()
 				}
 				why = err.Error()
 			}
-			if why == "" {
-				break
-			}
-			if !time.Now().Before(deadline) {
-				return &WaitTimeoutError{What: ch.Name, Budget: budget, Objects: []NotReady{{Object: ch.Name, Message: why}}}
-			}
-			if err := p.wait(ctx, deadline); err != nil {
-				return err
-			}
+			return why == "", nil
+		})
+		if errors.Is(err, errBudget) {
+			return &WaitTimeoutError{What: ch.Name, Budget: budget, Objects: []NotReady{{Object: ch.Name, Message: why}}}
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil

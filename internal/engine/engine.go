@@ -60,8 +60,9 @@ const FieldManager = state.FieldManager
 type Options struct {
 	// Log receives library and engine debug logs; nil discards them.
 	Log *slog.Logger
-	// Clock stamps records; nil is the system clock.
-	Clock clock.WithTicker
+	// Clock stamps records and paces every wait (poll); nil is the
+	// system clock.
+	Clock clock.Clock
 	// StateNamespace holds the records (default neuroscale-system).
 	StateNamespace string
 	// Reapply applies every component even when its digest is unchanged,
@@ -74,7 +75,7 @@ type Options struct {
 	// Hooks run inside a component's stage, by component name.
 	Hooks map[string]Hooks
 	// MaxPoll is the longest pause between two readiness polls (default
-	// 1s); polls start at 50ms and grow by half up to it.
+	// 1s); polls start at 50ms and grow by half up to it (see poll).
 	MaxPoll time.Duration
 	// HelmMaxHistory bounds the revisions Helm keeps per release (default 5).
 	HelmMaxHistory int
@@ -109,7 +110,7 @@ type Engine struct {
 	rest    *rest.Config
 	opts    Options
 	log     *slog.Logger
-	clock   clock.WithTicker
+	clock   clock.Clock
 	kube    kubernetes.Interface
 	apiext  apiextclient.Interface
 	dyn     dynamic.Interface
