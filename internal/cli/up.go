@@ -193,8 +193,8 @@ func printPlan(w io.Writer, plan []engine.PlanEntry) {
 	var change []string
 	for _, pe := range plan {
 		switch pe.Action {
-		case "check":
-		case "upgrade":
+		case engine.ActionCheck:
+		case engine.ActionUpgrade:
 			if pe.FromVersion != pe.ToVersion && pe.FromVersion != "" {
 				change = append(change, fmt.Sprintf("%s (%s → %s)", pe.Component, pe.FromVersion, pe.ToVersion))
 			} else {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -56,13 +55,12 @@ type Clients struct {
 // dependent would only cost a Helm revision and its hook Jobs.
 func (e *Engine) Converge(ctx context.Context, c *render.Component, spec Spec) error {
 	prev := e.Record(c.Name)
-	if !e.opts.Reapply && prev != nil && prev.Phase == state.Applied && prev.Digest == c.Digest {
+	if decide(c, prev, e.opts.Reapply) == ActionCheck {
 		// The hook puts back what it owns even when nothing else changed:
 		// a Secret deleted by hand would otherwise stop the consumers'
 		// next pods from starting, and no digest would notice.
 		if h := e.opts.Hooks[c.Name].BeforeApply; h != nil {
-			var ignored []state.ObjectRef
-			if err := h(ctx, e.hookEnv(c, &ignored)); err != nil {
+			if err := h(ctx, e.hookEnv(c)); err != nil {
 				return fmt.Errorf("before checking: %w", err)
 			}
 		}
@@ -76,6 +74,32 @@ func (e *Engine) Converge(ctx context.Context, c *render.Component, spec Spec) e
 		e.log.Info("re-applying unchanged component", "component", c.Name, "reason", repair)
 	}
 	return e.apply(ctx, c, prev, spec)
+}
+
+// What up does with one component, as Plan reports it and Converge does it.
+const (
+	// ActionInstall: no record, the component is new here.
+	ActionInstall = "install"
+	// ActionRepair: the last apply did not finish.
+	ActionRepair = "repair"
+	// ActionUpgrade: the rendered digest changed (or --reapply).
+	ActionUpgrade = "upgrade"
+	// ActionCheck: unchanged, only its health is checked.
+	ActionCheck = "check"
+)
+
+// decide is the one decision Plan reports and Converge acts on: compare
+// the rendered component with its record.
+func decide(c *render.Component, prev *state.Record, reapply bool) string {
+	switch {
+	case prev == nil:
+		return ActionInstall
+	case prev.Phase != state.Applied:
+		return ActionRepair
+	case prev.Digest != c.Digest || reapply:
+		return ActionUpgrade
+	}
+	return ActionCheck
 }
 
 // verify is the cheap health check of an unchanged component. It returns
@@ -124,23 +148,12 @@ func (e *Engine) apply(ctx context.Context, c *render.Component, prev *state.Rec
 	if err := e.saveRecord(ctx, rec); err != nil {
 		return err
 	}
-	var hookRefs []state.ObjectRef
-	env := e.hookEnv(c, &hookRefs)
+	env := e.hookEnv(c)
 	hooks := e.opts.Hooks[c.Name]
 	var applied []state.StepRecord
 	if hooks.BeforeApply != nil {
 		if err := hooks.BeforeApply(ctx, env); err != nil {
 			return fmt.Errorf("before applying: %w", err)
-		}
-		if len(hookRefs) > 0 {
-			// What hooks applied is the component's too: recorded, so that
-			// down removes it and the health check looks for it.
-			hs := state.StepRecord{Name: HookStep, Kind: string(render.StepManifest), Namespace: c.Namespace, Objects: state.Union(nil, hookRefs)}
-			applied = append(applied, hs)
-			rec.Steps = append([]state.StepRecord{hs}, rec.Steps...)
-			if err := e.saveRecord(ctx, rec); err != nil {
-				return err
-			}
 		}
 	}
 	var total time.Duration
@@ -166,12 +179,6 @@ func (e *Engine) apply(ctx context.Context, c *render.Component, prev *state.Rec
 	if hooks.AfterReady != nil {
 		if err := hooks.AfterReady(ctx, env); err != nil {
 			return fmt.Errorf("after ready: %w", err)
-		}
-		if len(hookRefs) > 0 && (len(applied) == 0 || applied[0].Name != HookStep) {
-			applied = append([]state.StepRecord{{Name: HookStep, Kind: string(render.StepManifest), Namespace: c.Namespace}}, applied...)
-		}
-		if len(hookRefs) > 0 {
-			applied[0].Objects = state.Union(applied[0].Objects, hookRefs)
 		}
 	}
 	done := *rec
@@ -389,23 +396,7 @@ func protected(r state.ObjectRef) bool {
 	return isCRD(r.GVK().GroupKind()) || (r.Group == "" && r.Kind == "Namespace")
 }
 
-// HookStep names the step record of objects that hooks applied.
-const HookStep = "(hooks)"
-
-// hookEnv gives hooks an Apply that records what it applied into refs.
-func (e *Engine) hookEnv(c *render.Component, refs *[]state.ObjectRef) HookEnv {
-	var mu sync.Mutex
-	return HookEnv{
-		Component: c,
-		REST:      e.REST(),
-		Kube:      e.kube,
-		Log:       e.log.With("component", c.Name),
-		Apply: func(ctx context.Context, objs ...*unstructured.Unstructured) error {
-			applied, err := e.applyObjects(ctx, c.Name, objs, c.Namespace)
-			mu.Lock()
-			*refs = append(*refs, refsOf(applied)...)
-			mu.Unlock()
-			return err
-		},
-	}
+// hookEnv is what the component's hooks get to work with.
+func (e *Engine) hookEnv(c *render.Component) HookEnv {
+	return HookEnv{Component: c, REST: e.REST(), Kube: e.kube, Log: e.log.With("component", c.Name)}
 }

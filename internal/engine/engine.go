@@ -98,10 +98,6 @@ type HookEnv struct {
 	REST      *rest.Config
 	Kube      kubernetes.Interface
 	Log       *slog.Logger
-	// Apply server-side applies objects with neuroscale's field manager,
-	// CRDs and namespaces first, and returns once they are applied (not
-	// waited for).
-	Apply func(ctx context.Context, objs ...*unstructured.Unstructured) error
 }
 
 // Engine applies, checks and removes components in one cluster. Make one
@@ -265,8 +261,9 @@ func (e *Engine) Finish(ctx context.Context) error {
 // PlanEntry says what an up would do with one component.
 type PlanEntry struct {
 	Component string
-	// Action is "install", "upgrade" (digest changed), "repair" (last run
-	// unfinished) or "check" (unchanged: health check only).
+	// Action is ActionInstall, ActionUpgrade (digest changed), ActionRepair
+	// (last run unfinished) or ActionCheck (unchanged: health check only),
+	// decided by decide, as Converge decides it.
 	Action string
 	// FromVersion and ToVersion are set for upgrades.
 	FromVersion, ToVersion string
@@ -278,16 +275,9 @@ func (e *Engine) Plan(p *render.Platform) []PlanEntry {
 	var out []PlanEntry
 	for _, c := range p.Components {
 		rec := e.Record(c.Name)
-		pe := PlanEntry{Component: c.Name, ToVersion: c.Version}
-		switch {
-		case rec == nil:
-			pe.Action = "install"
-		case rec.Phase != state.Applied:
-			pe.Action, pe.FromVersion = "repair", rec.Version
-		case rec.Digest != c.Digest || e.opts.Reapply:
-			pe.Action, pe.FromVersion = "upgrade", rec.Version
-		default:
-			pe.Action = "check"
+		pe := PlanEntry{Component: c.Name, ToVersion: c.Version, Action: decide(c, rec, e.opts.Reapply)}
+		if pe.Action == ActionRepair || pe.Action == ActionUpgrade {
+			pe.FromVersion = rec.Version
 		}
 		out = append(out, pe)
 	}
