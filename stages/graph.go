@@ -1,10 +1,9 @@
 // Package stages turns a rendered platform into the engine's stage graph:
-// one stage per enabled component, each needing what the catalog says it
-// needs, plus what neuroscale knows about each component beyond its
-// objects (extra readiness checks, timeouts from the config) and the
-// sample objects that prove admission webhooks answer. The whole graph is
-// declared in this file, so the order of the platform can be read in one
-// place.
+// one stage per enabled component, each needing what the graph declares
+// (package stages/components, the one declaration of the platform's order),
+// plus what neuroscale knows about each component beyond its objects
+// (extra readiness checks, timeouts from the config) and the sample objects
+// that prove admission webhooks answer.
 package stages
 
 import (
@@ -17,10 +16,10 @@ import (
 )
 
 // Up returns the install graph of p: a stage per rendered component. Its
-// needs come from the catalog (render.Component.Needs); a need on a
-// component that is disabled is dropped, since validation has already
-// judged whether that is allowed.
-func Up(eng *engine.Engine, p *render.Platform, r *config.Resolved) ([]dag.Stage, error) {
+// needs come from the graph's declaration (render.Component.Needs); a need
+// on a component that is disabled is dropped, since validation has already
+// judged whether that is allowed. dag.Run checks the graph it is given.
+func Up(eng *engine.Engine, p *render.Platform, r *config.Resolved) []dag.Stage {
 	enabled := map[string]bool{}
 	for _, c := range p.Components {
 		enabled[c.Name] = true
@@ -35,10 +34,7 @@ func Up(eng *engine.Engine, p *render.Platform, r *config.Resolved) ([]dag.Stage
 		}
 		out = append(out, &component{eng: eng, comp: c, needs: needs, spec: Spec(c.Name, r)})
 	}
-	if err := dag.CheckGraph(out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return out
 }
 
 // Spec is what neuroscale knows about a component beyond its rendered

@@ -11,6 +11,8 @@ package config
 import (
 	"fmt"
 	"time"
+
+	"github.com/neuroscale-dev/neuroscale/stages/components"
 )
 
 // APIVersion is the only config apiVersion this release reads.
@@ -22,20 +24,21 @@ const (
 	KindProfile  = "Profile"
 )
 
-// Component names, in the order the platform is installed.
+// Component names, in the order the platform is installed; the graph is
+// declared in package stages/components.
 const (
-	CertManager    = "cert-manager"
-	KnativeServing = "knative-serving"
-	Kourier        = "kourier"
-	KServe         = "kserve"
-	ArgoCD         = "argocd"
-	Kyverno        = "kyverno"
-	Backstage      = "backstage"
-	Demo           = "demo"
+	CertManager    = components.CertManager
+	KnativeServing = components.KnativeServing
+	Kourier        = components.Kourier
+	KServe         = components.KServe
+	ArgoCD         = components.ArgoCD
+	Kyverno        = components.Kyverno
+	Backstage      = components.Backstage
+	Demo           = components.Demo
 )
 
 // ComponentNames lists every component neuroscale knows, in install order.
-var ComponentNames = []string{CertManager, KnativeServing, Kourier, KServe, ArgoCD, Kyverno, Backstage, Demo}
+var ComponentNames = components.Names()
 
 // Cluster providers.
 const (

@@ -342,11 +342,7 @@ func (u *run) converge(ctx context.Context, r *config.Resolved, p *render.Platfo
 			return err
 		}
 		u.print.Plan(eng.Plan(p))
-		graph, err := stages.Up(eng, p, r)
-		if err != nil {
-			return err
-		}
-		if report, err = dag.Run(ctx, graph, dag.RunOptions{Sink: u.sink, Log: u.log}); err != nil {
+		if report, err = dag.Run(ctx, stages.Up(eng, p, r), dag.RunOptions{Sink: u.sink, Log: u.log}); err != nil {
 			return err
 		}
 		return eng.Finish(ctx)
