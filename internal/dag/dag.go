@@ -94,42 +94,68 @@ func (r *Report) Stage(name string) *Result {
 // durations is the longest, and that sum: the least wall time any schedule
 // of this graph could take with these stage durations.
 func (r *Report) CriticalPath() ([]string, time.Duration) {
-	byName := map[string]*Result{}
-	for i := range r.Stages {
-		byName[r.Stages[i].Name] = &r.Stages[i]
+	durations := map[string]time.Duration{}
+	needs := map[string][]string{}
+	for _, s := range r.Stages {
+		durations[s.Name], needs[s.Name] = s.Duration, s.Needs
 	}
-	best := map[string]time.Duration{}
-	prev := map[string]string{}
-	var visit func(string) time.Duration
-	visit = func(n string) time.Duration {
-		if d, ok := best[n]; ok {
-			return d
+	// A report comes from a checked graph: it has no cycle.
+	path, total, _ := CriticalPath(durations, needs)
+	return path, total
+}
+
+// CriticalPath returns the longest chain through the graph needs (first
+// stage first), weighting each stage by its duration, and that chain's
+// sum. It is the lower bound of a parallel run: no scheduler can finish
+// before its slowest chain of dependent stages has run one after another.
+// Stages without a duration count as zero, so a skipped stage does not
+// hide a chain through it; equal chains are broken by name. A cycle is an
+// error.
+func CriticalPath(durations map[string]time.Duration, needs map[string][]string) ([]string, time.Duration, error) {
+	finish := make(map[string]time.Duration, len(needs))
+	prev := make(map[string]string, len(needs))
+	state := make(map[string]int, len(needs)) // 0 new, 1 visiting, 2 done
+	var visit func(string) error
+	visit = func(n string) error {
+		switch state[n] {
+		case 1:
+			return &GraphError{Msg: "dependency cycle through " + n}
+		case 2:
+			return nil
 		}
-		res := byName[n]
-		if res == nil {
-			return 0
-		}
-		var longest time.Duration
-		for _, need := range res.Needs {
-			if d := visit(need); prev[n] == "" || d > longest {
-				longest, prev[n] = d, need
+		state[n] = 1
+		var best time.Duration
+		from := ""
+		for _, m := range needs[n] {
+			if err := visit(m); err != nil {
+				return err
+			}
+			if finish[m] > best || from == "" {
+				best, from = finish[m], m
 			}
 		}
-		best[n] = longest + res.Duration
-		return best[n]
+		finish[n], prev[n], state[n] = best+durations[n], from, 2
+		return nil
 	}
-	var end string
-	var total time.Duration
-	for _, s := range r.Stages {
-		if d := visit(s.Name); d > total || end == "" {
-			end, total = s.Name, d
+	names := make([]string, 0, len(needs))
+	for n := range needs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	end, longest := "", time.Duration(-1)
+	for _, n := range names {
+		if err := visit(n); err != nil {
+			return nil, 0, err
+		}
+		if finish[n] > longest {
+			end, longest = n, finish[n]
 		}
 	}
-	var path []string
+	var chain []string
 	for n := end; n != ""; n = prev[n] {
-		path = append([]string{n}, path...)
+		chain = append([]string{n}, chain...)
 	}
-	return path, total
+	return chain, max(longest, 0), nil
 }
 
 // Run runs stages in dependency order, each as soon as everything it needs
