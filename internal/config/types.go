@@ -209,22 +209,13 @@ type Probe struct {
 	FailureThreshold    int `yaml:"failureThreshold,omitempty" json:"failureThreshold,omitempty"`
 }
 
-// Budget is the longest a container may take to pass this probe before
-// Kubernetes gives up on it: the wait for a rollout must be at least this.
-func (p *Probe) Budget() time.Duration {
-	if p == nil {
-		return 0
-	}
-	period := p.PeriodSeconds
-	if period == 0 {
-		period = 10
-	}
-	fail := p.FailureThreshold
-	if fail == 0 {
-		fail = 3
-	}
-	return time.Duration(p.InitialDelaySeconds+period*fail+p.TimeoutSeconds) * time.Second
-}
+// Kubernetes' values for probe fields left unset. The engine's probe
+// budgets, validate's and doctor's probe comparisons all use these.
+const (
+	ProbeDefaultPeriodSeconds    = 10
+	ProbeDefaultTimeoutSeconds   = 1
+	ProbeDefaultFailureThreshold = 3
+)
 
 // SecretSource says where one secret's value comes from.
 type SecretSource struct {
