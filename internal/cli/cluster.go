@@ -5,6 +5,7 @@ import (
 
 	"github.com/neuroscale-dev/neuroscale/internal/cluster"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/platform"
 )
 
 // reachPlatform loads the configuration and the access to its cluster,
@@ -26,7 +27,7 @@ func (g *globals) reachPlatform(ctx context.Context) (*config.Resolved, *cluster
 
 // reach is reachPlatform for a configuration already loaded.
 func reach(ctx context.Context, r *config.Resolved) (*cluster.Access, error) {
-	acc, err := platformAccess(r)
+	acc, err := platform.Access(r)
 	if err != nil {
 		return nil, err
 	}

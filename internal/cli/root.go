@@ -93,6 +93,12 @@ func Execute(ctx context.Context, s Streams, args []string, env []string) int {
 		return ee.Code
 	}
 	printError(s.Err, err)
+	// An error that carries its own exit code keeps it, even after
+	// Ctrl-C: up that failed verification exits 1 however it ended.
+	var coded interface{ ExitCode() int }
+	if errors.As(err, &coded) {
+		return coded.ExitCode()
+	}
 	if ctx.Err() != nil {
 		return 130
 	}
@@ -184,13 +190,19 @@ func (g *globals) load(ctx context.Context) (*config.Resolved, error) {
 
 // loadQuiet is load without printing, for completions.
 func (g *globals) loadQuiet(ctx context.Context) (*config.Resolved, error) {
+	return config.LoadContext(ctx, g.loadOptions())
+}
+
+// loadOptions say where the configuration comes from: --config, standard
+// input, flags and environment, and which settings the command line set.
+func (g *globals) loadOptions() config.LoadOptions {
 	set := map[string]bool{}
 	for flag, key := range flagKeys {
 		if f := g.flags.Lookup(flag); f != nil && f.Changed {
 			set[key] = true
 		}
 	}
-	return config.LoadContext(ctx, config.LoadOptions{Path: g.configPath, Stdin: g.streams.In, Viper: g.viper, CommandLine: set})
+	return config.LoadOptions{Path: g.configPath, Stdin: g.streams.In, Viper: g.viper, CommandLine: set}
 }
 
 // withTimeout applies --timeout to ctx when set.
