@@ -28,6 +28,7 @@ type upOptions struct {
 	reapply   bool
 	recreate  bool
 	retain    bool
+	dryRun    bool
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -53,6 +54,7 @@ func newUpCmd(g *globals) *cobra.Command {
 	f.BoolVar(&o.reapply, "reapply", false, "apply every component even when nothing changed (repairs edits made by hand)")
 	f.BoolVar(&o.recreate, "recreate", false, "k3d: delete the cluster and create it anew")
 	f.BoolVar(&o.retain, "retain", false, "k3d: keep a cluster whose creation failed, to look at")
+	f.BoolVar(&o.dryRun, "dry-run", false, "print what up would create and apply (cluster, pinned images, ports, networks, volumes, caches, components in order), touching neither Docker nor a cluster")
 	return cmd
 }
 
@@ -78,11 +80,21 @@ type UpStage struct {
 func runUp(ctx context.Context, g *globals, o upOptions) error {
 	ctx, cancel := g.withTimeout(ctx)
 	defer cancel()
+	if o.dryRun {
+		plan, err := platform.Plan(ctx, g.loadOptions())
+		if err != nil {
+			return err
+		}
+		if g.output == "json" {
+			return json.NewEncoder(g.streams.Out).Encode(plan)
+		}
+		return plan.WriteText(g.streams.Out)
+	}
 	sink := g.progressSink()
 	defer sink.Close()
 	_, err := platform.Up(ctx, platform.Options{
 		Config:    g.loadOptions(),
-		Cluster:   k3d.Options{Recreate: o.recreate, Retain: o.retain},
+		Cluster:   k3d.Options{Recreate: o.recreate, Retain: o.retain, Progress: g.streams.Err},
 		Reapply:   o.reapply,
 		NoVerify:  o.noVerify,
 		NoForward: o.noForward,

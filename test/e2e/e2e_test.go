@@ -139,26 +139,17 @@ func laptopRepairs(t *testing.T, bin, dir, cfg string) {
 	}
 
 	// The plan names the pinned images, and they are what runs.
-	var plan struct {
-		Cluster struct {
-			Images []struct{ Role, Image string }
-			Ports  []struct {
-				HostIP   string `json:"hostIP"`
-				HostPort int    `json:"hostPort"`
-			}
-		}
-		Components []struct{ Name string }
-	}
+	var plan struct{ Cluster k3d.ClusterPlan }
 	out := neuroscale(t, bin, dir, 2*time.Minute, "--config", cfg, "up", "--dry-run", "-o", "json")
 	if err := json.Unmarshal([]byte(out), &plan); err != nil {
 		t.Fatalf("up --dry-run -o json: %v\n%s", err, out)
 	}
 	for _, img := range plan.Cluster.Images {
-		if strings.HasSuffix(img.Image, ":latest") {
-			t.Errorf("%s image %s is not pinned", img.Role, img.Image)
+		if strings.HasSuffix(img.Ref, ":latest") {
+			t.Errorf("%s image %s is not pinned", img.Role, img.Ref)
 		}
-		if _, err := dc.ImageInspect(ctx, img.Image); err != nil {
-			t.Errorf("planned %s image %s is not in Docker: %v", img.Role, img.Image, err)
+		if _, err := dc.ImageInspect(ctx, img.Ref); err != nil {
+			t.Errorf("planned %s image %s is not in Docker: %v", img.Role, img.Ref, err)
 		}
 	}
 	if lb, err := dc.ContainerInspect(ctx, "k3d-"+clusterName+"-serverlb"); err != nil || !strings.HasSuffix(lb.Config.Image, ":5.9.0") {
