@@ -233,9 +233,6 @@ func backendContainer(p *corev1.Pod) (*corev1.Container, error) {
 	return nil, errors.New("no container runs `node packages/backend` (the Backstage chart's command)")
 }
 
-// imageWorkdir is the WORKDIR of the Backstage image, where the chart's
-// installDir (/app) points; the pod spec does not say it.
-const imageWorkdir = "/app"
 
 func (b *backstageBench) startBackend(ctx context.Context, p *corev1.Pod) (*backend, error) {
 	c, err := backendContainer(p)
@@ -286,17 +283,23 @@ func (b *backstageBench) startBackend(ctx context.Context, p *corev1.Pod) (*back
 	if c.WorkingDir != "" {
 		workdir = inPod(root, c.WorkingDir)
 	}
+	if err := layoutImage(root); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(workdir, 0o755); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command("node", args...)
 	cmd.Dir = workdir
-	// The image's environment (NODE_ENV=production, as the upstream
-	// Dockerfile sets) plus the pod's; nothing of the launcher's leaks in.
+	// The image's environment (the upstream backend Dockerfile sets
+	// NODE_ENV=production and NODE_OPTIONS=--no-node-snapshot, without
+	// which the scaffolder refuses to run templates on Node 20) plus the
+	// pod's; nothing of the launcher's leaks in.
 	cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + workdir,
 		"NODE_ENV=production",
+		"NODE_OPTIONS=--no-node-snapshot",
 		"NEUROSCALE_BACKSTAGE_NODE_MODULES=" + b.nodeModules,
 	}
 	keys := make([]string, 0, len(env))

@@ -11,7 +11,8 @@ package main
 //     mount paths (subPath and items honoured). Absolute paths the process
 //     is given (its arguments, and file locations inside the config files
 //     it reads, see mapConfigPaths) are prefixed with the pod root; its
-//     working directory is the image's WORKDIR under the pod root.
+//     working directory is the image's WORKDIR under the pod root, where
+//     the image's root package.json is stood in for (layoutImage).
 //   - Network: a pod has its own network namespace and cluster DNS; here
 //     every process shares 127.0.0.1. The port the container listens on is
 //     replaced by a free loopback port (the pod's port-forward is pointed at
@@ -45,6 +46,17 @@ func inPod(root, p string) string {
 		return p
 	}
 	return filepath.Join(root, filepath.Clean(p))
+}
+
+// imageWorkdir is the WORKDIR of the Backstage image, where the chart's
+// installDir (/app) points; the pod spec does not say it.
+const imageWorkdir = "/app"
+
+// layoutImage stands in for what the Backstage image itself holds under
+// its WORKDIR and the backend needs: the monorepo's root package.json,
+// from which Backstage finds its root directory at start.
+func layoutImage(root string) error {
+	return writeFile(inPod(root, imageWorkdir+"/package.json"), []byte(`{"name":"root","version":"1.0.0","private":true}`+"\n"))
 }
 
 // layoutVolumes writes the volumes container c of pod mounts under root,
