@@ -137,8 +137,32 @@ func volumeFiles(ctx context.Context, cs kubernetes.Interface, ns string, v core
 		items = v.Secret.Items
 	case v.EmptyDir != nil:
 		return nil, nil
+	case v.Projected != nil:
+		// The ServiceAccount token volume every pod gets: its ConfigMap
+		// (the cluster CA) is laid out; the token and downward API parts
+		// are not, as no real process here talks to the API server.
+		out := map[string][]byte{}
+		for _, src := range v.Projected.Sources {
+			var sub corev1.Volume
+			switch {
+			case src.ConfigMap != nil:
+				sub.ConfigMap = &corev1.ConfigMapVolumeSource{LocalObjectReference: src.ConfigMap.LocalObjectReference, Items: src.ConfigMap.Items}
+			case src.Secret != nil:
+				sub.Secret = &corev1.SecretVolumeSource{SecretName: src.Secret.Name, Items: src.Secret.Items}
+			default:
+				continue
+			}
+			files, err := volumeFiles(ctx, cs, ns, sub)
+			if err != nil {
+				return nil, err
+			}
+			for k, b := range files {
+				out[k] = b
+			}
+		}
+		return out, nil
 	default:
-		return nil, fmt.Errorf("only configMap, secret and emptyDir volumes are laid out for a real process")
+		return nil, fmt.Errorf("only configMap, secret, emptyDir and projected volumes are laid out for a real process")
 	}
 	if len(items) == 0 {
 		return data, nil

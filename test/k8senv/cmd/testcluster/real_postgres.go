@@ -37,8 +37,13 @@ type postgres struct {
 // pgBinDir finds the PostgreSQL server binaries: on PATH, else Debian's
 // versioned directory (the package does not put initdb on PATH).
 func pgBinDir() (string, error) {
+	// On PATH it may be a symlink (into Debian's directory): the
+	// directory that matters is the one holding psql and pg_isready too.
 	if p, err := exec.LookPath("initdb"); err == nil {
-		if _, err := exec.LookPath("postgres"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
+		if _, err := os.Stat(filepath.Join(filepath.Dir(p), "postgres")); err == nil {
 			return filepath.Dir(p), nil
 		}
 	}
