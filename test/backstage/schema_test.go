@@ -57,7 +57,7 @@ func renderedAppConfig(t *testing.T, p *platform, profile string) map[string]any
 	}
 	for _, doc := range strings.Split(string(data), "\n---") {
 		var obj struct {
-			Kind     string            `json:"kind"`
+			Kind     string `json:"kind"`
 			Metadata struct{ Name string }
 			Data     map[string]string `json:"data"`
 		}

@@ -233,7 +233,6 @@ func backendContainer(p *corev1.Pod) (*corev1.Container, error) {
 	return nil, errors.New("no container runs `node packages/backend` (the Backstage chart's command)")
 }
 
-
 func (b *backstageBench) startBackend(ctx context.Context, p *corev1.Pod) (*backend, error) {
 	c, err := backendContainer(p)
 	if err != nil {
