@@ -38,7 +38,13 @@ async function main() {
     packagePaths: [path.join(root, 'package.json')],
   });
   if (printSchema) {
-    process.stdout.write(JSON.stringify(schema.serialize(), null, 2) + '\n');
+    // Paths relative to node_modules and a stable order, so the output
+    // is the same on every machine (internal/validate embeds it).
+    const serialized = schema.serialize();
+    const schemas = serialized.schemas
+      .map(s => ({ path: s.path.slice(s.path.lastIndexOf('node_modules/') + 'node_modules/'.length), value: s.value }))
+      .sort((a, b) => a.path.localeCompare(b.path));
+    process.stdout.write(JSON.stringify({ backstageConfigSchemaVersion: serialized.backstageConfigSchemaVersion, schemas }, null, 1) + '\n');
     return;
   }
   const { appConfigs } = await loadConfig({
