@@ -242,8 +242,7 @@ func (b *backstageBench) startBackend(ctx context.Context, p *corev1.Pod) (*back
 		return nil, fmt.Errorf("container %s declares no port", c.Name)
 	}
 	podPort := int(c.Ports[0].ContainerPort)
-	root := podRoot(b.env.dir, p.Namespace, p.Name)
-	_ = os.RemoveAll(filepath.Dir(root))
+	root := podRoot(b.env.dir, p)
 	if err := layoutVolumes(ctx, b.env.cs, p, c, root); err != nil {
 		return nil, err
 	}
@@ -309,8 +308,7 @@ func (b *backstageBench) startBackend(ctx context.Context, p *corev1.Pod) (*back
 	for _, k := range keys {
 		cmd.Env = append(cmd.Env, k+"="+env[k])
 	}
-	logDir := filepath.Dir(root)
-	logPath := filepath.Join(logDir, "container.log")
+	logPath := filepath.Join(b.env.dir, "real", p.Namespace+"-"+p.Name, "container.log")
 	logw, err := newCRILog(logPath)
 	if err != nil {
 		return nil, err

@@ -7,7 +7,7 @@ package main
 // pod as the API server has it.
 //
 //   - Filesystem: the pod's volumes (ConfigMaps, Secrets, emptyDirs) are
-//     written under a pod root directory, DIR/real/<ns>-<pod>/root, at their
+//     written under a root directory of its workload, DIR/real/<ns>-<deployment>/root, at their
 //     mount paths (subPath and items honoured). Absolute paths the process
 //     is given (its arguments, and file locations inside the config files
 //     it reads, see mapConfigPaths) are prefixed with the pod root; its
@@ -35,9 +35,31 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// podRoot returns where pod ns/name's filesystem is laid out.
-func podRoot(dir, ns, name string) string {
-	return filepath.Join(dir, "real", ns+"-"+name, "root")
+// podRoot returns where pod p's filesystem is laid out. Every pod of one
+// workload (a Deployment's ReplicaSets) shares it, so a path inside the
+// pod maps to the same path here across rollouts, as it is the same path
+// in every real pod: Backstage keys a file catalog location by its path,
+// and a path that changed with every pod would make each rollout a new
+// location. The last pod to start lays its files out; before that its
+// predecessor's backend is stopped or sees the same files.
+func podRoot(dir string, p *corev1.Pod) string {
+	return filepath.Join(dir, "real", p.Namespace+"-"+workloadName(p), "root")
+}
+
+// workloadName is the pod's Deployment (its ReplicaSet's name without the
+// pod-template-hash) or, for other pods, the pod's own name.
+func workloadName(p *corev1.Pod) string {
+	for _, o := range p.OwnerReferences {
+		if o.Kind == "ReplicaSet" {
+			if h := p.Labels["pod-template-hash"]; h != "" {
+				if name, ok := strings.CutSuffix(o.Name, "-"+h); ok {
+					return name
+				}
+			}
+			return o.Name
+		}
+	}
+	return p.Name
 }
 
 // inPod maps an absolute path inside the pod to the pod root.
