@@ -162,3 +162,27 @@ func deepCopy(t *testing.T, m map[string]any) map[string]any {
 	}
 	return out
 }
+
+// TestEmbeddedSchemaMatchesPackages checks that the schema neuroscale
+// validate embeds (internal/validate/backstage-config-schema.json) is what
+// the pinned packages declare today: REAL @backstage/config-loader over the
+// installed packages, nothing simulated. After changing package.json, run
+// node test/backstage/config-check.js --schema > internal/validate/backstage-config-schema.json
+// with NEUROSCALE_BACKSTAGE_NODE_MODULES=$(test/backstage/install.sh).
+func TestEmbeddedSchemaMatchesPackages(t *testing.T) {
+	out, code := backstageTool(t, "config-check.js", nil, "--schema")
+	if code != 0 {
+		t.Fatalf("config-check.js --schema: exit %d\n%s", code, out)
+	}
+	root, err := testcluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	embedded, err := os.ReadFile(filepath.Join(root, "internal", "validate", "backstage-config-schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != string(embedded) {
+		t.Errorf("internal/validate/backstage-config-schema.json differs from what the packages of test/backstage/package.json declare (%d vs %d bytes); regenerate it (see this test's comment)", len(embedded), len(out))
+	}
+}
