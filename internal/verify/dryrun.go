@@ -8,10 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -91,7 +92,7 @@ func ScaffolderDryRun(ctx context.Context, o Options) Result {
 	}
 	if unused := unusedParameters(tpl, values, rendered); len(unused) > 0 {
 		return failed(res, fmt.Sprintf("POST %s → 200, but Template parameter(s) %s reach no rendered file and no other step: the form asks for what the skeleton never uses (rendered: %s)",
-			dryRunPath, strings.Join(unused, ", "), strings.Join(sortedKeys(rendered), ", ")),
+			dryRunPath, strings.Join(unused, ", "), strings.Join(slices.Sorted(maps.Keys(rendered)), ", ")),
 			"use the parameter in the skeleton (via the fetch:template step's values) or remove it from the Template")
 	}
 	applied, err := dryRunApply(ctx, o, rendered)
@@ -99,7 +100,7 @@ func ScaffolderDryRun(ctx context.Context, o Options) Result {
 		return failed(res, err.Error(), "the skeleton renders an object the cluster refuses: fix the skeleton (neuroscale renders it; run neuroscale up to restore it)")
 	}
 	res.Status = Pass
-	res.Evidence = fmt.Sprintf("POST %s → 200: fetch:template rendered %s; server-side dry-run applied %s", dryRunPath, strings.Join(sortedKeys(rendered), ", "), strings.Join(applied, ", "))
+	res.Evidence = fmt.Sprintf("POST %s → 200: fetch:template rendered %s; server-side dry-run applied %s", dryRunPath, strings.Join(slices.Sorted(maps.Keys(rendered)), ", "), strings.Join(applied, ", "))
 	return res
 }
 
@@ -138,7 +139,7 @@ func templateFiles(ctx context.Context, o Options) (map[string][]byte, error) {
 
 func dirContents(files map[string][]byte) []map[string]string {
 	out := make([]map[string]string, 0, len(files))
-	for _, p := range sortedKeys(files) {
+	for _, p := range slices.Sorted(maps.Keys(files)) {
 		out = append(out, map[string]string{"path": p, "base64Content": base64.StdEncoding.EncodeToString(files[p])})
 	}
 	return out
@@ -212,7 +213,7 @@ func skeletonValuesPassed(tpl templateEntity, files map[string][]byte) string {
 		}
 	}
 	var missing []string
-	for _, p := range sortedKeys(files) {
+	for _, p := range slices.Sorted(maps.Keys(files)) {
 		if !strings.HasPrefix(p, "skeleton/") {
 			continue
 		}
@@ -241,7 +242,7 @@ func unusedParameters(tpl templateEntity, values map[string]any, rendered map[st
 		others.Write(b)
 	}
 	var unused []string
-	for _, name := range sortedKeys(values) {
+	for _, name := range slices.Sorted(maps.Keys(values)) {
 		if strings.Contains(others.String(), "parameters."+name) {
 			continue
 		}
@@ -296,7 +297,7 @@ func dryRunApply(ctx context.Context, o Options, rendered map[string][]byte) ([]
 	}
 	mapper := restmapper.NewDiscoveryRESTMapper(groups)
 	var applied []string
-	for _, p := range sortedKeys(rendered) {
+	for _, p := range slices.Sorted(maps.Keys(rendered)) {
 		if !strings.HasSuffix(p, ".yaml") && !strings.HasSuffix(p, ".yml") {
 			continue
 		}
@@ -330,7 +331,7 @@ func dryRunApply(ctx context.Context, o Options, rendered map[string][]byte) ([]
 		}
 	}
 	if len(applied) == 0 {
-		return nil, fmt.Errorf("the rendered files (%s) hold no Kubernetes object", strings.Join(sortedKeys(rendered), ", "))
+		return nil, fmt.Errorf("the rendered files (%s) hold no Kubernetes object", strings.Join(slices.Sorted(maps.Keys(rendered)), ", "))
 	}
 	return applied, nil
 }
@@ -360,13 +361,4 @@ func backstageError(body []byte) string {
 		}
 	}
 	return excerpt(body)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
