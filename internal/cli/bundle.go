@@ -40,7 +40,7 @@ neuroscale needs no internet for charts and manifests.`,
 			}
 			ctx, cancel := g.withTimeout(cmd.Context())
 			defer cancel()
-			r, err := g.load()
+			r, err := g.load(ctx)
 			if err != nil {
 				return err
 			}

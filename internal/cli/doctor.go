@@ -29,7 +29,7 @@ port-forward, and a Helm release stuck pending.
 It exits 0 when it finds nothing and 1 when it finds something; -o json prints
 {"findings": [{"id", "object", "message", "fix", "evidence"}]}.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, acc, err := g.loadPlatform()
+			r, acc, err := g.loadPlatform(cmd.Context())
 			if err != nil {
 				return err
 			}

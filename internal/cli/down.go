@@ -35,7 +35,7 @@ func newDownCmd(g *globals) *cobra.Command {
 func runDown(ctx context.Context, g *globals, purge bool) error {
 	ctx, cancel := g.withTimeout(ctx)
 	defer cancel()
-	r, err := g.load()
+	r, err := g.load(ctx)
 	if err != nil {
 		return err
 	}

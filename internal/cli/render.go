@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/moby/sys/atomicwriter"
 	"github.com/spf13/cobra"
 
 	"github.com/neuroscale-dev/neuroscale/internal/render"
@@ -35,7 +36,7 @@ values are replaced by REDACTED.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := g.withTimeout(cmd.Context())
 			defer cancel()
-			r, err := g.load()
+			r, err := g.load(ctx)
 			if err != nil {
 				return err
 			}
@@ -73,7 +74,9 @@ func writeRendered(out io.Writer, dir string, p *render.Platform) error {
 			return fmt.Errorf("encode %s: %w", c.Name, err)
 		}
 		path := filepath.Join(dir, c.Name+".yaml")
-		if err := writeFileAtomic(path, buf.Bytes()); err != nil {
+		// Through a temporary file and a rename, so an interrupted render
+		// never leaves half a file for kubectl to apply.
+		if err := atomicwriter.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 			return &renderOutputError{dir: dir, err: err}
 		}
 		fmt.Fprintf(out, "%-16s %4d objects  %s  digest %.12s\n", c.Name, len(c.Objects()), path, c.Digest)
@@ -89,27 +92,6 @@ func writeRendered(out io.Writer, dir string, p *render.Platform) error {
 		}
 	}
 	return nil
-}
-
-// writeFileAtomic writes through a temporary file and a rename, so an
-// interrupted render never leaves half a file for kubectl to apply.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // renderOutputError is a rendered platform that could not be written.

@@ -79,6 +79,12 @@ func Execute(ctx context.Context, s Streams, args []string, env []string) int {
 		return ee.Code
 	}
 	printError(s.Err, err)
+	// An error that carries its own exit code keeps it, even after
+	// Ctrl-C: up that failed verification exits 1 however it ended.
+	var coded interface{ ExitCode() int }
+	if errors.As(err, &coded) {
+		return coded.ExitCode()
+	}
 	if ctx.Err() != nil {
 		return 130
 	}
@@ -142,9 +148,9 @@ func newRoot(g *globals) *cobra.Command {
 }
 
 // load reads and resolves the configuration with flag and environment
-// overrides applied.
-func (g *globals) load() (*config.Resolved, error) {
-	return config.Load(config.LoadOptions{Path: g.configPath, Stdin: g.streams.In, Viper: g.viper})
+// overrides applied; it gives up when ctx ends.
+func (g *globals) load(ctx context.Context) (*config.Resolved, error) {
+	return config.LoadContext(ctx, config.LoadOptions{Path: g.configPath, Stdin: g.streams.In, Viper: g.viper})
 }
 
 // withTimeout applies --timeout to ctx when set.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/neuroscale-dev/neuroscale/internal/platform"
 	"github.com/neuroscale-dev/neuroscale/internal/secrets"
 )
 
@@ -66,7 +67,7 @@ type secretSetOutput struct {
 }
 
 func runSecretSet(ctx context.Context, g *globals, name string, wait bool) error {
-	r, err := g.load()
+	r, err := g.load(ctx)
 	if err != nil {
 		return err
 	}
@@ -78,7 +79,7 @@ func runSecretSet(ctx context.Context, g *globals, name string, wait bool) error
 	if err != nil {
 		return err
 	}
-	acc, err := platformAccess(r)
+	acc, err := platform.Access(r)
 	if err != nil {
 		return err
 	}
@@ -147,7 +148,7 @@ set and valid, with the value's length only. It exits 1 when a required secret
 is missing or any value is invalid.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := g.load()
+			r, err := g.load(cmd.Context())
 			if err != nil {
 				return err
 			}

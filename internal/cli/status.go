@@ -30,7 +30,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 func runStatus(ctx context.Context, g *globals) error {
 	ctx, cancel := g.withTimeout(ctx)
 	defer cancel()
-	r, access, err := g.loadPlatform()
+	r, access, err := g.loadPlatform(ctx)
 	if err != nil {
 		return err
 	}

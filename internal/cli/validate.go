@@ -24,7 +24,7 @@ func newValidateCmd(g *globals) *cobra.Command {
 			"It exits 1 when any finding is an error.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := g.load()
+			r, err := g.load(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 )
 
 // Document is a decoded config or profile file with the source kept, so
@@ -32,16 +33,81 @@ func (d *Document) Position(path string) string {
 	if d == nil {
 		return ""
 	}
-	if d.file != nil {
-		if p, err := yaml.PathString(path); err == nil {
-			if n, err := p.FilterFile(d.file); err == nil && n != nil {
-				if tk := n.GetToken(); tk != nil && tk.Position != nil {
-					return fmt.Sprintf("%s:%d:%d", d.Name, tk.Position.Line, tk.Position.Column)
-				}
-			}
-		}
+	if line, col, ok := d.lookup(path); ok {
+		return fmt.Sprintf("%s:%d:%d", d.Name, line, col)
 	}
 	return d.Name
+}
+
+// lookup returns the line and column of the value at a YAML path.
+func (d *Document) lookup(path string) (line, col int, ok bool) {
+	if d == nil || d.file == nil {
+		return 0, 0, false
+	}
+	p, err := yaml.PathString(path)
+	if err != nil {
+		return 0, 0, false
+	}
+	n, err := p.FilterFile(d.file)
+	if err != nil || n == nil {
+		return 0, 0, false
+	}
+	tk := n.GetToken()
+	switch n.(type) {
+	case *ast.MappingNode, *ast.SequenceNode:
+		// A block's own token is inside it; its key says more.
+		if k := d.keyToken(path); k != nil {
+			tk = k
+		}
+	}
+	if tk == nil || tk.Position == nil {
+		return 0, 0, false
+	}
+	return tk.Position.Line, tk.Position.Column, true
+}
+
+// keyToken is the token of the last key of a path like $.a.b, or nil.
+func (d *Document) keyToken(path string) *token.Token {
+	i := strings.LastIndexByte(path, '.')
+	if i <= 0 || strings.ContainsAny(path[i+1:], "[]'\"") {
+		return nil
+	}
+	parent, key := path[:i], path[i+1:]
+	var n ast.Node
+	if parent == "$" {
+		if len(d.file.Docs) == 0 {
+			return nil
+		}
+		n = d.file.Docs[0].Body
+	} else {
+		p, err := yaml.PathString(parent)
+		if err != nil {
+			return nil
+		}
+		if n, err = p.FilterFile(d.file); err != nil {
+			return nil
+		}
+	}
+	m, ok := n.(*ast.MappingNode)
+	if !ok {
+		return nil
+	}
+	for _, mv := range m.Values {
+		if mv.Key != nil && mv.Key.GetToken() != nil && mv.Key.GetToken().Value == key {
+			return mv.Key.GetToken()
+		}
+	}
+	return nil
+}
+
+// errorAt is a DecodeError at the value of a YAML path, or at the top of
+// the file when the path is absent.
+func (d *Document) errorAt(path, msg, hint string) *DecodeError {
+	de := &DecodeError{File: d.Name, Line: 1, Column: 1, Msg: msg, Hint: hint}
+	if line, col, ok := d.lookup(path); ok {
+		de.Line, de.Column = line, col
+	}
+	return de
 }
 
 // DecodeError is a strict-decoding failure at a place in a file.
@@ -75,15 +141,7 @@ func (e *DecodeError) Error() string {
 
 // ReadPlatform reads neuroscale.yaml from path; "-" reads r.
 func ReadPlatform(path string, stdin io.Reader) (*Platform, *Document, error) {
-	var data []byte
-	var err error
-	name := path
-	if path == "-" {
-		name = "<stdin>"
-		data, err = io.ReadAll(stdin)
-	} else {
-		data, err = os.ReadFile(path)
-	}
+	name, data, err := readLimited(path, stdin, DefaultLimits.MaxBytes)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read config: %w", err)
 	}
@@ -103,30 +161,76 @@ func ReadPlatform(path string, stdin io.Reader) (*Platform, *Document, error) {
 func Decode(name string, data []byte, v any) (*Document, error) {
 	doc := &Document{Name: name, Source: data}
 	if len(bytes.TrimSpace(data)) == 0 {
-		return doc, &DecodeError{File: name, Msg: "file is empty", Hint: "start from the documented neuroscale.yaml in the repository"}
+		return doc, &DecodeError{File: name, Line: 1, Column: 1, Msg: "file is empty", Hint: "start from the documented neuroscale.yaml in the repository"}
+	}
+	limits := DefaultLimits
+	if err := limits.checkSize(name, data); err != nil {
+		return doc, err
+	}
+	if err := limits.scanTokens(name, string(data)); err != nil {
+		return doc, err
 	}
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
-		return doc, toDecodeError(name, err, v)
+		return doc, toDecodeError(name, data, err, v)
 	}
 	doc.file = f
 	if len(f.Docs) > 1 {
-		return doc, &DecodeError{File: name, Msg: fmt.Sprintf("holds %d YAML documents; neuroscale reads one", len(f.Docs))}
+		pos := f.Docs[1].GetToken()
+		de := &DecodeError{File: name, Line: 1, Column: 1, Msg: fmt.Sprintf("holds %d YAML documents; neuroscale reads one", len(f.Docs)), Hint: "remove the --- separator and everything after it"}
+		if pos != nil && pos.Position != nil {
+			de.Line, de.Column = pos.Position.Line, pos.Position.Column
+		}
+		return doc, de
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data), yaml.Strict())
-	if err := dec.Decode(v); err != nil {
-		return doc, toDecodeError(name, err, v)
+	if len(f.Docs) == 0 || f.Docs[0].Body == nil {
+		return doc, &DecodeError{File: name, Line: 1, Column: 1, Msg: "file holds no YAML value", Hint: "start from the documented neuroscale.yaml in the repository"}
+	}
+	if err := limits.checkTree(name, f.Docs[0].Body); err != nil {
+		return doc, err
+	}
+	// Decode the tree already parsed: parsing twice doubles the cost.
+	dec := yaml.NewDecoder(bytes.NewReader(nil), yaml.Strict())
+	if err := dec.DecodeFromNode(f.Docs[0].Body, v); err != nil {
+		return doc, toDecodeError(name, data, err, v)
 	}
 	return doc, nil
+}
+
+// readLimited reads at most max+1 bytes of path ("-" reads stdin), so an
+// endless or huge input is cut before it is held in memory; Decode then
+// reports the size limit.
+func readLimited(path string, stdin io.Reader, max int) (string, []byte, error) {
+	name, r := path, stdin
+	if path == "-" {
+		name = "<stdin>"
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return name, nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, int64(max)+1))
+	return name, data, err
 }
 
 func checkHeader(doc *Document, apiVersion, kind, want string) error {
 	var errs []error
 	if apiVersion != APIVersion {
-		errs = append(errs, &DecodeError{File: doc.Name, Msg: fmt.Sprintf("apiVersion is %q", apiVersion), Hint: "use apiVersion: " + APIVersion})
+		msg := "apiVersion is " + Quote(apiVersion)
+		if apiVersion == "" {
+			msg = "apiVersion is missing"
+		}
+		errs = append(errs, doc.errorAt("$.apiVersion", msg, "use apiVersion: "+APIVersion))
 	}
 	if kind != want {
-		errs = append(errs, &DecodeError{File: doc.Name, Msg: fmt.Sprintf("kind is %q", kind), Hint: "use kind: " + want})
+		msg := "kind is " + Quote(kind)
+		if kind == "" {
+			msg = "kind is missing"
+		}
+		errs = append(errs, doc.errorAt("$.kind", msg, "use kind: "+want))
 	}
 	return errors.Join(errs...)
 }
@@ -135,20 +239,24 @@ var unknownFieldRe = regexp.MustCompile(`unknown field "([^"]+)"`)
 
 // toDecodeError turns a goccy error into a DecodeError with a position and,
 // for unknown keys, the closest known key.
-func toDecodeError(name string, err error, v any) error {
-	de := &DecodeError{File: name, Msg: err.Error()}
+func toDecodeError(name string, data []byte, err error, v any) error {
+	de := &DecodeError{File: name, Msg: shorten(err.Error())}
 	var yerr yaml.Error
 	if errors.As(err, &yerr) {
-		de.Msg = yerr.GetMessage()
+		de.Msg = shorten(yerr.GetMessage())
 		if tk := yerr.GetToken(); tk != nil && tk.Position != nil {
 			de.Line, de.Column = tk.Position.Line, tk.Position.Column
 		}
+	}
+	if de.Line <= 0 {
+		// Errors at the end of the input carry no token: point at the end.
+		de.Line, de.Column = offsetPosition(data, len(data))
 	}
 	var uf *yaml.UnknownFieldError
 	if errors.As(err, &uf) {
 		if m := unknownFieldRe.FindStringSubmatch(uf.Message); m != nil {
 			de.Key = m[1]
-			de.Msg = fmt.Sprintf("unknown key %q", m[1])
+			de.Msg = "unknown key " + Quote(m[1])
 			if s := closest(m[1], knownKeys(reflect.TypeOf(v))); s != "" {
 				de.Hint = fmt.Sprintf("did you mean %q?", s)
 			} else {
@@ -199,6 +307,9 @@ func knownKeys(t reflect.Type) []string {
 // closest returns the candidate nearest to s by edit distance, if close.
 func closest(s string, candidates []string) string {
 	best, bestD := "", 1<<30
+	if len(s) > maxQuoted {
+		return "" // nothing that long is a typo of a key
+	}
 	ls := strings.ToLower(s)
 	for _, c := range candidates {
 		d := Levenshtein(ls, strings.ToLower(c))

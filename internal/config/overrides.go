@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -86,6 +87,31 @@ type LoadOptions struct {
 // Load reads, overrides, resolves and validates the configuration. Every
 // problem found by validation is returned at once.
 func Load(o LoadOptions) (*Resolved, error) {
+	return LoadContext(context.Background(), o)
+}
+
+// LoadContext is Load that gives up when ctx ends (Ctrl-C, SIGTERM): the
+// file is read and parsed in a goroutine the caller stops waiting for, so a
+// command never outlives its signal because of what a file holds.
+func LoadContext(ctx context.Context, o LoadOptions) (*Resolved, error) {
+	type loaded struct {
+		r   *Resolved
+		err error
+	}
+	done := make(chan loaded, 1)
+	go func() {
+		r, err := load(o)
+		done <- loaded{r, err}
+	}()
+	select {
+	case l := <-done:
+		return l.r, l.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("reading the configuration: %w", context.Cause(ctx))
+	}
+}
+
+func load(o LoadOptions) (*Resolved, error) {
 	path := o.Path
 	explicit := path != ""
 	if !explicit {
@@ -108,17 +134,10 @@ func Load(o LoadOptions) (*Resolved, error) {
 	ApplyOverrides(p, o.Viper)
 	r, err := Resolve(p, doc)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", docName(doc), err)
+		return nil, err
 	}
 	if err := r.Validate(); err != nil {
 		return r, err
 	}
 	return r, nil
-}
-
-func docName(d *Document) string {
-	if d == nil {
-		return "defaults"
-	}
-	return d.Name
 }

@@ -86,9 +86,11 @@ func LoadProfile(name string, p *Platform) (*Profile, []string, error) {
 	var chain []*Profile
 	var names []string
 	seen := map[string]bool{}
+	// at is the YAML path of the config file that named cur.
+	at := "$.profile"
 	for cur := name; cur != ""; {
 		if seen[cur] {
-			return nil, nil, fmt.Errorf("profile %q extends itself through %s", name, strings.Join(names, " -> "))
+			return nil, nil, &ProfileError{Path: at, Msg: fmt.Sprintf("profile %s extends itself through %s", Quote(name), strings.Join(names, " -> ")), Hint: "end the chain with extends: dev or extends: prod"}
 		}
 		seen[cur] = true
 		var prof *Profile
@@ -102,7 +104,7 @@ func LoadProfile(name string, p *Platform) (*Profile, []string, error) {
 		if prof == nil {
 			raw, err := profiles.Read(cur)
 			if err != nil {
-				return nil, nil, fmt.Errorf("profile %q: %w; define it under profiles: in neuroscale.yaml", cur, err)
+				return nil, nil, &ProfileError{Path: at, Msg: fmt.Sprintf("profile %s: %v", Quote(cur), err), Hint: "use dev or prod, or define it under profiles: in neuroscale.yaml"}
 			}
 			var bp Profile
 			if _, err := Decode("profiles/"+cur+".yaml", raw, &bp); err != nil {
@@ -112,11 +114,12 @@ func LoadProfile(name string, p *Platform) (*Profile, []string, error) {
 		}
 		if prof.Extends == "" && p != nil && p.Profiles != nil {
 			if _, user := p.Profiles[cur]; user {
-				return nil, nil, fmt.Errorf("profile %q must extend dev or prod (extends: dev)", cur)
+				return nil, nil, &ProfileError{Path: "$.profiles." + cur, Msg: fmt.Sprintf("profile %s must extend dev or prod", Quote(cur)), Hint: "add extends: dev"}
 			}
 		}
 		chain = append([]*Profile{prof}, chain...)
 		names = append([]string{cur}, names...)
+		at = "$.profiles." + cur + ".extends"
 		cur = prof.Extends
 	}
 	out := &Profile{Name: name}
@@ -260,7 +263,7 @@ func Resolve(p *Platform, doc *Document) (*Resolved, error) {
 	}
 	prof, chain, err := LoadProfile(name, p)
 	if err != nil {
-		return nil, err
+		return nil, profileErrorAt(doc, name, err)
 	}
 	r := &Resolved{Profile: name, ProfileChain: chain, Doc: doc, Platform: p, Requirements: prof.Requirements}
 
@@ -419,10 +422,10 @@ func (r *Resolved) Validate() error {
 		if s := closest(r.Cluster.Provider, []string{ProviderK3d, ProviderExisting}); s != "" {
 			hint = fmt.Sprintf("did you mean %q?", s)
 		}
-		add("$.cluster.provider", fmt.Sprintf("cluster.provider %q is not known", r.Cluster.Provider), hint)
+		add("$.cluster.provider", fmt.Sprintf("cluster.provider %s is not known", Quote(r.Cluster.Provider)), hint)
 	}
 	if !validDNSLabel(r.Cluster.Name) {
-		add("$.cluster.name", fmt.Sprintf("cluster.name %q is not a valid name", r.Cluster.Name), "use lowercase letters, digits and '-', at most 32 characters")
+		add("$.cluster.name", fmt.Sprintf("cluster.name %s is not a valid name", Quote(r.Cluster.Name)), "use lowercase letters, digits and '-', at most 32 characters")
 	}
 	checkPort := func(path, what string, p int) {
 		if p < 0 || p > 65535 {
@@ -434,7 +437,7 @@ func (r *Resolved) Validate() error {
 	checkPort("$.cluster.ports.api", "cluster.ports.api", r.Cluster.Ports.API)
 
 	if m := r.Sources.Mirror; m != "" && !strings.HasPrefix(m, "file://") && !strings.HasPrefix(m, "http://") && !strings.HasPrefix(m, "https://") {
-		add("$.sources.mirror", fmt.Sprintf("sources.mirror %q is neither file:// nor http(s)://", m), "write file:///path/to/mirror or https://host/path")
+		add("$.sources.mirror", fmt.Sprintf("sources.mirror %s is neither file:// nor http(s)://", Quote(m)), "write file:///path/to/mirror or https://host/path")
 	}
 
 	type use struct{ path, what string }
@@ -464,26 +467,26 @@ func (r *Resolved) Validate() error {
 	for i, f := range r.Forwards {
 		path := fmt.Sprintf("$.forwards[%d]", i)
 		if f.Name == "" || fnames[f.Name] {
-			add(path, fmt.Sprintf("forward %d has an empty or repeated name %q", i, f.Name), "give every forward a unique name")
+			add(path, fmt.Sprintf("forward %d has an empty or repeated name %s", i, Quote(f.Name)), "give every forward a unique name")
 		}
 		fnames[f.Name] = true
 		if f.Service == "" || f.Namespace == "" || f.RemotePort <= 0 {
-			add(path, fmt.Sprintf("forward %q needs namespace, service and remotePort", f.Name), "fill them in")
+			add(path, fmt.Sprintf("forward %s needs namespace, service and remotePort", Quote(f.Name)), "fill them in")
 		}
 		if f.LocalPort <= 0 || f.LocalPort > 65535 {
-			add(path+".localPort", fmt.Sprintf("forward %q has localPort %d", f.Name, f.LocalPort), "use 1-65535")
+			add(path+".localPort", fmt.Sprintf("forward %s has localPort %d", Quote(f.Name), f.LocalPort), "use 1-65535")
 		}
 		claim(path+".localPort", f.LocalPort, fmt.Sprintf("the %s port-forward", f.Name))
 	}
 	for _, n := range ComponentNames {
 		if c := r.Platform.Components.Get(n); c != nil && c.Timeout.Invalid() != "" {
-			add("$.components."+n+".timeout", fmt.Sprintf("invalid duration %q for components.%s.timeout", c.Timeout.Invalid(), n), "write it like 90s or 5m")
+			add("$.components."+n+".timeout", fmt.Sprintf("invalid duration %s for components.%s.timeout", Quote(c.Timeout.Invalid()), n), "write it like 90s or 5m")
 		}
 	}
 	switch r.Backstage.Auth {
 	case "guest", "github":
 	default:
-		add("$.backstage.auth", fmt.Sprintf("backstage.auth %q is not known", r.Backstage.Auth), "use guest or github")
+		add("$.backstage.auth", fmt.Sprintf("backstage.auth %s is not known", Quote(r.Backstage.Auth)), "use guest or github")
 	}
 	for _, s := range r.Secrets {
 		path := "$.secrets." + s.Name
@@ -500,17 +503,17 @@ func (r *Resolved) Validate() error {
 		switch s.Source.Kind {
 		case "", "opaque", "github-token", "oauth-client-id", "oauth-client-secret":
 		default:
-			add(path+".kind", fmt.Sprintf("secret %s has kind %q", s.Name, s.Source.Kind), "use github-token, oauth-client-id, oauth-client-secret or opaque")
+			add(path+".kind", fmt.Sprintf("secret %s has kind %s", s.Name, Quote(s.Source.Kind)), "use github-token, oauth-client-id, oauth-client-secret or opaque")
 		}
 	}
 	if g := r.GitOps; g != nil {
 		if !strings.HasPrefix(g.Repo, "https://github.com/") || strings.Count(strings.Trim(strings.TrimPrefix(g.Repo, "https://github.com/"), "/"), "/") != 1 {
-			add("$.gitops.repo", fmt.Sprintf("gitops.repo %q is not https://github.com/OWNER/NAME", g.Repo), "the template publishes pull requests with publish:github:pull-request")
+			add("$.gitops.repo", fmt.Sprintf("gitops.repo %s is not https://github.com/OWNER/NAME", Quote(g.Repo)), "the template publishes pull requests with publish:github:pull-request")
 		}
 	}
 	for name := range r.Platform.Profiles {
 		if name == "dev" || name == "prod" {
-			add("$.profiles."+name, fmt.Sprintf("profile %q redefines a built-in profile", name), "give it another name and extends: "+name)
+			add("$.profiles."+name, fmt.Sprintf("profile %s redefines a built-in profile", Quote(name)), "give it another name and extends: "+name)
 		}
 	}
 	return errors.Join(errs...)

@@ -4,17 +4,30 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/moby/sys/atomicwriter"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 )
 
 // cacheFormat changes whenever what renderChart produces changes for the
-// same inputs (a new parser, a new Helm), so old entries are never read.
-const cacheFormat = "neuroscale-render-v1"
+// same inputs (a new parser, a new Helm, the digest beside each entry), so
+// old entries are never read.
+const cacheFormat = "neuroscale-render-v2"
+
+// digestSuffix names the file beside each entry that holds the sha256 of
+// the entry's bytes. A cached render is applied to a cluster as it is, so
+// it is used only when it is still exactly what was written: an entry
+// edited by hand or cut short by a crash is rendered again.
+const digestSuffix = ".sha256"
+
+// ErrCacheTampered says a cache entry no longer matches its digest.
+var ErrCacheTampered = errors.New("does not match the digest stored beside it")
 
 // chartCache keeps each chart's rendered objects on disk, keyed by
 // everything the render depends on: the chart archive's bytes, the values,
@@ -48,24 +61,36 @@ func (c *chartCache) path(key string) string {
 	return filepath.Join(c.dir, key[:2], key+".json")
 }
 
-// get returns the cached objects and hooks, or ok=false.
-func (c *chartCache) get(key string) (objs, hooks []*unstructured.Unstructured, ok bool) {
+// get returns the cached objects and hooks, or ok=false. err is
+// ErrCacheTampered (wrapped, naming the entry) when an entry exists but its
+// bytes do not match its digest; the caller renders again and says so.
+func (c *chartCache) get(key string) (objs, hooks []*unstructured.Unstructured, ok bool, err error) {
 	if c == nil {
-		return nil, nil, false
+		return nil, nil, false, nil
 	}
-	b, err := os.ReadFile(c.path(key))
+	p := c.path(key)
+	b, err := os.ReadFile(p)
 	if err != nil {
-		return nil, nil, false
+		return nil, nil, false, nil
+	}
+	want, err := os.ReadFile(p + digestSuffix)
+	if err != nil || strings.TrimSpace(string(want)) != sha256Hex(b) {
+		return nil, nil, false, fmt.Errorf("render cache entry %s %w", p, ErrCacheTampered)
 	}
 	var cc cachedChart
 	// util/json turns integral numbers into int64, as the YAML parser
 	// does, so cached and fresh objects are identical.
 	if err := utiljson.Unmarshal(b, &cc); err != nil {
-		return nil, nil, false
+		return nil, nil, false, nil
 	}
 	objs, ok1 := toObjects(cc.Objects)
 	hooks, ok2 := toObjects(cc.Hooks)
-	return objs, hooks, ok1 && ok2
+	return objs, hooks, ok1 && ok2, nil
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 func toObjects(in []any) ([]*unstructured.Unstructured, bool) {
@@ -101,18 +126,10 @@ func (c *chartCache) put(key string, objs, hooks []*unstructured.Unstructured) e
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".render-*")
-	if err != nil {
+	// The entry first, then its digest: a crash between the two leaves an
+	// entry that does not match, which is rendered again.
+	if err := atomicwriter.WriteFile(p, b, 0o644); err != nil {
 		return err
 	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), p)
+	return atomicwriter.WriteFile(p+digestSuffix, []byte(sha256Hex(b)+"\n"), 0o644)
 }

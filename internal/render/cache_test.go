@@ -3,8 +3,10 @@ package render
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
@@ -56,5 +58,65 @@ func TestChartCacheGivesTheSameRender(t *testing.T) {
 	p := render(t, changed, config.Backstage)
 	if p.Component(config.Backstage).Digest == first.Component(config.Backstage).Digest {
 		t.Error("changed values were served the old render from the cache")
+	}
+}
+
+// TestTamperedCacheEntryIsRenderedAgain: a cached render edited after it
+// was written (an image moved to another registry) is not used; the chart
+// is rendered again, with a warning naming the entry, and the entry is
+// rewritten. An entry whose digest file is gone is treated the same.
+func TestTamperedCacheEntryIsRenderedAgain(t *testing.T) {
+	t.Parallel()
+	cache := t.TempDir()
+	r := resolved(t, "dev", catalogtest.MirrorURL(t), cache, config.Components{})
+	renderLogged := func() (*Component, string) {
+		t.Helper()
+		var logs bytes.Buffer
+		p, err := Render(context.Background(), r, Options{Only: []string{config.CertManager}, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Component(config.CertManager), logs.String()
+	}
+	first, _ := renderLogged()
+	entries, _ := filepath.Glob(filepath.Join(cache, "rendered", "*", "*.json"))
+	if len(entries) != 1 {
+		t.Fatalf("want one cache entry for cert-manager, have %v", entries)
+	}
+	entry := entries[0]
+	orig, err := os.ReadFile(entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const registry = "quay.io/jetstack/"
+	if !bytes.Contains(orig, []byte(registry)) {
+		t.Fatalf("the cert-manager render names no %s image", registry)
+	}
+	tampered := bytes.ReplaceAll(orig, []byte(registry), []byte("registry.example.com/evil/"))
+
+	for _, tc := range []struct {
+		name   string
+		tamper func() error
+	}{
+		{"edited entry", func() error { return os.WriteFile(entry, tampered, 0o644) }},
+		{"digest removed", func() error { return os.Remove(entry + digestSuffix) }},
+	} {
+		if err := tc.tamper(); err != nil {
+			t.Fatal(err)
+		}
+		got, logs := renderLogged()
+		if got.Digest != first.Digest {
+			t.Errorf("%s: the render differs from the first one: the changed entry was used", tc.name)
+		}
+		if !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, "rendering it again") || !strings.Contains(logs, entry) {
+			t.Errorf("%s: no warning naming %s; logs:\n%s", tc.name, entry, logs)
+		}
+		now, err := os.ReadFile(entry)
+		if err != nil || !bytes.Equal(now, orig) {
+			t.Errorf("%s: the entry was not rewritten with the fresh render (err %v)", tc.name, err)
+		}
+		if _, logs := renderLogged(); strings.Contains(logs, "level=WARN") {
+			t.Errorf("%s: the rewritten entry still warns:\n%s", tc.name, logs)
+		}
 	}
 }

@@ -50,7 +50,11 @@ func renderChart(ctx context.Context, r *config.Resolved, cc *catalog.Component,
 		}
 	}
 	if key != "" {
-		if objs, hooks, ok := opts.cache.get(key); ok {
+		objs, hooks, ok, err := opts.cache.get(key)
+		if err != nil {
+			log.Warn("cached render of "+ch.Name+" was changed since it was written; rendering it again", "err", err)
+		}
+		if ok {
 			log.Debug("rendered chart from cache", "chart", ch.Name, "version", ch.Version, "objects", len(objs), "hooks", len(hooks))
 			return &Step{Kind: StepChart, Name: ch.Release, Namespace: ns, Chart: chrt, ChartVersion: ch.Version,
 				Values: vals, Objects: append(objs, hooks...), Hooks: hooks}, nil

@@ -147,10 +147,7 @@ func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
 		args = append(args, "--remove-dir-on-owner-exit")
 	}
 	if _, err := runScript(ctx, root, args...); err != nil {
-		if removeDir && os.Getenv(EnvKeep) == "" {
-			_ = os.RemoveAll(dir)
-		}
-		return nil, fmt.Errorf("start test cluster: %w", err)
+		return nil, fmt.Errorf("start test cluster: %w", keepLogs(dir, removeDir, err))
 	}
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	dockerclient "github.com/docker/docker/client"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/k3d-io/k3d/v5/pkg/runtimes/docker"
 	k3dtypes "github.com/k3d-io/k3d/v5/pkg/types"
 
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d/dockertest"
@@ -181,6 +183,7 @@ func cacheDaemon() *dockertest.Daemon {
 	for _, c := range Caches() {
 		d.Containers = append(d.Containers, dockertest.Container{
 			Name: c.Name, Image: RegistryImage, Running: true, Networks: []string{CacheNetwork},
+			Env:    []string{remoteURLEnv + "=" + c.RemoteURL},
 			Labels: map[string]string{"app": "k3d", k3dtypes.LabelClusterName: "", k3dtypes.LabelRole: string(k3dtypes.RegistryRole)},
 		})
 		d.Volumes = append(d.Volumes, dockertest.Volume{Name: c.Volume, Labels: map[string]string{"app": "k3d", cacheLabel: c.Upstream}})
@@ -323,4 +326,15 @@ func TestPublishedPorts(t *testing.T) {
 	if err != nil || len(none) != 0 {
 		t.Errorf("missing cluster: %v, %v", none, err)
 	}
+}
+
+// dockerClient is a Docker client for the test daemon, built as k3d does.
+func dockerClient(t *testing.T) dockerclient.APIClient {
+	t.Helper()
+	dc, err := docker.GetDockerClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dc.Close() })
+	return dc
 }

@@ -24,9 +24,22 @@ var stopOrder = []string{"sim", "kwok", "kube-scheduler", "kube-controller-manag
 // spawn starts bin detached from the launcher (own session, output to
 // DIR/logs/NAME.log) and records its pid in DIR/pids/NAME.pid, so the
 // process outlives this short-lived launcher and stop can find it by pid.
+//
+// It also records how the process was started (DIR/specs/NAME.json), so
+// the supervisor can start it again with the same flags and ports when it
+// exits (see restart.go).
 func spawn(dir, name, bin string, args ...string) (int, error) {
+	if err := writeSpec(dir, procSpec{Name: name, Bin: bin, Args: args}); err != nil {
+		return 0, err
+	}
+	return startProc(dir, name, bin, args, os.O_TRUNC)
+}
+
+// startProc starts one process; logMode is os.O_TRUNC for a fresh start and
+// os.O_APPEND for a restart, which keeps what the previous run logged.
+func startProc(dir, name, bin string, args []string, logMode int) (int, error) {
 	logPath := filepath.Join(dir, "logs", name+".log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|logMode, 0o644)
 	if err != nil {
 		return 0, fmt.Errorf("open log of %s: %w", name, err)
 	}
@@ -134,7 +147,8 @@ func supervise(ctx context.Context, dir string, owner int) (ownerGone bool) {
 	if owner > 1 {
 		start = procStart(owner)
 	}
-	t := time.NewTicker(500 * time.Millisecond)
+	r := newRestarter(dir)
+	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
 		select {
@@ -144,6 +158,7 @@ func supervise(ctx context.Context, dir string, owner int) (ownerGone bool) {
 			return false
 		case <-t.C:
 		}
+		r.check(ctx)
 		if owner > 1 {
 			if s := procStart(owner); s == "" || s != start {
 				fmt.Printf("%s owner %d is gone: stopping the cluster\n", time.Now().Format(time.RFC3339), owner)

@@ -137,7 +137,8 @@ func waitEstablished(ctx context.Context, dyn dynamic.Interface, name string) er
 
 // createStages installs kwok's "fast" lifecycle: nodes Ready at once with
 // a lease heartbeat, pods Ready at once, Job pods complete, deleted pods
-// go away. Each delay adds a copy of pod-ready restricted to its labels,
+// go away; and pods made not Ready by an outage Ready again (see
+// podReadyAgain). Each delay adds a copy of pod-ready restricted to its labels,
 // held back by the delay and given weight 1: kwok picks among matching
 // stages by weight, so a pod matching a delayed stage (weight 1) never
 // takes the default one (weight 0).
@@ -164,6 +165,11 @@ func createStages(ctx context.Context, dyn dynamic.Interface, delays []podReadyD
 	if podReady == nil {
 		return fmt.Errorf("kwok's pod-ready stage not found")
 	}
+	again, err := podReadyAgain(podReady)
+	if err != nil {
+		return err
+	}
+	stages = append(stages, again)
 	for i, d := range delays {
 		set, err := labels.ConvertSelectorToLabelsMap(d.Selector)
 		if err != nil {
@@ -204,4 +210,34 @@ func decode(doc []byte) (*unstructured.Unstructured, error) {
 
 func insecureTLS() *tls.Config {
 	return &tls.Config{InsecureSkipVerify: true} //nolint:gosec // readiness probe of our own process only
+}
+
+// podReadyAgain is pod-ready for Running pods that lost their Ready
+// condition. When kwok is down longer than the node's lease, the node
+// lifecycle controller marks the node NotReady and every pod on it not
+// Ready; kwok's node-initialize stage makes the node Ready again once kwok
+// is back, but pod-ready only matches Pending pods, so without this stage
+// the pods would stay not Ready for good, as no real kubelet allows.
+func podReadyAgain(podReady *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	s := podReady.DeepCopy()
+	s.SetName("pod-ready-again")
+	exprs, _, err := unstructured.NestedSlice(s.Object, "spec", "selector", "matchExpressions")
+	if err != nil {
+		return nil, fmt.Errorf("pod-ready-again: %w", err)
+	}
+	found := false
+	for _, e := range exprs {
+		m, ok := e.(map[string]any)
+		if ok && m["key"] == ".status.phase" {
+			m["values"] = []any{"Running"}
+			found = true
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("kwok's pod-ready stage has no .status.phase selector to adapt")
+	}
+	if err := unstructured.SetNestedSlice(s.Object, exprs, "spec", "selector", "matchExpressions"); err != nil {
+		return nil, fmt.Errorf("pod-ready-again: %w", err)
+	}
+	return s, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -121,6 +122,9 @@ func start(ctx context.Context, o startOptions) error {
 	if err := os.WriteFile(pidFile(dir, "supervisor"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		return fmt.Errorf("record supervisor pid: %w", err)
 	}
+	if err := resetRestartState(dir); err != nil {
+		return err
+	}
 	// logs/ is kept: scripts/testcluster already writes supervisor.log
 	// there, and every other log is truncated when its process starts.
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o700); err != nil {
@@ -148,41 +152,33 @@ func start(ctx context.Context, o startOptions) error {
 	if err := os.WriteFile(tokenFile, []byte(token+",admin,admin-uid,system:masters\n"), 0o600); err != nil {
 		return fmt.Errorf("write token file: %w", err)
 	}
-	ports, err := freePorts(4)
-	if err != nil {
-		return err
-	}
-	etcdPort, peerPort, apiPort, kubeletPort := ports[0], ports[1], ports[2], ports[3]
-	server := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
 	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := writeKubeconfig(kubeconfig, server, pki.CACert, token); err != nil {
-		return err
-	}
 	bin := func(n string) string { return filepath.Join(o.bin, n) }
 
 	// etcd
-	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPort)
-	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
-	if _, err := spawn(dir, "etcd", bin("etcd"),
-		"--name=default",
-		"--data-dir="+filepath.Join(dir, "etcd-data"),
-		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
-		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
-		"--initial-cluster=default="+peerURL,
-		"--unsafe-no-fsync", // a test cluster need not survive a power cut
-		"--log-level=warn",
-	); err != nil {
+	var etcdURL string
+	if err := startListening(ctx, dir, "etcd", 2, func(ports []int) error {
+		etcdURL = fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+		peerURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+		_, err := spawn(dir, "etcd", bin("etcd"),
+			"--name=default",
+			"--data-dir="+filepath.Join(dir, "etcd-data"),
+			"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
+			"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
+			"--initial-cluster=default="+peerURL,
+			"--unsafe-no-fsync", // a test cluster need not survive a power cut
+			"--log-level=warn",
+		)
 		return err
-	}
-	if err := waitHTTP(ctx, "etcd", etcdURL+"/health", nil, dir); err != nil {
+	}, func() error { return waitHTTP(ctx, "etcd", etcdURL+"/health", nil, dir) }); err != nil {
 		return err
 	}
 
 	// kube-apiserver
+	var server string
 	apiArgs := []string{
 		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
-		fmt.Sprintf("--secure-port=%d", apiPort),
 		"--endpoint-reconciler-type=none", // the loopback address is no valid endpoint for kubernetes.default
 		"--tls-cert-file=" + pki.ServerCert, "--tls-private-key-file=" + pki.ServerKey,
 		"--client-ca-file=" + pki.CACert,
@@ -203,10 +199,14 @@ func start(ctx context.Context, o startOptions) error {
 		// path where charts' webhook configurations are accepted but never called.
 		apiArgs = append(apiArgs, "--disable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook")
 	}
-	if _, err := spawn(dir, "kube-apiserver", bin("kube-apiserver"), apiArgs...); err != nil {
+	if err := startListening(ctx, dir, "kube-apiserver", 1, func(ports []int) error {
+		server = fmt.Sprintf("https://127.0.0.1:%d", ports[0])
+		if err := writeKubeconfig(kubeconfig, server, pki.CACert, token); err != nil {
+			return err
+		}
+		_, err := spawn(dir, "kube-apiserver", bin("kube-apiserver"), append(slices.Clip(apiArgs), fmt.Sprintf("--secure-port=%d", ports[0]))...)
 		return err
-	}
-	if err := waitHTTP(ctx, "kube-apiserver", server+"/readyz", &token, dir); err != nil {
+	}, func() error { return waitHTTP(ctx, "kube-apiserver", server+"/readyz", &token, dir) }); err != nil {
 		return err
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -256,19 +256,24 @@ func start(ctx context.Context, o startOptions) error {
 	if err := os.WriteFile(kwokConfig, []byte("# stages are custom resources (--enable-crds=Stage)\n"), 0o644); err != nil {
 		return fmt.Errorf("write kwok config: %w", err)
 	}
-	if _, err := spawn(dir, "kwok", bin("kwok"),
-		"--kubeconfig="+kubeconfig,
-		"--config="+kwokConfig,
-		"--manage-all-nodes=true",
-		"--node-ip=127.0.0.1",
-		fmt.Sprintf("--node-port=%d", kubeletPort),
-		fmt.Sprintf("--server-address=127.0.0.1:%d", kubeletPort),
-		"--cidr=10.244.0.1/24",
-		"--tls-cert-file="+pki.ServerCert, "--tls-private-key-file="+pki.ServerKey,
-		// Without a lease the node flaps NotReady about every minute.
-		"--node-lease-duration-seconds=40",
-		"--enable-crds=Stage,ClusterPortForward,ClusterLogs,Exec,ClusterExec",
-	); err != nil {
+	var kubeletPort int
+	if err := startListening(ctx, dir, "kwok", 1, func(ports []int) error {
+		kubeletPort = ports[0]
+		_, err := spawn(dir, "kwok", bin("kwok"),
+			"--kubeconfig="+kubeconfig,
+			"--config="+kwokConfig,
+			"--manage-all-nodes=true",
+			"--node-ip=127.0.0.1",
+			fmt.Sprintf("--node-port=%d", kubeletPort),
+			fmt.Sprintf("--server-address=127.0.0.1:%d", kubeletPort),
+			"--cidr=10.244.0.1/24",
+			"--tls-cert-file="+pki.ServerCert, "--tls-private-key-file="+pki.ServerKey,
+			// Without a lease the node flaps NotReady about every minute.
+			"--node-lease-duration-seconds=40",
+			"--enable-crds=Stage,ClusterPortForward,ClusterLogs,Exec,ClusterExec",
+		)
+		return err
+	}, func() error { return waitHTTP(ctx, "kwok", kwokHealth(kubeletPort), nil, dir) }); err != nil {
 		return err
 	}
 	if o.simulate {
@@ -330,7 +335,7 @@ func waitHTTP(ctx context.Context, name, url string, token *string, dir string) 
 			last = err.Error()
 		}
 		if _, ok := readPid(dir, name); !ok {
-			return fmt.Errorf("%s exited during start; see %s", name, filepath.Join(dir, "logs", name+".log"))
+			return exitedDuringStart(dir, name)
 		}
 		select {
 		case <-ctx.Done():
@@ -373,7 +378,7 @@ func waitReady(ctx context.Context, cs kubernetes.Interface, dir string, simulat
 		why = ""
 		for _, p := range procs {
 			if _, ok := readPid(dir, p); !ok {
-				return fmt.Errorf("%s exited during start; see %s", p, filepath.Join(dir, "logs", p+".log"))
+				return exitedDuringStart(dir, p)
 			}
 		}
 		node, err := cs.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
