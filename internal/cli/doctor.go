@@ -20,7 +20,8 @@ func newDoctorCmd(g *globals) *cobra.Command {
 		Use:   "doctor",
 		Short: "Name every known failure of the running platform, with evidence and fix",
 		Long: `doctor inspects the running platform for every failure neuroscale knows of:
-a Template the catalog rejected (log line), scaffolder actions answering 401,
+a Template the catalog rejected (log line, or the status of its Location entity),
+scaffolder actions answering 401,
 a frontend config without app.title, Backstage probes that differ from the
 configuration, an empty or placeholder secret (length only) or one newer than
 the pods using it, objects changed by hand since neuroscale applied them, an

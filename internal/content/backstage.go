@@ -24,6 +24,19 @@ const (
 // templateVolume is the volume the Template ConfigMap is mounted from.
 const templateVolume = "model-endpoint-template"
 
+// TemplateFile is one file of the Template ConfigMap: its key and where it
+// lies under TemplatesMountPath.
+type TemplateFile struct{ Key, Path string }
+
+// TemplateFiles lay the Template ConfigMap out as files. ConfigMap keys
+// cannot hold "/", so the skeleton gets its own directory here, where
+// fetch:template expects it relative to template.yaml (url: ./skeleton).
+// verify's scaffolder dry-run sends the same layout.
+var TemplateFiles = []TemplateFile{
+	{Key: "template.yaml", Path: "template.yaml"},
+	{Key: "inference-service.yaml", Path: "skeleton/inference-service.yaml"},
+}
+
 // backstageValues are the Backstage chart's values. Everything for the
 // container goes under the chart's backstage: key; the seed platform's
 // wrapper chart needed backstage.backstage.*, and values one level off
@@ -39,20 +52,23 @@ func backstageValues(r *config.Resolved, in Inputs) map[string]any {
 		resources["limits"] = map[string]any{"cpu": "1", "memory": "1Gi"}
 	}
 
+	items := make([]any, 0, len(TemplateFiles))
+	for _, f := range TemplateFiles {
+		items = append(items, map[string]any{"key": f.Key, "path": f.Path})
+	}
 	container := map[string]any{
+		"image": map[string]any{
+			"registry":   BackstageImageRegistry,
+			"repository": BackstageImageRepository,
+			"tag":        BackstageImageTag,
+		},
 		"appConfig":           backstageAppConfig(r),
 		"extraEnvVarsSecrets": []any{BackstageSecret},
 		"extraVolumes": []any{map[string]any{
 			"name": templateVolume,
 			"configMap": map[string]any{
-				"name": TemplatesConfigMap,
-				// ConfigMap keys cannot hold "/", so items lay the
-				// skeleton out in its own directory, where fetch:template
-				// expects it relative to template.yaml.
-				"items": []any{
-					map[string]any{"key": "template.yaml", "path": "template.yaml"},
-					map[string]any{"key": "inference-service.yaml", "path": "skeleton/inference-service.yaml"},
-				},
+				"name":  TemplatesConfigMap,
+				"items": items,
 			},
 		}},
 		// No subPath: a subPath mount never sees ConfigMap updates, and

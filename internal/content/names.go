@@ -19,6 +19,17 @@ const (
 	// TemplateName is the Backstage Template's metadata.name.
 	TemplateName = "kserve-model-endpoint"
 
+	// BackstageImageRegistry, BackstageImageRepository and
+	// BackstageImageTag pin the chart's image (its default is the moving
+	// ghcr.io/backstage/backstage:latest) to the upstream example image of
+	// Backstage release 1.45.0: the release whose npm packages the real
+	// backend in the tests runs (test/backstage/package.json), so what the
+	// tests judge is what a laptop runs. No digest: none could be
+	// established from public material here (see test/backstage/README.md).
+	BackstageImageRegistry   = "ghcr.io"
+	BackstageImageRepository = "backstage/backstage"
+	BackstageImageTag        = "1.45.0"
+
 	// IngressDomain is Knative's and KServe's domain: every name under
 	// 127.0.0.1.sslip.io resolves to 127.0.0.1, where k3d's load balancer
 	// (and so Kourier) listens, without touching /etc/hosts or DNS.

@@ -72,6 +72,18 @@ func checkTemplateRejected(ctx context.Context, e *env) ([]Finding, error) {
 			lines = append(lines, l.Pod+": "+line)
 		}
 	}
+	// Backstage 1.45's example backend keeps the rejection in the
+	// Location entity's status and logs nothing: ask the catalog too.
+	if e.BackstageURL != "" {
+		client := e.HTTP
+		if client == nil {
+			client = http.DefaultClient
+		}
+		if rejected, err := verify.CatalogProcessingRejections(ctx, client, e.BackstageURL); err == nil {
+			lines = append(lines, rejected...)
+			read++
+		}
+	}
 	if len(lines) > 0 {
 		return []Finding{{
 			ID:       IDTemplateRejected,

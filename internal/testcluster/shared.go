@@ -61,6 +61,13 @@ func Get(t testing.TB) *Cluster {
 		if shared.skip = CanBuild(); shared.skip != "" {
 			return
 		}
+		var o options
+		for _, opt := range shared.opts {
+			opt(&o)
+		}
+		if shared.skip = CanRunReal(o.real...); shared.skip != "" {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
 		defer cancel()
 		shared.cluster, shared.err = Start(ctx, shared.opts...)

@@ -64,6 +64,7 @@ type options struct {
 	simulate bool
 	delays   []podReadyDelay
 	dir      string
+	real     []string
 }
 
 type podReadyDelay struct {
@@ -137,6 +138,9 @@ func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
 	}
 	if !o.simulate {
 		args = append(args, "--simulate=false")
+	}
+	if len(o.real) > 0 {
+		args = append(args, "--real="+strings.Join(o.real, ","))
 	}
 	if removeDir && os.Getenv(EnvKeep) == "" {
 		// Should this process die without Stop, the supervisor cleans up.

@@ -37,6 +37,7 @@ func (c *check) backstage() {
 		return
 	}
 	c.backstageTitle(app)
+	c.backstageSchema(app)
 	c.backstageTemplateAllow(app)
 	c.backstageAuth(app)
 	c.backstageBaseURL(app)

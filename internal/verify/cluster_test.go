@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -42,7 +43,9 @@ type platformState struct {
 
 func healthy() platformState {
 	return platformState{
-		backstage:   verifytest.BackstageState{Templates: []string{content.TemplateName}},
+		backstage: verifytest.BackstageState{Templates: []string{content.TemplateName}, DryRunFiles: map[string]string{
+			"apps/NAME/inference-service.yaml": "apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata:\n  name: NAME\n  namespace: default\nspec: {}\n",
+		}},
 		predictions: []int{1, 1},
 		logs:        healthyLog,
 		apps:        map[string][2]string{"demo-iris-2": {"Synced", "Healthy"}},
@@ -69,6 +72,12 @@ func prepare(t *testing.T, st platformState) Options {
 	if st.logs != nil {
 		verifytest.ServeLogs(t, c, ns, st.logs)
 	}
+	// The Template ConfigMap the dry-run sends as the Template's files.
+	tplFiles := map[string]string{"template.yaml": "kind: Template\n", "inference-service.yaml": "metadata:\n  name: ${{ values.name }}\n"}
+	if _, err := c.Client(t).CoreV1().ConfigMaps(ns).Create(context.Background(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: content.TemplatesConfigMap}, Data: tplFiles}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	verifytest.EnsureCRD(t, c, "serving.kserve.io", "v1beta1", "InferenceService", "inferenceservices")
 
 	verifytest.EnsureCRD(t, c, "argoproj.io", "v1alpha1", "Application", "applications")
 	verifytest.EnsureCRD(t, c, "argoproj.io", "v1alpha1", "ApplicationSet", "applicationsets")
@@ -121,7 +130,7 @@ func prepare(t *testing.T, st platformState) Options {
 func TestVerifyOnCluster(t *testing.T) {
 	t.Parallel()
 	type want map[string]Status
-	allPass := want{CheckCatalogTemplate: Pass, CheckScaffolderActions: Pass, CheckCatalogLog: Pass, CheckArgoCDApps: Pass, CheckPredict: Pass}
+	allPass := want{CheckCatalogTemplate: Pass, CheckScaffolderActions: Pass, CheckScaffolderDryRun: Pass, CheckCatalogLog: Pass, CheckArgoCDApps: Pass, CheckPredict: Pass}
 	with := func(overrides want) want {
 		w := want{}
 		for k, v := range allPass {
@@ -146,12 +155,22 @@ func TestVerifyOnCluster(t *testing.T) {
 		{"template rejected by the catalog", func(s *platformState) {
 			s.backstage.Templates = nil
 			s.logs = append(s.logs, `{"level":"warn","message":"Failed to process location","location":{"type":"file","target":"/app/templates/model-endpoint/template.yaml"},"error":"NotAllowedError: Forbidden: entity of kind Template is not allowed from that location","plugin":"catalog"}`)
-		}, with(want{CheckCatalogTemplate: Fail, CheckCatalogLog: Fail}), map[string]string{
+		}, with(want{CheckCatalogTemplate: Fail, CheckScaffolderDryRun: Fail, CheckCatalogLog: Fail}), map[string]string{
 			CheckCatalogTemplate: "Template kserve-model-endpoint missing (templates: [])",
 			CheckCatalogLog:      "the catalog rejected entities",
 		}},
 		{"scaffolder 401", func(s *platformState) { s.backstage.ActionsStatus = 401 }, with(want{CheckScaffolderActions: Fail}), map[string]string{
 			CheckScaffolderActions: "→ 401: {\"error\":{\"message\":\"Missing credentials\"",
+		}},
+		{"broken skeleton", func(s *platformState) {
+			s.backstage.DryRunError = "Failed to render template: (unknown path) [Line 3, Column 9] expected variable end"
+		}, with(want{CheckScaffolderDryRun: Fail}), map[string]string{
+			CheckScaffolderDryRun: "→ 500: Error: Failed to render template",
+		}},
+		{"skeleton ignores a parameter", func(s *platformState) {
+			s.backstage.DryRunFiles = map[string]string{"apps/x/inference-service.yaml": "apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata:\n  name: x\n  namespace: default\nspec: {}\n"}
+		}, with(want{CheckScaffolderDryRun: Fail}), map[string]string{
+			CheckScaffolderDryRun: "Template parameter(s) name reach no rendered file",
 		}},
 		{"pods without logs", func(s *platformState) { s.logs = nil }, with(want{CheckCatalogLog: Unknown}), map[string]string{
 			CheckCatalogLog: "no logs available: neuroscale-backstage-",
@@ -165,7 +184,7 @@ func TestVerifyOnCluster(t *testing.T) {
 		{"model not loaded", func(s *platformState) { s.predictions = nil }, with(want{CheckPredict: Fail}), map[string]string{
 			CheckPredict: "→ 503",
 		}},
-		{"no backstage pod", func(s *platformState) { s.noBackstage = true }, with(want{CheckCatalogTemplate: Fail, CheckScaffolderActions: Fail, CheckCatalogLog: Unknown}), map[string]string{
+		{"no backstage pod", func(s *platformState) { s.noBackstage = true }, with(want{CheckCatalogTemplate: Fail, CheckScaffolderActions: Fail, CheckScaffolderDryRun: Fail, CheckCatalogLog: Unknown}), map[string]string{
 			CheckCatalogTemplate: "no backstage forward: forward backstage is waiting: Service ",
 			CheckCatalogLog:      "no Backstage pods",
 		}},

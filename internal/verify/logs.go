@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -144,8 +145,11 @@ func summarizeLogLine(line string) string {
 // maxLines bounds the log lines shown as evidence.
 const maxLines = 5
 
-// CatalogLog checks that no Backstage container logged a catalog
-// NotAllowedError since it started.
+// CatalogLog checks that the catalog rejected no entity: no Backstage
+// container logged a catalog NotAllowedError since it started, and (with
+// a forward to Backstage) no Location entity records one in its status,
+// which is where Backstage 1.45's example backend keeps it: it does not
+// log processing errors.
 func CatalogLog(ctx context.Context, o Options) Result {
 	res := Result{ID: CheckCatalogLog}
 	n := o.Names
@@ -153,7 +157,32 @@ func CatalogLog(ctx context.Context, o Options) Result {
 	if err != nil {
 		return failed(res, err.Error(), "check that Backstage is installed: neuroscale status")
 	}
-	return judgeCatalogLogs(res, logs)
+	res = judgeCatalogLogs(res, logs)
+	if o.BackstageURL == "" || res.Status == Fail {
+		return res
+	}
+	if o.HTTP == nil {
+		o.HTTP = http.DefaultClient
+	}
+	rejected, err := CatalogProcessingRejections(ctx, o.HTTP, o.BackstageURL)
+	switch {
+	case err != nil:
+		res.Evidence += "; catalog API: " + err.Error()
+	case len(rejected) > 0:
+		res.Lines = firstLines(rejected, maxLines)
+		return failed(res, "the catalog rejected entities (NotAllowedError in the status of its Location entity, GET "+catalogLocationsPath+")",
+			"the catalog location needs rules: [{allow: [Template]}]; neuroscale renders it, so run neuroscale up to restore the app-config, or fix the location you added")
+	default:
+		res.Evidence += "; none in the catalog's Location entities"
+	}
+	return res
+}
+
+func firstLines(lines []string, n int) []string {
+	if len(lines) > n {
+		return lines[:n]
+	}
+	return lines
 }
 
 // judgeCatalogLogs turns read logs into the check's result: fail on a

@@ -145,6 +145,7 @@ func Run(ctx context.Context, o Options) Report {
 	return Report{Results: []Result{
 		CatalogTemplate(ctx, o),
 		ScaffolderActions(ctx, o),
+		ScaffolderDryRun(ctx, o),
 		CatalogLog(ctx, o),
 		ArgoCDApps(ctx, o),
 		Predict(ctx, o),

@@ -6,9 +6,12 @@
 package verifytest
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -30,6 +33,28 @@ type BackstageState struct {
 	CatalogStatus int
 	// NotReady makes the readiness endpoint answer 503.
 	NotReady bool
+	// DryRunFiles are what the scaffolder's dry-run answers it rendered,
+	// by path; NAME in a path or content becomes the value of the name
+	// parameter. The stand-in renders nothing itself: tests that need
+	// Backstage's own rendering run the real backend (test/backstage).
+	DryRunFiles map[string]string
+	// DryRunError makes the dry-run answer 500 with this message.
+	DryRunError string
+}
+
+// standInTemplate is the Template the stand-in's catalog serves by name:
+// one parameter, passed to fetch:template.
+func standInTemplate(name string) map[string]any {
+	return map[string]any{
+		"apiVersion": "scaffolder.backstage.io/v1beta3",
+		"kind":       "Template",
+		"metadata":   map[string]any{"name": name, "namespace": "default"},
+		"spec": map[string]any{
+			"parameters": []any{map[string]any{"properties": map[string]any{"name": map[string]any{"type": "string"}}}},
+			"steps": []any{map[string]any{"id": "fetch", "action": "fetch:template",
+				"input": map[string]any{"url": "./skeleton", "values": map[string]any{"name": "${{ parameters.name }}"}}}},
+		},
+	}
 }
 
 // NewBackstage returns a stand-in in state s.
@@ -80,6 +105,8 @@ func (b *Backstage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		writeJSON(w, http.StatusOK, entities)
+	case "/api/scaffolder/v2/dry-run":
+		b.dryRun(w, r, s)
 	case "/api/scaffolder/v2/actions":
 		if s.ActionsStatus == http.StatusUnauthorized {
 			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{"name": "AuthenticationError", "message": "Missing credentials"}})
@@ -94,8 +121,37 @@ func (b *Backstage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			map[string]any{"id": "publish:github:pull-request"},
 		})
 	default:
+		if name, ok := strings.CutPrefix(r.URL.Path, "/api/catalog/entities/by-name/template/default/"); ok && slices.Contains(s.Templates, name) {
+			writeJSON(w, http.StatusOK, standInTemplate(name))
+			return
+		}
 		http.NotFound(w, r)
 	}
+}
+
+// dryRun answers POST /api/scaffolder/v2/dry-run with DryRunFiles.
+func (b *Backstage) dryRun(w http.ResponseWriter, r *http.Request, s BackstageState) {
+	var in struct {
+		Values map[string]any `json:"values"`
+	}
+	body, _ := io.ReadAll(r.Body)
+	if err := json.Unmarshal(body, &in); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": map[string]any{"name": "InputError", "message": "Malformed request"}})
+		return
+	}
+	if s.DryRunError != "" {
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": map[string]any{"name": "Error", "message": s.DryRunError}})
+		return
+	}
+	name := fmt.Sprint(in.Values["name"])
+	var files []any
+	for p, c := range s.DryRunFiles {
+		files = append(files, map[string]any{
+			"path":          strings.ReplaceAll(p, "NAME", name),
+			"base64Content": base64.StdEncoding.EncodeToString([]byte(strings.ReplaceAll(c, "NAME", name))),
+		})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"log": []any{}, "directoryContents": files, "output": map[string]any{}})
 }
 
 // Predictor plays the demo model's KServe v1 endpoints.

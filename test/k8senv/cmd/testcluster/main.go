@@ -9,7 +9,11 @@
 //
 //	testcluster start --dir DIR --bin BINDIR [--webhooks=off|on] [--delays FILE]
 //	                  [--pod-ready-delay SELECTOR=DURATION]... [--simulate=true]
-//	                  [--owner-pid PID]
+//	                  [--owner-pid PID] [--real=LIST]
+//
+// --real=backstage runs the real Backstage backend (test/backstage) for
+// every Backstage pod, with a real PostgreSQL for the chart's PostgreSQL
+// pod; see real_backstage.go and, for what stays simulated, real_pod.go.
 package main
 
 import (

@@ -37,6 +37,7 @@ type startOptions struct {
 	removeDir   bool
 	timeout     time.Duration
 	resolvedDel []podReadyDelay
+	real        realComponents
 }
 
 func runStart(ctx context.Context, args []string) error {
@@ -51,6 +52,7 @@ func runStart(ctx context.Context, args []string) error {
 	fs.IntVar(&o.ownerPid, "owner-pid", 0, "stop the cluster when this process exits (used by the Go test helper)")
 	fs.BoolVar(&o.removeDir, "remove-dir-on-owner-exit", false, "remove DIR after stopping because the owner exited (the owner cannot clean up then)")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "how long to wait for the cluster to become ready")
+	fs.Var(&o.real, "real", "comma-separated parts run for real beside the simulated pods (see real.go): backstage")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -87,11 +89,19 @@ func runStart(ctx context.Context, args []string) error {
 		_ = os.Remove(pidFile(dir, "supervisor"))
 		return err
 	}
+	stopReal, err := startReal(ctx, o)
+	if err != nil {
+		stopAll(dir, 5*time.Second)
+		_ = os.Remove(pidFile(dir, "supervisor"))
+		return err
+	}
 	if err := os.WriteFile(filepath.Join(dir, "ready"), []byte("ok\n"), 0o644); err != nil {
+		stopReal()
 		stopAll(dir, 5*time.Second)
 		return fmt.Errorf("write ready file: %w", err)
 	}
 	ownerGone := supervise(ctx, dir, o.ownerPid)
+	stopReal()
 	_ = os.Remove(pidFile(dir, "supervisor"))
 	if ownerGone && o.removeDir {
 		if err := os.RemoveAll(dir); err != nil {

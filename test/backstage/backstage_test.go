@@ -1,0 +1,335 @@
+// Package backstage_test judges the portal half of the Golden Path with
+// the real Backstage backend (this directory's Node package, Backstage
+// 1.45.0) running beside the test cluster (testcluster.WithReal): the
+// neuroscale binary installs the platform, and verify and doctor run
+// unchanged against real Backstage through the pod's port-forward and logs.
+package backstage_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	"github.com/neuroscale-dev/neuroscale/internal/content"
+	"github.com/neuroscale-dev/neuroscale/internal/forward/forwardtest"
+	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
+	"github.com/neuroscale-dev/neuroscale/internal/verify"
+	"github.com/neuroscale-dev/neuroscale/internal/verify/verifytest"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(testcluster.Main(m, testcluster.WithReal("backstage")))
+}
+
+// parts says, in every test's output, what is real and what is simulated.
+const parts = `REAL: Backstage backend 1.45.0 (catalog, scaffolder + GitHub module, auth guest/GitHub, permission allow-all) with the app-config, Template files, env and Secret values the pod mounts; PostgreSQL 15 for the chart's PostgreSQL pod; kube-apiserver, etcd, controller-manager, scheduler; the neuroscale binary (up, verify, doctor).
+SIMULATED: pods (kwok; the backend runs as a local process per Backstage pod), the pod's filesystem and network (test/k8senv/cmd/testcluster/real_pod.go), the demo model's predictor (verifytest.Predictor), GitHub (fake credentials; nothing calls it in a dry-run).`
+
+// Fake credentials in the shapes neuroscale's secret checks accept.
+const (
+	fakeGitHubToken   = "ghp_0123456789abcdefghijklmnopqrstuvwxyz"
+	fakeClientID      = "Ov23liA1b2C3d4E5f6G7"
+	fakeClientSecret  = "0123456789abcdef0123456789abcdef01234567"
+	appConfigMapName  = content.BackstageRelease + "-app-config"
+	appConfigKey      = "app-config.yaml"
+	realBackendReady  = 10 * time.Minute // a loaded 2-core CI machine
+	catalogProcessing = 8 * time.Minute  // the catalog reprocesses a location every 100-150 s
+)
+
+type platform struct {
+	t    *testing.T
+	c    *testcluster.Cluster
+	bin  string
+	dir  string
+	kube kubernetes.Interface
+}
+
+func newPlatform(t *testing.T) *platform {
+	t.Helper()
+	t.Log(parts)
+	c := testcluster.Get(t)
+	root, err := testcluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "neuroscale")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/neuroscale")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build neuroscale: %v\n%s", err, out)
+	}
+	return &platform{t: t, c: c, bin: bin, dir: dir, kube: c.Client(t)}
+}
+
+// config writes neuroscale.yaml for profile on the test cluster, with the
+// upstream fixtures as the mirror.
+func (p *platform) config(profile string) string {
+	p.t.Helper()
+	root, _ := testcluster.RepoRoot()
+	mirror := filepath.Join(root, "..", "shared", "fixtures", "upstream")
+	if _, err := os.Stat(mirror); err != nil {
+		p.t.Fatalf("fixtures: %v (CI clones the repository next to shared/)", err)
+	}
+	path := filepath.Join(p.dir, profile+".yaml")
+	y := fmt.Sprintf("apiVersion: neuroscale.dev/v1alpha1\nkind: Platform\nprofile: %s\ncluster:\n  provider: existing\n  kubeconfig: %s\nsources:\n  mirror: file://%s\n  cacheDir: %s\n",
+		profile, p.c.Kubeconfig, mirror, filepath.Join(p.dir, "cache"))
+	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+		p.t.Fatal(err)
+	}
+	return path
+}
+
+// run runs neuroscale with the fake credentials in its environment.
+func (p *platform) run(cfg string, args ...string) (code int, stdout, stderr string) {
+	p.t.Helper()
+	cmd := exec.Command(p.bin, append(args, "-c", cfg)...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + p.dir, "NO_COLOR=1",
+		"GITHUB_TOKEN=" + fakeGitHubToken, "AUTH_GITHUB_CLIENT_ID=" + fakeClientID, "AUTH_GITHUB_CLIENT_SECRET=" + fakeClientSecret}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	_ = cmd.Run()
+	return cmd.ProcessState.ExitCode(), out.String(), errb.String()
+}
+
+func (p *platform) up(cfg string) {
+	p.t.Helper()
+	code, out, errOut := p.run(cfg, "up", "--no-forward", "--no-verify")
+	if code != 0 {
+		p.t.Fatalf("neuroscale up: exit %d\nstderr:\n%s\nstdout:\n%s", code, tail(errOut, 6000), tail(out, 3000))
+	}
+}
+
+// verify runs neuroscale verify -o json, waiting for the real backend to
+// answer its readiness probe through the forward.
+func (p *platform) verify(cfg string) (verify.Report, string) {
+	p.t.Helper()
+	code, out, errOut := p.run(cfg, "verify", "-o", "json", "--forward-wait", realBackendReady.String())
+	var rep verify.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		p.t.Fatalf("verify (exit %d) printed no report: %v\nstdout:\n%s\nstderr:\n%s", code, err, out, tail(errOut, 4000))
+	}
+	var text strings.Builder
+	rep.WriteText(&text)
+	return rep, text.String()
+}
+
+// doctor runs neuroscale doctor -o json and returns its findings by ID.
+func (p *platform) doctor(cfg string) (map[string]string, string) {
+	p.t.Helper()
+	_, out, errOut := p.run(cfg, "doctor", "-o", "json", "--forward-wait", realBackendReady.String())
+	var rep struct {
+		Findings []struct {
+			ID       string `json:"id"`
+			Evidence string `json:"evidence"`
+		} `json:"findings"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		p.t.Fatalf("doctor printed no report: %v\nstdout:\n%s\nstderr:\n%s", err, out, tail(errOut, 4000))
+	}
+	found := map[string]string{}
+	for _, f := range rep.Findings {
+		found[f.ID] = f.Evidence
+	}
+	return found, out
+}
+
+// simulatePredictor serves the demo model's predictor pods from a local
+// stand-in: only Backstage runs for real here.
+func (p *platform) simulatePredictor() {
+	pred := httptest.NewServer(verifytest.NewPredictor(content.DemoName, []int{1, 1}))
+	p.t.Cleanup(pred.Close)
+	forwardtest.Create(p.t, p.c, forwardtest.Workload{Namespace: content.DemoNamespace, Name: content.DemoName + "-predictor",
+		ServicePort: 80, ContainerPort: 8080, Replicas: 1, Target: pred.Listener.Addr().String()})
+}
+
+// editAppConfig changes the app-config neuroscale rendered, in the cluster,
+// and rolls Backstage out, as someone editing the ConfigMap by hand would:
+// the bench then starts the real backend of the new pod with it.
+func (p *platform) editAppConfig(edit func(cfg map[string]any)) {
+	p.t.Helper()
+	ctx := context.Background()
+	cms := p.kube.CoreV1().ConfigMaps(content.BackstageNamespace)
+	cm, err := cms.Get(ctx, appConfigMapName, metav1.GetOptions{})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := yaml.Unmarshal([]byte(cm.Data[appConfigKey]), &cfg); err != nil {
+		p.t.Fatal(err)
+	}
+	edit(cfg)
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	cm.Data[appConfigKey] = string(b)
+	if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		p.t.Fatal(err)
+	}
+	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":%q}}}}}`, time.Now().Format(time.RFC3339Nano))
+	if _, err := p.kube.AppsV1().Deployments(content.BackstageNamespace).Patch(ctx, content.BackstageRelease, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// eventually runs check until it returns "" or the budget is spent; it
+// returns the last reason. The budget covers Backstage's own schedule (a
+// new backend's start, the catalog's processing interval), not a guess at
+// how long a step takes.
+func eventually(t *testing.T, budget time.Duration, check func() string) string {
+	t.Helper()
+	deadline := time.Now().Add(budget)
+	for {
+		why := check()
+		if why == "" || time.Now().After(deadline) {
+			return why
+		}
+		time.Sleep(5 * time.Second)
+	}
+}
+
+func result(rep verify.Report, id string) verify.Result {
+	for _, r := range rep.Results {
+		if r.ID == id {
+			return r
+		}
+	}
+	return verify.Result{ID: id}
+}
+
+// TestRealBackstageGoldenPath: dev up, then verify passes against real
+// Backstage; then the seed's failures, each made for real by editing the
+// rendered app-config in the cluster and rolling Backstage out; then prod.
+func TestRealBackstageGoldenPath(t *testing.T) {
+	p := newPlatform(t)
+	p.simulatePredictor()
+	dev := p.config("dev")
+	p.up(dev)
+
+	t.Run("dev up then verify passes against real Backstage", func(t *testing.T) {
+		rep, text := p.verify(dev)
+		t.Logf("verify (real Backstage, simulated predictor):\n%s", text)
+		for _, id := range []string{verify.CheckCatalogTemplate, verify.CheckScaffolderActions, verify.CheckScaffolderDryRun, verify.CheckCatalogLog, verify.CheckPredict} {
+			if r := result(rep, id); r.Status != verify.Pass {
+				t.Errorf("%s: %s (%s), want pass", id, r.Status, r.Evidence)
+			}
+		}
+		if r := result(rep, verify.CheckScaffolderActions); r.HTTPStatus != 200 {
+			t.Errorf("GET /api/scaffolder/v2/actions as a guest: %d, want 200", r.HTTPStatus)
+		}
+		if rep.Failed() {
+			t.Errorf("verify failed")
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("template location without allow gives Backstage's NotAllowedError; verify fails and doctor names it", func(t *testing.T) {
+		// Run alone, the real backend records the NotAllowedError in the
+		// Location entity's status 92 s after it starts with the broken
+		// config (see internal/verify/testdata/locations-notallowed.json);
+		// behind the bench it did not within 8 minutes in two CI-like runs
+		// (catalog processing seemed starved). Until that is understood
+		// this part runs only on request.
+		if os.Getenv("NEUROSCALE_REAL_BACKSTAGE_CATALOG") == "" {
+			t.Skip("catalog reprocessing behind the bench is not yet reliable; set NEUROSCALE_REAL_BACKSTAGE_CATALOG=1 to run it (up to 8 minutes)")
+		}
+		p.editAppConfig(func(cfg map[string]any) {
+			locs := cfg["catalog"].(map[string]any)["locations"].([]any)
+			delete(locs[0].(map[string]any), "rules")
+		})
+		var last string
+		why := eventually(t, catalogProcessing, func() string {
+			rep, text := p.verify(dev)
+			last = text
+			if r := result(rep, verify.CheckCatalogLog); r.Status != verify.Fail || !strings.Contains(strings.Join(r.Lines, " "), "NotAllowedError") {
+				return "catalog-log: " + string(r.Status) + " " + r.Evidence
+			}
+			return ""
+		})
+		t.Logf("verify (real Backstage):\n%s", last)
+		if why != "" {
+			t.Fatalf("the real catalog's NotAllowedError never reached verify: %s", why)
+		}
+		found, out := p.doctor(dev)
+		if ev, ok := found["template-rejected"]; !ok || !strings.Contains(ev, "is not of an allowed kind for that location") {
+			t.Errorf("doctor did not name the rejection with Backstage's own message; got %s", out)
+		}
+	})
+
+	t.Run("no dev auth policy gives a real 401 that doctor names", func(t *testing.T) {
+		p.editAppConfig(func(cfg map[string]any) {
+			delete(cfg["backend"].(map[string]any), "auth")
+		})
+		why := eventually(t, realBackendReady, func() string {
+			rep, _ := p.verify(dev)
+			if r := result(rep, verify.CheckScaffolderActions); r.HTTPStatus != 401 {
+				return fmt.Sprintf("scaffolder-actions: %d %s", r.HTTPStatus, r.Evidence)
+			}
+			return ""
+		})
+		if why != "" {
+			t.Fatalf("no 401 from the real scaffolder: %s", why)
+		}
+		found, out := p.doctor(dev)
+		if _, ok := found["scaffolder-unauthorized"]; !ok {
+			t.Errorf("doctor did not name the 401; got %s", out)
+		}
+	})
+
+	t.Run("prod starts with the prod config and refuses a guest", func(t *testing.T) {
+		prod := p.config("prod")
+		p.up(prod)
+		why := eventually(t, realBackendReady, func() string {
+			rep, text := p.verify(prod)
+			r := result(rep, verify.CheckScaffolderActions)
+			if r.HTTPStatus != 401 {
+				return fmt.Sprintf("scaffolder-actions %d, want 401 for a guest:\n%s", r.HTTPStatus, text)
+			}
+			return ""
+		})
+		if why != "" {
+			t.Fatal(why)
+		}
+		logs, err := verify.DeploymentLogs(context.Background(), p.kube, content.BackstageNamespace, content.BackstageRelease)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(logs) == 0 {
+			t.Fatal("no Backstage pods in prod")
+		}
+		for _, l := range logs {
+			if l.Err != nil {
+				t.Errorf("%s: no log: %v", l.Pod, l.Err)
+				continue
+			}
+			for _, bad := range []string{"Invalid type in config", "Missing required config value", "Backend startup failed", "threw an error during startup"} {
+				if strings.Contains(l.Text, bad) {
+					t.Errorf("%s logged a config error (%q):\n%s", l.Pod, bad, tail(l.Text, 3000))
+				}
+			}
+		}
+	})
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}
