@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"bytes"
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"strings"
 	"testing"
 	"time"
@@ -195,11 +196,11 @@ func TestWriteJSON(t *testing.T) {
 	if got := strings.Join(strings.Fields(empty.String()), ""); got != `{"findings":[]}` {
 		t.Errorf("healthy JSON = %s", got)
 	}
-	rep := &Report{Findings: []Finding{{ID: IDTraefikPresent, Object: "traefik", Message: "m", Fix: "f", Evidence: "e"}}, Notes: []string{"not in json"}}
+	rep := &Report{Findings: []Finding{{ID: IDTraefikPresent, Severity: diag.Error, Object: "traefik", Message: "m", Fix: "f", Evidence: "e"}}, Notes: []string{"not in json"}}
 	if err := rep.WriteJSON(&one); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(strings.Fields(one.String()), ""); got != `{"findings":[{"id":"traefik-present","object":"traefik","message":"m","fix":"f","evidence":"e"}]}` {
+	if got := strings.Join(strings.Fields(one.String()), ""); got != `{"findings":[{"id":"traefik-present","severity":"error","object":"traefik","message":"m","fix":"f","evidence":"e"}]}` {
 		t.Errorf("JSON = %s", got)
 	}
 }
