@@ -19,6 +19,7 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
 	"github.com/neuroscale-dev/neuroscale/internal/engine"
+	"github.com/neuroscale-dev/neuroscale/internal/platform"
 	"github.com/neuroscale-dev/neuroscale/internal/secrets"
 	"github.com/neuroscale-dev/neuroscale/internal/state"
 	"github.com/neuroscale-dev/neuroscale/stages"
@@ -51,10 +52,11 @@ func runDown(ctx context.Context, g *globals, purge bool) error {
 	if err != nil {
 		return err
 	}
+	prov := platform.Provider(r, g.log, k3d.Options{Purge: purge})
 	if r.Cluster.Provider == config.ProviderK3d {
 		// The cluster is neuroscale's own: deleting it removes everything
 		// but the image cache, which outlives clusters on purpose.
-		if err := k3d.New(r, g.log, k3d.Options{Purge: purge}).Delete(ctx, purge); err != nil {
+		if err := prov.Delete(ctx, purge); err != nil {
 			return err
 		}
 		fmt.Fprintf(g.streams.Err, "Deleted k3d cluster %s.\n", r.Cluster.Name)
@@ -64,7 +66,7 @@ func runDown(ctx context.Context, g *globals, purge bool) error {
 		}
 		return nil
 	}
-	access, err := cluster.NewExisting(r).Ensure(ctx)
+	access, err := prov.Ensure(ctx)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"github.com/neuroscale-dev/neuroscale/internal/forward"
 )
 
@@ -66,7 +67,7 @@ func (g *globals) forwardEvents(names []string) func(forward.Event) {
 // empty.
 func pickForwards(all []config.Forward, names []string) ([]config.Forward, error) {
 	if len(all) == 0 {
-		return nil, &hintedError{err: fmt.Errorf("no forwards are configured"), hint: "add forwards: to neuroscale.yaml or use a profile that has them (dev, prod)"}
+		return nil, diag.WithHint(fmt.Errorf("no forwards are configured"), "add forwards: to neuroscale.yaml or use a profile that has them (dev, prod)")
 	}
 	if len(names) == 0 {
 		return all, nil
@@ -85,18 +86,8 @@ func pickForwards(all []config.Forward, names []string) ([]config.Forward, error
 			}
 		}
 		if !found {
-			return nil, &hintedError{err: fmt.Errorf("no forward named %q", n), hint: "configured forwards: " + strings.Join(known, ", ")}
+			return nil, diag.WithHint(fmt.Errorf("no forward named %q", n), "configured forwards: "+strings.Join(known, ", "))
 		}
 	}
 	return out, nil
 }
-
-// hintedError is an error with what to do next, for the top-level printer.
-type hintedError struct {
-	err  error
-	hint string
-}
-
-func (e *hintedError) Error() string { return e.err.Error() }
-func (e *hintedError) Unwrap() error { return e.err }
-func (e *hintedError) Hint() string  { return e.hint }

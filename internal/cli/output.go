@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"sigs.k8s.io/yaml"
 )
 
@@ -53,10 +55,8 @@ func checkOutput(cmd *cobra.Command, format string) error {
 	if cmd.Flags().Lookup("output-dir") != nil {
 		hint = "; a directory goes to --output-dir"
 	}
-	return &hintedError{
-		err:  fmt.Errorf("-o %q: %s writes %s", format, cmd.CommandPath(), orList(allowed)),
-		hint: fmt.Sprintf("use -o %s%s", strings.Join(allowed, "|"), hint),
-	}
+	return diag.WithHint(fmt.Errorf("-o %q: %s writes %s", format, cmd.CommandPath(), orList(allowed)),
+		fmt.Sprintf("use -o %s%s", strings.Join(allowed, "|"), hint))
 }
 
 // orList joins items as "a, b or c".

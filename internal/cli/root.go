@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"io"
 	"log/slog"
 	"time"
@@ -68,11 +69,6 @@ func (e *ExitError) Error() string {
 
 func (e *ExitError) Unwrap() error { return e.Err }
 
-// Hinter is an error that knows what the user should do next.
-type Hinter interface {
-	Hint() string
-}
-
 // Execute runs neuroscale with args and returns the process exit code.
 func Execute(ctx context.Context, s Streams, args []string, env []string) int {
 	g := &globals{streams: s, env: env, viper: config.NewViper(env)}
@@ -95,9 +91,8 @@ func Execute(ctx context.Context, s Streams, args []string, env []string) int {
 	printError(s.Err, err)
 	// An error that carries its own exit code keeps it, even after
 	// Ctrl-C: up that failed verification exits 1 however it ended.
-	var coded interface{ ExitCode() int }
-	if errors.As(err, &coded) {
-		return coded.ExitCode()
+	if code, ok := diag.ExitCode(err); ok {
+		return code
 	}
 	if ctx.Err() != nil {
 		return 130
@@ -107,9 +102,8 @@ func Execute(ctx context.Context, s Streams, args []string, env []string) int {
 
 func printError(w io.Writer, err error) {
 	fmt.Fprintf(w, "Error: %v\n", err)
-	var h Hinter
-	if errors.As(err, &h) && h.Hint() != "" {
-		fmt.Fprintf(w, "Hint: %s\n", h.Hint())
+	if h := diag.Hint(err); h != "" {
+		fmt.Fprintf(w, "Hint: %s\n", h)
 	}
 }
 

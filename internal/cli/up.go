@@ -102,7 +102,7 @@ func runUp(ctx context.Context, g *globals, o upOptions) error {
 			LookupEnv: secretEnvLookup(g.env), Terminal: secrets.StdinTerminal(g.streams.In), PromptOut: g.streams.Err,
 		},
 		Sink:    sink,
-		Printer: &upPrinter{g: g},
+		Printer: &upPrinter{g: g, forwarding: !o.noForward},
 		Log:     g.log,
 	})
 	return err
@@ -131,8 +131,9 @@ func (g *globals) runStages(ctx context.Context, graph []dag.Stage) (*dag.Report
 // terminal, one JSON object per line with -o json. Its methods may be
 // called while the sink animates, so the text ones go through one lock.
 type upPrinter struct {
-	g  *globals
-	mu sync.Mutex
+	g          *globals
+	forwarding bool
+	mu         sync.Mutex
 }
 
 func (p *upPrinter) Warning(msg string) {
@@ -180,7 +181,7 @@ func (p *upPrinter) Ready(res *platform.Result) {
 	for _, e := range res.Endpoints {
 		fmt.Fprintf(p.g.streams.Out, "  %-10s %s\n", e.Name, e.URL)
 	}
-	if len(res.Endpoints) > 0 {
+	if p.forwarding && len(res.Endpoints) > 0 {
 		fmt.Fprintln(p.g.streams.Err, "Forwards stay up and are re-opened when they fail; Ctrl-C stops.")
 	}
 }

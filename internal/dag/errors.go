@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"strings"
 )
-
-// hinter is what the command layer looks for to print "Hint: ...".
-type hinter interface{ Hint() string }
 
 // GraphError is a stage graph that cannot run: a missing need, a cycle.
 type GraphError struct{ Msg string }
@@ -35,11 +33,7 @@ func (e *StageError) Unwrap() error { return e.Err }
 
 // Hint passes on the hint of the failure, if it has one.
 func (e *StageError) Hint() string {
-	var h hinter
-	if errors.As(e.Err, &h) {
-		return h.Hint()
-	}
-	return ""
+	return diag.Hint(e.Err)
 }
 
 // SkippedError is a stage that did not start because a stage it needs

@@ -16,6 +16,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"io"
 	"log/slog"
 	"net/http"
@@ -59,17 +60,12 @@ const (
 	defaultBackstageContainer = "backstage-backend"
 )
 
-// Finding is one known failure found on the platform.
-type Finding struct {
-	ID string `json:"id"`
-	// Object names what is wrong, like "deployment backstage/neuroscale-backstage".
-	Object  string `json:"object"`
-	Message string `json:"message"`
-	Fix     string `json:"fix"`
-	// Evidence is what was seen: a log line, a field and its manager, a
-	// status code. Secret values never appear, only lengths.
-	Evidence string `json:"evidence,omitempty"`
-}
+// Finding is one known failure found on the platform, in the vocabulary
+// every check shares (package diag): Object names what is wrong, like
+// "deployment backstage/neuroscale-backstage"; Evidence is what was seen
+// (a log line, a field and its manager, a status code; secret values
+// never appear, only lengths). Run makes every finding an error.
+type Finding = diag.Diagnostic
 
 // Report is what doctor found.
 type Report struct {
@@ -97,17 +93,8 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintln(w, "No known failure found.")
 		return
 	}
-	for i, f := range r.Findings {
-		if i > 0 {
-			fmt.Fprintln(w)
-		}
-		fmt.Fprintf(w, "✗ %s  %s\n  %s\n", f.ID, f.Object, f.Message)
-		if f.Evidence != "" {
-			fmt.Fprintf(w, "  evidence: %s\n", f.Evidence)
-		}
-		fmt.Fprintf(w, "  fix: %s\n", f.Fix)
-	}
-	fmt.Fprintf(w, "\n%d finding(s).\n", len(r.Findings))
+	_ = diag.WriteText(w, r.Findings)
+	fmt.Fprintf(w, "%d finding(s).\n", len(r.Findings))
 }
 
 // Names are the objects doctor looks at; DefaultNames gives the platform's.
@@ -203,7 +190,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			rep.Notes = append(rep.Notes, fmt.Sprintf("%s: not checked: %v", c.name, err))
 			o.Log.Debug("doctor check could not look", "check", c.name, "err", err)
 		}
-		rep.Findings = append(rep.Findings, fs...)
+		for _, f := range fs {
+			if f.Severity == "" {
+				f.Severity = diag.Error
+			}
+			rep.Findings = append(rep.Findings, f)
+		}
 	}
 	return rep, nil
 }

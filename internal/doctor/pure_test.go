@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"encoding/json"
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"strings"
 	"testing"
 	"time"
@@ -195,12 +196,12 @@ func TestMarshalJSON(t *testing.T) {
 	if got := string(empty); got != `{"findings":[]}` {
 		t.Errorf("healthy JSON = %s", got)
 	}
-	rep := &Report{Findings: []Finding{{ID: IDTraefikPresent, Object: "traefik", Message: "m", Fix: "f", Evidence: "e"}}, Notes: []string{"not in json"}}
+	rep := &Report{Findings: []Finding{{ID: IDTraefikPresent, Severity: diag.Error, Object: "traefik", Message: "m", Fix: "f", Evidence: "e"}}, Notes: []string{"not in json"}}
 	one, err := json.Marshal(rep)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := string(one); got != `{"findings":[{"id":"traefik-present","object":"traefik","message":"m","fix":"f","evidence":"e"}]}` {
+	if got := string(one); got != `{"findings":[{"id":"traefik-present","severity":"error","object":"traefik","message":"m","fix":"f","evidence":"e"}]}` {
 		t.Errorf("JSON = %s", got)
 	}
 }

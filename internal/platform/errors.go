@@ -2,6 +2,7 @@ package platform
 
 import (
 	"fmt"
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"strings"
 
 	"github.com/neuroscale-dev/neuroscale/internal/verify"
@@ -9,11 +10,16 @@ import (
 
 // InvalidPlatformError is a rendered platform that breaks platform rules;
 // Up returns it before the cluster is touched.
-type InvalidPlatformError struct{ Findings []string }
+type InvalidPlatformError struct{ Findings []diag.Diagnostic }
 
 // Error implements error.
 func (e *InvalidPlatformError) Error() string {
-	return fmt.Sprintf("the rendered platform breaks %d rule(s), nothing was created or applied:\n  %s", len(e.Findings), strings.Join(e.Findings, "\n  "))
+	var b strings.Builder
+	fmt.Fprintf(&b, "the rendered platform breaks %d rule(s), nothing was created or applied:", len(e.Findings))
+	for _, f := range e.Findings {
+		b.WriteString("\n  " + f.String())
+	}
+	return b.String()
 }
 
 // Hint says what to do next.

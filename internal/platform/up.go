@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"log/slog"
 	"strings"
 	"time"
@@ -315,10 +316,10 @@ func reachable(ctx context.Context, cfg *rest.Config) bool {
 // warnings are printed, errors stop up before anything changes.
 func (u *run) checkPlatform(r *config.Resolved, p *render.Platform) error {
 	rep := validate.Run(r, p)
-	var errs []string
+	var errs []diag.Diagnostic
 	for _, f := range rep.Findings {
-		if f.Severity == validate.Error {
-			errs = append(errs, f.String())
+		if f.Severity == diag.Error {
+			errs = append(errs, f)
 		} else {
 			u.print.Warning(f.String())
 		}

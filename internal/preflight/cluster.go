@@ -3,6 +3,7 @@ package preflight
 import (
 	"context"
 	"fmt"
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/version"
@@ -60,7 +61,7 @@ func checkExisting(ctx context.Context, r *config.Resolved) []Problem {
 	fix := "point --kubeconfig and --context (cluster.kubeconfig, cluster.context) at a running cluster, or use cluster.provider: k3d"
 	acc, err := cluster.LoadAccess(r.Cluster.Kubeconfig, r.Cluster.Context)
 	if err != nil {
-		return []Problem{{Check: "cluster", Msg: fmt.Sprintf("cannot use %s: %v", where, err), Fix: fix}}
+		return []Problem{{Severity: diag.Error, ID: "cluster", Message: fmt.Sprintf("cannot use %s: %v", where, err), Fix: fix}}
 	}
 	cfg := rest.CopyConfig(acc.REST)
 	if cfg.Timeout == 0 {
@@ -68,13 +69,13 @@ func checkExisting(ctx context.Context, r *config.Resolved) []Problem {
 	}
 	v, err := ServerVersion(ctx, cfg)
 	if err != nil {
-		return []Problem{{Check: "cluster", Msg: fmt.Sprintf("the cluster of %s (%s) does not answer: %s", where, acc.REST.Host, firstLine(err.Error())), Fix: fix}}
+		return []Problem{{Severity: diag.Error, ID: "cluster", Message: fmt.Sprintf("the cluster of %s (%s) does not answer: %s", where, acc.REST.Host, firstLine(err.Error())), Fix: fix}}
 	}
 	if v.LessThan(version.MustParseGeneric(MinKubernetes)) {
 		return []Problem{{
-			Check: "version",
-			Msg:   fmt.Sprintf("the cluster of %s runs Kubernetes %s; the platform needs %s or newer", where, v, MinKubernetes),
-			Fix:   "upgrade the cluster, or use cluster.provider: k3d, which runs a recent k3s",
+			ID: "version", Severity: diag.Error,
+			Message: fmt.Sprintf("the cluster of %s runs Kubernetes %s; the platform needs %s or newer", where, v, MinKubernetes),
+			Fix:     "upgrade the cluster, or use cluster.provider: k3d, which runs a recent k3s",
 		}}
 	}
 	return nil

@@ -3,6 +3,7 @@ package preflight
 import (
 	"errors"
 	"fmt"
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -68,10 +69,9 @@ func collisions(uses []Use) []Problem {
 		for i, u := range us {
 			whats[i], keys[i] = u.What, u.Key
 		}
-		probs = append(probs, Problem{
-			Check: "port",
-			Msg:   fmt.Sprintf("port %d is wanted by both %s", p, strings.Join(whats, " and ")),
-			Fix:   "give each its own port in neuroscale.yaml (" + strings.Join(keys, ", ") + ")",
+		probs = append(probs, Problem{Severity: diag.Error, ID: "port",
+			Message: fmt.Sprintf("port %d is wanted by both %s", p, strings.Join(whats, " and ")),
+			Fix:     "give each its own port in neuroscale.yaml (" + strings.Join(keys, ", ") + ")",
 		})
 	}
 	return probs
@@ -95,17 +95,16 @@ func ports(uses []Use, published map[int]string, localPorts bool) []Problem {
 			if owner == u.Kind {
 				continue // the cluster neuroscale made holds it for this very use
 			}
-			probs = append(probs, Problem{
-				Check: "port",
-				Msg:   fmt.Sprintf("port %d, wanted by %s, is published by the existing k3d cluster for its %s port", u.Port, u.What, owner),
-				Fix:   "change " + u.Key + ", or rebuild the cluster with the new ports: neuroscale up --recreate",
+			probs = append(probs, Problem{Severity: diag.Error, ID: "port",
+				Message: fmt.Sprintf("port %d, wanted by %s, is published by the existing k3d cluster for its %s port", u.Port, u.What, owner),
+				Fix:     "change " + u.Key + ", or rebuild the cluster with the new ports: neuroscale up --recreate",
 			})
 			continue
 		}
 		held, err := inUse(u.Port)
 		if !held {
 			if err != nil {
-				probs = append(probs, Problem{Check: "port", Msg: fmt.Sprintf("cannot bind port %d for %s: %v", u.Port, u.What, err), Fix: "choose another port (" + u.Key + ")"})
+				probs = append(probs, Problem{Severity: diag.Error, ID: "port", Message: fmt.Sprintf("cannot bind port %d for %s: %v", u.Port, u.What, err), Fix: "choose another port (" + u.Key + ")"})
 			}
 			continue
 		}
@@ -121,7 +120,7 @@ func ports(uses []Use, published map[int]string, localPorts bool) []Problem {
 		default:
 			msg += " by " + holder.String()
 		}
-		probs = append(probs, Problem{Check: "port", Msg: msg, Fix: fix})
+		probs = append(probs, Problem{Severity: diag.Error, ID: "port", Message: msg, Fix: fix})
 	}
 	return probs
 }

@@ -13,6 +13,7 @@ package preflight
 import (
 	"context"
 	"fmt"
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"log/slog"
 	"strings"
 	"time"
@@ -30,22 +31,10 @@ type Options struct {
 	Log *slog.Logger
 }
 
-// Problem is one thing that would make `up` fail.
-type Problem struct {
-	// Check is docker, memory, cpus, disk, cluster, version or port.
-	Check string
-	Msg   string
-	// Fix says what to do about it.
-	Fix string
-}
-
-// String is the problem and its fix on one line.
-func (p Problem) String() string {
-	if p.Fix == "" {
-		return p.Msg
-	}
-	return p.Msg + ": " + p.Fix
-}
+// Problem is one thing that would make `up` fail: a diag.Diagnostic of
+// severity error whose ID is the check (docker, memory, cpus, disk,
+// cluster, version or port).
+type Problem = diag.Diagnostic
 
 // Error is every problem preflight found.
 type Error struct {
@@ -84,10 +73,7 @@ func Run(ctx context.Context, r *config.Resolved, opts Options) error {
 	if r.Cluster.Provider == config.ProviderK3d {
 		eng, err := k3d.DockerEngine(ctx)
 		if err != nil {
-			p := Problem{Check: "docker", Msg: err.Error()}
-			if h, ok := err.(interface{ Hint() string }); ok {
-				p.Fix = h.Hint()
-			}
+			p := Problem{ID: "docker", Severity: diag.Error, Message: err.Error(), Fix: diag.Hint(err)}
 			probs = append(probs, p)
 		} else {
 			probs = append(probs, resources(eng, r)...)

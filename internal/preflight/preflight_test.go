@@ -107,7 +107,7 @@ func expect(t *testing.T, probs []Problem, want map[string][]string) {
 	t.Helper()
 	got := map[string][]string{}
 	for _, p := range probs {
-		got[p.Check] = append(got[p.Check], p.String())
+		got[p.ID] = append(got[p.ID], p.String())
 	}
 	for check, subs := range want {
 		all := strings.Join(got[check], "\n")

@@ -2,6 +2,7 @@ package preflight
 
 import (
 	"fmt"
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -22,17 +23,15 @@ func resources(e *k3d.Engine, r *config.Resolved) []Problem {
 	req := r.Requirements
 	mem := float64(e.Info.MemTotal) / gib
 	if req.MemoryGiB > 0 && mem < float64(req.MemoryGiB)*memorySlack {
-		probs = append(probs, Problem{
-			Check: "memory",
-			Msg:   fmt.Sprintf("Docker has %.1f GiB of memory; the %s profile needs about %d GiB", mem, r.Profile, req.MemoryGiB),
-			Fix:   capacityFix(e, req),
+		probs = append(probs, Problem{Severity: diag.Error, ID: "memory",
+			Message: fmt.Sprintf("Docker has %.1f GiB of memory; the %s profile needs about %d GiB", mem, r.Profile, req.MemoryGiB),
+			Fix:     capacityFix(e, req),
 		})
 	}
 	if req.CPUs > 0 && e.Info.NCPU < req.CPUs {
-		probs = append(probs, Problem{
-			Check: "cpus",
-			Msg:   fmt.Sprintf("Docker has %d CPUs; the %s profile needs %d", e.Info.NCPU, r.Profile, req.CPUs),
-			Fix:   capacityFix(e, req),
+		probs = append(probs, Problem{Severity: diag.Error, ID: "cpus",
+			Message: fmt.Sprintf("Docker has %d CPUs; the %s profile needs %d", e.Info.NCPU, r.Profile, req.CPUs),
+			Fix:     capacityFix(e, req),
 		})
 	}
 	return probs
@@ -80,9 +79,9 @@ func disk(e *k3d.Engine, r *config.Resolved, log *slog.Logger) []Problem {
 		fix += "; Docker Desktop also caps its disk under Settings → Resources → Disk usage limit"
 	}
 	return []Problem{{
-		Check: "disk",
-		Msg:   fmt.Sprintf("%.1f GiB free in %s (%s); the %s profile needs about %d GiB for images", float64(free)/gib, dir, what, r.Profile, need),
-		Fix:   fix,
+		ID: "disk", Severity: diag.Error,
+		Message: fmt.Sprintf("%.1f GiB free in %s (%s); the %s profile needs about %d GiB for images", float64(free)/gib, dir, what, r.Profile, need),
+		Fix:     fix,
 	}}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -175,9 +176,8 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Hint passes on the cause's hint, or says where to look.
 func (e *Error) Hint() string {
-	var h interface{ Hint() string }
-	if errors.As(e.Err, &h) {
-		return h.Hint()
+	if h := diag.Hint(e.Err); h != "" {
+		return h
 	}
 	if e.TakesValues {
 		return fmt.Sprintf("check components.%s.values in neuroscale.yaml and the profile: a value of the wrong type or a key the chart's schema rejects stops the render", e.Component)

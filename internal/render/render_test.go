@@ -8,13 +8,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,10 +22,9 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/catalog"
 	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/golden"
 	"github.com/neuroscale-dev/neuroscale/internal/sources"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/golden from the current render")
 
 // resolved returns the configuration for profile with sources at mirror
 // and a cache of its own.
@@ -353,23 +350,7 @@ func TestGolden(t *testing.T) {
 			if err := WriteYAML(&buf, goldenView(t, p.Component(g.component))); err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join("testdata", "golden", g.profile+"-"+g.component+".yaml")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./internal/render -run TestGolden -update)", err)
-			}
-			if !bytes.Equal(buf.Bytes(), want) {
-				t.Errorf("%s differs from the render; if the change is intended, run go test ./internal/render -run TestGolden -update and review the diff\n%s", path, firstDiff(string(want), buf.String()))
-			}
+			golden.Assert(t, filepath.Join("testdata", "golden", g.profile+"-"+g.component+".yaml"), buf.Bytes())
 		})
 	}
 }
@@ -407,24 +388,6 @@ func goldenView(t *testing.T, c *Component) *Component {
 		cp.Steps = append(cp.Steps, &sc)
 	}
 	return &cp
-}
-
-// firstDiff shows the first differing line, with its number.
-func firstDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var a, b string
-		if i < len(w) {
-			a = w[i]
-		}
-		if i < len(g) {
-			b = g[i]
-		}
-		if a != b {
-			return "line " + strconv.Itoa(i+1) + ":\n  golden: " + a + "\n  render: " + b
-		}
-	}
-	return ""
 }
 
 // TestWrittenOutputHasNoSecretValues renders everything and proves that

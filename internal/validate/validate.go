@@ -10,21 +10,20 @@
 package validate
 
 import (
-	"fmt"
-	"strings"
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 
 	"github.com/neuroscale-dev/neuroscale/internal/config"
 	"github.com/neuroscale-dev/neuroscale/internal/render"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
-// Severity says whether a finding fails validation.
-type Severity string
+// Severity says whether a finding fails validation (diag's).
+type Severity = diag.Severity
 
 // Severities. Only errors fail `neuroscale validate`.
 const (
-	Error   Severity = "error"
-	Warning Severity = "warning"
+	Error   = diag.Error
+	Warning = diag.Warning
 )
 
 // Rule IDs.
@@ -43,49 +42,9 @@ const (
 	RulePolicyTemplate = "NS-POLICY-TEMPLATE"
 )
 
-// Finding is one rule violated by one object.
-type Finding struct {
-	ID       string   `json:"id"`
-	Severity Severity `json:"severity"`
-	// Object is what the finding is about: "Kind namespace/name" for a
-	// rendered object, or a config or values key.
-	Object string `json:"object"`
-	// Path is the Helm values path involved, e.g. backstage.appConfig.app.title.
-	Path string `json:"path,omitempty"`
-	// Position is file:line:column in the config file when the cause is
-	// written there; empty when it comes from a profile or a chart.
-	Position string `json:"position,omitempty"`
-	Message  string `json:"message"`
-	// Fix says what to change.
-	Fix string `json:"fix,omitempty"`
-}
-
-// String is the finding as one line of text:
-// ERROR NS-ID object: message (values P; at file:line:col) (fix: F).
-func (f Finding) String() string {
-	return strings.ToUpper(string(f.Severity)) + " " + f.Text()
-}
-
-// Text is the finding without its severity, for callers that say it
-// themselves ("warning: NS-ID object: ...").
-func (f Finding) Text() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s: %s", f.ID, f.Object, f.Message)
-	var where []string
-	if f.Path != "" {
-		where = append(where, "values "+f.Path)
-	}
-	if f.Position != "" {
-		where = append(where, "at "+f.Position)
-	}
-	if len(where) > 0 {
-		fmt.Fprintf(&b, " (%s)", strings.Join(where, "; "))
-	}
-	if f.Fix != "" {
-		fmt.Fprintf(&b, " (fix: %s)", f.Fix)
-	}
-	return b.String()
-}
+// Finding is one rule's verdict on one object, in the vocabulary every
+// check shares (package diag).
+type Finding = diag.Diagnostic
 
 // Report is every finding for one rendered platform.
 type Report struct {
@@ -95,13 +54,7 @@ type Report struct {
 
 // Errors counts the findings that fail validation.
 func (r Report) Errors() int {
-	n := 0
-	for _, f := range r.Findings {
-		if f.Severity == Error {
-			n++
-		}
-	}
-	return n
+	return diag.Errors(r.Findings)
 }
 
 // Run checks r and the platform rendered from it with every rule.

@@ -1,10 +1,7 @@
 package k3d
 
 import (
-	"bytes"
 	"context"
-	"flag"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,9 +15,8 @@ import (
 	k3dtypes "github.com/k3d-io/k3d/v5/pkg/types"
 
 	"github.com/neuroscale-dev/neuroscale/internal/config"
+	goldenfile "github.com/neuroscale-dev/neuroscale/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // resolved loads a config the way the CLI does.
 func resolved(t *testing.T, name string) *config.Resolved {
@@ -42,19 +38,7 @@ func resolved(t *testing.T, name string) *config.Resolved {
 // golden compares got with testdata/name, or rewrites it with -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from what Build makes now (go test -update rewrites it):\n--- got\n%s", path, got)
-	}
+	goldenfile.Assert(t, filepath.Join("testdata", name), got)
 }
 
 func TestBuildGolden(t *testing.T) {

@@ -1,0 +1,119 @@
+package platform_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
+	"github.com/neuroscale-dev/neuroscale/internal/cli"
+	"github.com/neuroscale-dev/neuroscale/internal/golden"
+	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
+)
+
+// TestUpAndStatusJSON pins what `up -o json` and `status -o json` print,
+// from the command line to the test cluster: one event per phase start and
+// end, the stage events inside converge, the result; then the status.
+// Times and durations are normalised; everything else is compared.
+func TestUpAndStatusJSON(t *testing.T) {
+	c := testcluster.Get(t)
+	dir := t.TempDir()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	// ArgoCD alone: no webhooks, no needs, a few seconds on the test
+	// cluster; the forward is on a free port so preflight passes anywhere.
+	cfg := fmt.Sprintf(`apiVersion: neuroscale.dev/v1alpha1
+kind: Platform
+profile: dev
+cluster:
+  provider: existing
+  kubeconfig: %s
+sources:
+  mirror: %s
+  cacheDir: %s
+forwards:
+  - {name: argocd, namespace: argocd, service: argocd-server, localPort: %d, remotePort: 443, scheme: https}
+components:
+  cert-manager: {enabled: false}
+  knative-serving: {enabled: false}
+  kourier: {enabled: false}
+  kserve: {enabled: false}
+  kyverno: {enabled: false}
+  backstage: {enabled: false}
+  demo: {enabled: false}
+`, c.Kubeconfig, catalogtest.MirrorURL(t), filepath.Join(dir, "cache"), port)
+	path := filepath.Join(dir, "neuroscale.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		code := cli.Execute(context.Background(), cli.Streams{In: strings.NewReader(""), Out: &out, Err: &errb}, append(args, "-c", path), []string{"NO_COLOR=1"})
+		if code != 0 {
+			t.Fatalf("neuroscale %s: exit %d\nstderr:\n%s\nstdout:\n%s", strings.Join(args, " "), code, errb.String(), out.String())
+		}
+		return out.String()
+	}
+	golden.Assert(t, filepath.Join("testdata", "up.json"), normalise(t, run("up", "--no-verify", "--no-forward", "-o", "json")))
+	golden.Assert(t, filepath.Join("testdata", "status.json"), normalise(t, run("status", "-o", "json")))
+}
+
+// normalise re-encodes each JSON document of out (one per line, or one
+// indented document) with sorted keys, times as "T", durations as 0
+// and the forward's local port as PORT.
+func normalise(t *testing.T, out string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	dec := json.NewDecoder(bufio.NewReader(strings.NewReader(out)))
+	for dec.More() {
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, out)
+		}
+		line, err := json.Marshal(scrub(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(append(line, '\n'))
+	}
+	return b.Bytes()
+}
+
+var localPort = regexp.MustCompile(`127\.0\.0\.1:[0-9]+`)
+
+func scrub(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			switch k {
+			case "time", "lastApplied":
+				x[k] = "T"
+			case "duration_s":
+				x[k] = 0
+			case "url":
+				// The forward's port is picked free for the test.
+				x[k] = localPort.ReplaceAllString(fmt.Sprint(e), "127.0.0.1:PORT")
+			default:
+				x[k] = scrub(e)
+			}
+		}
+	case []any:
+		for i := range x {
+			x[i] = scrub(x[i])
+		}
+	}
+	return v
+}
