@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -21,7 +22,6 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/engine"
 	"github.com/neuroscale-dev/neuroscale/internal/platform"
 	"github.com/neuroscale-dev/neuroscale/internal/secrets"
-	"github.com/neuroscale-dev/neuroscale/internal/state"
 	"github.com/neuroscale-dev/neuroscale/stages"
 )
 
@@ -90,7 +90,7 @@ func Down(ctx context.Context, eng *engine.Engine, g *globals, purge bool) error
 	if err := eng.Load(ctx); err != nil {
 		return err
 	}
-	namespaces := recordedNamespaces(eng)
+	namespaces, crds := recorded(eng)
 	graph := stages.Down(eng, engine.RemoveOptions{Purge: purge})
 	if _, err := g.runStages(ctx, graph); err != nil {
 		return err
@@ -109,7 +109,7 @@ func Down(ctx context.Context, eng *engine.Engine, g *globals, purge bool) error
 	if purge {
 		return nil
 	}
-	k, err := findKept(ctx, eng.REST(), namespaces)
+	k, err := findKept(ctx, eng.REST(), namespaces, crds)
 	if err != nil {
 		// What was kept is a courtesy; the removal itself succeeded.
 		g.log.Warn("could not list what down kept", "err", err)
@@ -119,9 +119,10 @@ func Down(ctx context.Context, eng *engine.Engine, g *globals, purge bool) error
 	return nil
 }
 
-// recordedNamespaces are the namespaces the records say components
-// installed into or created, before down forgets them.
-func recordedNamespaces(eng *engine.Engine) []string {
+// recorded are the namespaces the records say components installed into
+// or created, and the CRDs they applied (Helm's included), read before
+// down forgets them.
+func recorded(eng *engine.Engine) (namespaces, crds []string) {
 	set := map[string]bool{}
 	for _, name := range config.ComponentNames {
 		rec := eng.Record(name)
@@ -133,20 +134,23 @@ func recordedNamespaces(eng *engine.Engine) []string {
 				set[s.Namespace] = true
 			}
 			for _, o := range s.Objects {
-				if o.Group == "" && o.Kind == "Namespace" {
+				switch {
+				case o.Group == "" && o.Kind == "Namespace":
 					set[o.Name] = true
+				case o.Group == "apiextensions.k8s.io" && o.Kind == "CustomResourceDefinition":
+					crds = append(crds, o.Name)
 				}
 			}
 		}
 	}
-	var out []string
 	for ns := range set {
 		if ns != "default" && !strings.HasPrefix(ns, "kube-") {
-			out = append(out, ns)
+			namespaces = append(namespaces, ns)
 		}
 	}
-	sort.Strings(out)
-	return out
+	sort.Strings(namespaces)
+	sort.Strings(crds)
+	return namespaces, slices.Compact(crds)
 }
 
 // kept is what down left in the cluster on purpose.
@@ -162,9 +166,8 @@ var (
 	crdsGVR       = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 )
 
-// findKept looks which of namespaces still exist, and which CRDs carry
-// neuroscale's component label.
-func findKept(ctx context.Context, cfg *rest.Config, namespaces []string) (kept, error) {
+// findKept looks which of namespaces and crds still exist.
+func findKept(ctx context.Context, cfg *rest.Config, namespaces, crds []string) (kept, error) {
 	var k kept
 	mc, err := metadata.NewForConfig(cfg)
 	if err != nil {
@@ -180,17 +183,20 @@ func findKept(ctx context.Context, cfg *rest.Config, namespaces []string) (kept,
 			k.namespaces = append(k.namespaces, ns)
 		}
 	}
-	list, err := mc.Resource(crdsGVR).List(ctx, metav1.ListOptions{LabelSelector: state.LabelComponent})
-	if err != nil {
-		return k, err
-	}
 	groups := map[string]bool{}
-	for _, crd := range list.Items {
-		if _, group, ok := strings.Cut(crd.Name, "."); ok {
+	for _, name := range crds {
+		_, err := mc.Resource(crdsGVR).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			continue
+		case err != nil:
+			return k, err
+		}
+		k.crds++
+		if _, group, ok := strings.Cut(name, "."); ok {
 			groups[group] = true
 		}
 	}
-	k.crds = len(list.Items)
 	for g := range groups {
 		k.crdGroups = append(k.crdGroups, g)
 	}
@@ -209,11 +215,13 @@ func (k kept) write(w io.Writer) {
 		fmt.Fprintf(w, "  namespace %s: kubectl delete namespace %s\n", ns, ns)
 	}
 	if k.crds > 0 {
-		groups := k.crdGroups
-		if len(groups) > 4 {
-			groups = append(groups[:4:4], "...")
+		shown := k.crdGroups
+		if len(shown) > 4 {
+			shown = append(shown[:4:4], "...")
 		}
-		fmt.Fprintf(w, "  %d CRDs (%s):\n    kubectl delete crd -l %s\n", k.crds, strings.Join(groups, ", "), state.LabelComponent)
+		fmt.Fprintf(w, "  %d CRDs (%s):\n", k.crds, strings.Join(shown, ", "))
+		fmt.Fprintf(w, "    kubectl get crd -o name | grep -E '\\.(%s)$' | xargs kubectl delete\n",
+			strings.ReplaceAll(strings.Join(k.crdGroups, "|"), ".", "\\."))
 	}
 	fmt.Fprintln(w, "Or run neuroscale down --purge next time to remove them with the platform.")
 }

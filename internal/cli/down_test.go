@@ -11,7 +11,6 @@ import (
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/neuroscale-dev/neuroscale/internal/state"
 	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
 )
 
@@ -27,7 +26,7 @@ func TestKeptSaysHowToRemove(t *testing.T) {
 	want := `Kept, as they may hold data or other users' resources:
   namespace backstage: kubectl delete namespace backstage
   7 CRDs (a.io, b.io, c.io, d.io, ...):
-    kubectl delete crd -l neuroscale.dev/component
+    kubectl get crd -o name | grep -E '\.(a\.io|b\.io|c\.io|d\.io|e\.io)$' | xargs kubectl delete
 Or run neuroscale down --purge next time to remove them with the platform.
 `
 	if b.String() != want {
@@ -36,7 +35,7 @@ Or run neuroscale down --purge next time to remove them with the platform.
 }
 
 // TestFindKept looks at a real API server for what down left: the
-// recorded namespaces that still exist and the CRDs neuroscale labelled.
+// recorded namespaces and CRDs that still exist.
 func TestFindKept(t *testing.T) {
 	c := testcluster.Get(t)
 	ns := c.Namespace(t)
@@ -46,7 +45,7 @@ func TestFindKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	crd := &apiextensionsv1.CustomResourceDefinition{
-		ObjectMeta: metav1.ObjectMeta{Name: "widgets.kept.example.com", Labels: map[string]string{state.LabelComponent: "demo"}},
+		ObjectMeta: metav1.ObjectMeta{Name: "widgets.kept.example.com"},
 		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
 			Group: "kept.example.com", Scope: apiextensionsv1.NamespaceScoped,
 			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "widgets", Kind: "Widget"},
@@ -60,11 +59,11 @@ func TestFindKept(t *testing.T) {
 	t.Cleanup(func() {
 		_ = ax.ApiextensionsV1().CustomResourceDefinitions().Delete(context.Background(), crd.Name, metav1.DeleteOptions{})
 	})
-	k, err := findKept(ctx, c.RESTConfig(), []string{"never-existed", ns})
+	k, err := findKept(ctx, c.RESTConfig(), []string{"never-existed", ns}, []string{"gone.kept.example.com", crd.Name})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(k.namespaces, ",") != ns || k.crds < 1 || !slices.Contains(k.crdGroups, "kept.example.com") {
-		t.Errorf("kept %+v, want namespace %s and the labelled CRD", k, ns)
+	if strings.Join(k.namespaces, ",") != ns || k.crds != 1 || !slices.Equal(k.crdGroups, []string{"kept.example.com"}) {
+		t.Errorf("kept %+v, want namespace %s and the recorded CRD that exists", k, ns)
 	}
 }

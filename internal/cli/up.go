@@ -13,6 +13,7 @@ import (
 
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d"
 	"github.com/neuroscale-dev/neuroscale/internal/dag"
+	"github.com/neuroscale-dev/neuroscale/internal/endpoints"
 	"github.com/neuroscale-dev/neuroscale/internal/engine"
 	"github.com/neuroscale-dev/neuroscale/internal/forward"
 	"github.com/neuroscale-dev/neuroscale/internal/platform"
@@ -61,11 +62,11 @@ func newUpCmd(g *globals) *cobra.Command {
 // UpResult is up's result on standard output with -o json (after the
 // progress events).
 type UpResult struct {
-	Profile   string            `json:"profile"`
-	Seconds   float64           `json:"duration_s"`
-	Verified  bool              `json:"verified"`
-	Stages    []UpStage         `json:"stages"`
-	Endpoints []engine.Endpoint `json:"endpoints"`
+	Profile   string               `json:"profile"`
+	Seconds   float64              `json:"duration_s"`
+	Verified  bool                 `json:"verified"`
+	Stages    []UpStage            `json:"stages"`
+	Endpoints []endpoints.Endpoint `json:"endpoints"`
 }
 
 // UpStage is one stage's outcome in UpResult.
@@ -94,7 +95,7 @@ func runUp(ctx context.Context, g *globals, o upOptions) error {
 	defer sink.Close()
 	_, err := platform.Up(ctx, platform.Options{
 		Config:    g.loadOptions(),
-		Cluster:   k3d.Options{Recreate: o.recreate, Retain: o.retain, Progress: g.streams.Err},
+		Cluster:   k3d.Options{Recreate: o.recreate, Retain: o.retain, Progress: progress.Writer(sink, g.streams.Err)},
 		Reapply:   o.reapply,
 		NoVerify:  o.noVerify,
 		NoForward: o.noForward,
@@ -102,7 +103,7 @@ func runUp(ctx context.Context, g *globals, o upOptions) error {
 			LookupEnv: secretEnvLookup(g.env), Terminal: secrets.StdinTerminal(g.streams.In), PromptOut: g.streams.Err,
 		},
 		Sink:    sink,
-		Printer: &upPrinter{g: g, forwarding: !o.noForward},
+		Printer: &upPrinter{g: g, sink: sink, forwarding: !o.noForward},
 		Log:     g.log,
 	})
 	return err
@@ -129,17 +130,24 @@ func (g *globals) runStages(ctx context.Context, graph []dag.Stage) (*dag.Report
 
 // upPrinter prints what platform.Up reports besides progress: text on the
 // terminal, one JSON object per line with -o json. Its methods may be
-// called while the sink animates, so the text ones go through one lock.
+// called while the sink animates, so the text goes through the sink
+// (progress.Println), which keeps the spinner's line whole.
 type upPrinter struct {
-	g          *globals
+	g    *globals
+	sink progress.Sink
+	// forwarding is false with --no-forward: up then ends after Ready.
 	forwarding bool
 	mu         sync.Mutex
 }
 
+// errw and outw are standard error and output through the sink.
+func (p *upPrinter) errw() io.Writer { return progress.Writer(p.sink, p.g.streams.Err) }
+func (p *upPrinter) outw() io.Writer { return progress.Writer(p.sink, p.g.streams.Out) }
+
 func (p *upPrinter) Warning(msg string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintln(p.g.streams.Err, "warning:", msg)
+	progress.Println(p.sink, p.g.streams.Err, "warning: "+msg)
 }
 
 func (p *upPrinter) Plan(plan []engine.PlanEntry) {
@@ -148,7 +156,7 @@ func (p *upPrinter) Plan(plan []engine.PlanEntry) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	printPlan(p.g.streams.Err, plan)
+	printPlan(p.errw(), plan)
 }
 
 func (p *upPrinter) Verified(report verify.Report) {
@@ -158,7 +166,7 @@ func (p *upPrinter) Verified(report verify.Report) {
 		_ = json.NewEncoder(p.g.streams.Out).Encode(report)
 		return
 	}
-	report.WriteText(p.g.streams.Out)
+	report.WriteText(p.outw())
 }
 
 func (p *upPrinter) Ready(res *platform.Result) {
@@ -173,21 +181,28 @@ func (p *upPrinter) Ready(res *platform.Result) {
 		return
 	}
 	took := res.Took.Round(100 * time.Millisecond)
+	out := p.outw()
 	if res.Verified {
-		fmt.Fprintf(p.g.streams.Out, "Platform ready (profile %s) in %s.\n", res.Profile, took)
+		fmt.Fprintf(out, "Platform ready (profile %s) in %s.\n", res.Profile, took)
 	} else {
-		fmt.Fprintf(p.g.streams.Out, "Platform installed (profile %s) in %s; not verified (--no-verify).\n", res.Profile, took)
+		fmt.Fprintf(out, "Platform installed (profile %s) in %s; not verified (--no-verify).\n", res.Profile, took)
 	}
-	for _, e := range res.Endpoints {
-		fmt.Fprintf(p.g.streams.Out, "  %-10s %s\n", e.Name, e.URL)
+	if len(res.Endpoints) == 0 {
+		return
 	}
-	if p.forwarding && len(res.Endpoints) > 0 {
-		fmt.Fprintln(p.g.streams.Err, "Forwards stay up and are re-opened when they fail; Ctrl-C stops.")
+	_ = endpoints.WriteText(out, res.Endpoints)
+	if p.forwarding {
+		fmt.Fprintln(p.errw(), "Forwards stay up and are re-opened when they fail; Ctrl-C stops.")
+	} else {
+		fmt.Fprintln(p.errw(), "Open them with neuroscale forward.")
 	}
 }
 
 func (p *upPrinter) Forwards(names []string) func(forward.Event) {
 	print := p.g.forwardEvents(names)
+	if p.g.output != "json" {
+		print = forward.NewPrinter(p.outw(), names)
+	}
 	return func(e forward.Event) {
 		p.mu.Lock()
 		defer p.mu.Unlock()

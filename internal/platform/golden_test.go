@@ -73,7 +73,9 @@ components:
 
 // normalise re-encodes each JSON document of out (one per line, or one
 // indented document) with sorted keys, times as "T", durations as 0
-// and the forward's local port as PORT.
+// and the forward's local port as PORT. Download progress events in
+// between a download's start and end are dropped: how many there are
+// depends on how the reads of a file happen to be cut.
 func normalise(t *testing.T, out string) []byte {
 	t.Helper()
 	var b bytes.Buffer
@@ -82,6 +84,9 @@ func normalise(t *testing.T, out string) []byte {
 		var v any
 		if err := dec.Decode(&v); err != nil {
 			t.Fatalf("not JSON: %v\n%s", err, out)
+		}
+		if m, ok := v.(map[string]any); ok && m["phase"] == "download" && m["state"] == "running" && m["total_bytes"] != nil {
+			continue
 		}
 		line, err := json.Marshal(scrub(v))
 		if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -31,12 +32,14 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/config"
 	"github.com/neuroscale-dev/neuroscale/internal/content"
 	"github.com/neuroscale-dev/neuroscale/internal/dag"
+	"github.com/neuroscale-dev/neuroscale/internal/endpoints"
 	"github.com/neuroscale-dev/neuroscale/internal/engine"
 	"github.com/neuroscale-dev/neuroscale/internal/forward"
 	"github.com/neuroscale-dev/neuroscale/internal/preflight"
 	"github.com/neuroscale-dev/neuroscale/internal/progress"
 	"github.com/neuroscale-dev/neuroscale/internal/render"
 	"github.com/neuroscale-dev/neuroscale/internal/secrets"
+	"github.com/neuroscale-dev/neuroscale/internal/sources"
 	"github.com/neuroscale-dev/neuroscale/internal/validate"
 	"github.com/neuroscale-dev/neuroscale/internal/verify"
 	"github.com/neuroscale-dev/neuroscale/stages"
@@ -101,8 +104,9 @@ type Result struct {
 	Took time.Duration
 	// Stages are the components' outcomes, in install order.
 	Stages []dag.Result
-	// Endpoints are the URLs the forwards serve.
-	Endpoints []engine.Endpoint
+	// Endpoints are the URLs the forwards serve, what each is for and how
+	// to sign in.
+	Endpoints []endpoints.Endpoint
 	// Verified is false with NoVerify.
 	Verified bool
 }
@@ -121,6 +125,12 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 		return err
 	}); err != nil {
 		return nil, err
+	}
+	if r.ProviderNote != "" {
+		u.print.Warning(r.ProviderNote)
+	}
+	for _, w := range r.Warnings {
+		u.print.Warning(w.Error())
 	}
 	if err := u.phase(ctx, progress.PhasePreflight, func(ctx context.Context) error {
 		return preflight.Run(ctx, r, preflight.Options{Log: u.log})
@@ -148,7 +158,14 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 	// are created.
 	var access *cluster.Access
 	if err := u.phase(ctx, progress.PhaseCluster, func(ctx context.Context) (err error) {
-		access, err = Provider(r, u.log, o.Cluster).Ensure(ctx)
+		// The k3d provider's slow steps (image cache, creating or starting
+		// the cluster) show as phases of their own.
+		k3dOpts := o.Cluster
+		k3dOpts.Step = func(name string) func(error) {
+			end := u.begin(name)
+			return func(err error) { end(ctx, err) }
+		}
+		access, err = Provider(r, u.log, k3dOpts).Ensure(ctx)
 		return err
 	}); err != nil {
 		return nil, err
@@ -157,7 +174,7 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Profile: r.Profile, Stages: report.Stages, Endpoints: endpoints(r)}
+	res := &Result{Profile: r.Profile, Stages: report.Stages, Endpoints: endpoints.List(r)}
 	finish := func() {
 		res.Took = time.Since(start)
 		u.print.Ready(res)
@@ -260,8 +277,9 @@ func (u *run) begin(name string) func(ctx context.Context, err error) {
 func (u *run) render(ctx context.Context, r *config.Resolved, prep *secrets.Prepared) (*render.Platform, error) {
 	end := u.begin(progress.PhaseDownload)
 	p, err := render.Render(ctx, r, render.Options{
-		Log:    u.log,
-		Inputs: content.Inputs{SecretChecksums: prep.Checksums},
+		Log:        u.log,
+		Inputs:     content.Inputs{SecretChecksums: prep.Checksums},
+		OnDownload: u.downloadProgress(),
 		Downloaded: func() {
 			end(ctx, nil)
 			end = u.begin(progress.PhaseRender)
@@ -274,6 +292,29 @@ func (u *run) render(ctx context.Context, r *config.Resolved, prep *secrets.Prep
 	return p, err
 }
 
+// downloadProgress turns the fetcher's progress into running events of
+// the download phase: one per file done and per twentieth of the known
+// bytes, so -o json shows the downloads without a line per read.
+func (u *run) downloadProgress() func(sources.Progress) {
+	var mu sync.Mutex
+	lastDone, lastStep := -1, int64(-1)
+	return func(p sources.Progress) {
+		step := int64(-1)
+		if p.Total > 0 {
+			step = p.Bytes * 20 / p.Total
+		}
+		mu.Lock()
+		same := p.Done == lastDone && step == lastStep
+		lastDone, lastStep = p.Done, step
+		mu.Unlock()
+		if same {
+			return
+		}
+		u.sink.Report(progress.Event{Time: time.Now(), Phase: progress.PhaseDownload, State: progress.StateRunning,
+			Message: fmt.Sprintf("%d/%d files", p.Done, p.Files), Bytes: p.Bytes, Total: p.Total})
+	}
+}
+
 // prepareSecrets reads and checks the secrets before anything changes.
 // Keys the cluster's Secret already holds count as set: the cluster is
 // read when it can be reached without creating or starting anything (an
@@ -281,12 +322,13 @@ func (u *run) render(ctx context.Context, r *config.Resolved, prep *secrets.Prep
 // does not exist yet holds nothing.
 func (u *run) prepareSecrets(ctx context.Context, r *config.Resolved) (*secrets.Prepared, error) {
 	var cfg *rest.Config
-	if acc, err := Access(r); err == nil {
+	acc, err := Access(r)
+	if err == nil {
 		cfg = acc.REST
 	} else if r.Cluster.Provider != config.ProviderK3d {
 		return nil, err
 	}
-	if cfg != nil && r.Cluster.Provider == config.ProviderK3d && !reachable(ctx, cfg) {
+	if cfg != nil && r.Cluster.Provider == config.ProviderK3d && cluster.Probe(ctx, acc) != nil {
 		// The context names a k3d cluster that is stopped or gone.
 		u.log.Debug("k3d cluster not reachable; reading the secrets without it")
 		cfg = nil
@@ -303,15 +345,6 @@ func (u *run) prepareSecrets(ctx context.Context, r *config.Resolved) (*secrets.
 	return prep, nil
 }
 
-// reachable reports whether the API server behind cfg answers, within a
-// few seconds.
-func reachable(ctx context.Context, cfg *rest.Config) bool {
-	cfg = rest.CopyConfig(cfg)
-	cfg.Timeout = 5 * time.Second
-	_, err := preflight.ServerVersion(ctx, cfg)
-	return err == nil
-}
-
 // checkPlatform runs the platform rules on what is about to be applied:
 // warnings are printed, errors stop up before anything changes.
 func (u *run) checkPlatform(r *config.Resolved, p *render.Platform) error {
@@ -321,7 +354,7 @@ func (u *run) checkPlatform(r *config.Resolved, p *render.Platform) error {
 		if f.Severity == diag.Error {
 			errs = append(errs, f)
 		} else {
-			u.print.Warning(f.String())
+			u.print.Warning(f.Text())
 		}
 	}
 	if len(errs) > 0 {
@@ -450,15 +483,6 @@ func VerifyForwards(r *config.Resolved) []config.Forward {
 		}
 	}
 	return fwds
-}
-
-// endpoints are the URLs of r's forwards.
-func endpoints(r *config.Resolved) []engine.Endpoint {
-	eps := []engine.Endpoint{}
-	for _, f := range r.Forwards {
-		eps = append(eps, engine.Endpoint{Name: f.Name, URL: f.URL(), Service: f.Namespace + "/" + f.Service})
-	}
-	return eps
 }
 
 // Provider picks the cluster provider the configuration names; `up` and

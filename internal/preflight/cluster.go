@@ -2,6 +2,7 @@ package preflight
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"strings"
@@ -62,6 +63,14 @@ func checkExisting(ctx context.Context, r *config.Resolved) []Problem {
 	acc, err := cluster.LoadAccess(r.Cluster.Kubeconfig, r.Cluster.Context)
 	if err != nil {
 		return []Problem{{Severity: diag.Error, ID: "cluster", Message: fmt.Sprintf("cannot use %s: %v", where, err), Fix: fix}}
+	}
+	// The same short "cluster unreachable" every command says.
+	if err := cluster.Probe(ctx, acc); err != nil {
+		var ue *cluster.UnreachableError
+		if errors.As(err, &ue) {
+			return []Problem{{Severity: diag.Error, ID: "cluster", Message: ue.Error(), Fix: ue.Hint()}}
+		}
+		return []Problem{{Severity: diag.Error, ID: "cluster", Message: err.Error(), Fix: fix}}
 	}
 	cfg := rest.CopyConfig(acc.REST)
 	if cfg.Timeout == 0 {

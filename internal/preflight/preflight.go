@@ -41,7 +41,8 @@ type Error struct {
 	Problems []Problem
 }
 
-// Error lists every problem, one per line.
+// Error lists every problem, each with its fix on the next line, so no
+// line runs far past a terminal's width.
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "preflight found %d problem", len(e.Problems))
@@ -50,7 +51,11 @@ func (e *Error) Error() string {
 	}
 	for _, p := range e.Problems {
 		b.WriteString("\n  - ")
-		b.WriteString(p.String())
+		b.WriteString(p.Message)
+		if p.Fix != "" {
+			b.WriteString("\n    ")
+			b.WriteString(p.Fix)
+		}
 	}
 	return b.String()
 }

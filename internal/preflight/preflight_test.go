@@ -170,7 +170,7 @@ func TestExistingCluster(t *testing.T) {
 			"version": {"runs Kubernetes 1.24.17; the platform needs 1.25.0 or newer", "upgrade the cluster"},
 		}},
 		{name: "not answering", server: func(t *testing.T) string { return fmt.Sprintf("https://127.0.0.1:%d", freePort(t)) }, want: map[string][]string{
-			"cluster": {"the cluster of the kubeconfig's current context (https://127.0.0.1:", "does not answer", "--kubeconfig and --context"},
+			"cluster": {"cluster unreachable: https://127.0.0.1:", "connection refused", "point --kubeconfig/--context at a running one"},
 		}},
 	}
 	for _, tt := range tests {

@@ -2,8 +2,10 @@
 // it: every phase (preflight, download, render, validate, cluster, each
 // component's stage, verify, forward) reports Events to one Sink, from the
 // first second. The sinks here print them: one JSON object per line for
-// -o json, a line per finished phase or stage for logs and CI, and a
-// spinner on a terminal.
+// -o json, a line when a phase or stage starts and when it ends for logs
+// and CI, and on a terminal a spinner line cut to its width, with the
+// total time and a bar for downloads. Text printed while phases run goes
+// through Println, so it never breaks the spinner's line.
 package progress
 
 import (
@@ -71,6 +73,9 @@ type Event struct {
 	State    State
 	Duration time.Duration
 	Message  string
+	// Bytes of Total are done, for a running phase that moves data (the
+	// downloads); Total is 0 when nothing says how much there is.
+	Bytes, Total int64
 }
 
 // Name is the phase or stage the event is about.
@@ -90,6 +95,8 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		State    State   `json:"state"`
 		Duration float64 `json:"duration_s"`
 		Message  string  `json:"message"`
+		Bytes    int64   `json:"bytes,omitempty"`
+		Total    int64   `json:"total_bytes,omitempty"`
 	}{
 		Time:     e.Time.UTC().Format(time.RFC3339Nano),
 		Phase:    e.Phase,
@@ -97,6 +104,8 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		State:    e.State,
 		Duration: math.Round(e.Duration.Seconds()*1000) / 1000,
 		Message:  e.Message,
+		Bytes:    e.Bytes,
+		Total:    e.Total,
 	})
 }
 
@@ -135,9 +144,66 @@ func New(w io.Writer, format string, env []string, clock clk.PassiveClock) Sink 
 		return &jsonReporter{w: w}
 	}
 	if smartTerminal(w, env) {
-		return newSpinner(w, clock, 100*time.Millisecond)
+		return newSpinner(w, clock, 100*time.Millisecond, terminalWidth(w))
 	}
-	return &lineReporter{w: w}
+	return &lineReporter{w: w, started: map[string]bool{}}
+}
+
+// terminalWidth returns how many columns w's terminal has now (it may be
+// resized while up runs), 80 when it cannot tell.
+func terminalWidth(w io.Writer) func() int {
+	return func() int {
+		if f, ok := w.(*os.File); ok {
+			if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 {
+				return cols
+			}
+		}
+		return 80
+	}
+}
+
+// liner is a Sink that draws something a plain write would break.
+type liner interface {
+	println(w io.Writer, line string)
+}
+
+// Println writes line to w without breaking what sink draws: a spinner
+// takes its line away, lets line through and draws itself again below
+// it. Warnings, the plan and forward changes printed while phases run go
+// through it.
+func Println(sink Sink, w io.Writer, line string) {
+	if l, ok := sink.(liner); ok {
+		l.println(w, line)
+		return
+	}
+	_, _ = io.WriteString(w, line+"\n")
+}
+
+// Writer returns a writer that passes each complete line written to it to
+// Println, for code that prints whole reports to an io.Writer.
+func Writer(sink Sink, w io.Writer) io.Writer {
+	return &lineWriter{sink: sink, w: w}
+}
+
+type lineWriter struct {
+	mu   sync.Mutex
+	sink Sink
+	w    io.Writer
+	buf  []byte
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	for {
+		i := strings.IndexByte(string(l.buf), '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		Println(l.sink, l.w, string(l.buf[:i]))
+		l.buf = l.buf[i+1:]
+	}
 }
 
 func smartTerminal(w io.Writer, env []string) bool {
@@ -174,19 +240,27 @@ func (r *jsonReporter) Report(e Event) {
 
 func (r *jsonReporter) Close() error { return nil }
 
-// lineReporter writes one line per finished stage: logs and CI output stay
-// readable, and nothing is redrawn.
+// lineReporter writes a line when a phase or stage starts and one when it
+// ends, so a log or CI shows what a long wait is waiting for; nothing is
+// redrawn, and the progress of a running phase is not repeated.
 type lineReporter struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu      sync.Mutex
+	w       io.Writer
+	started map[string]bool
 }
 
 func (r *lineReporter) Report(e Event) {
-	if !e.State.Final() {
-		return
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !e.State.Final() {
+		if r.started[e.Name()] {
+			return
+		}
+		r.started[e.Name()] = true
+		_, _ = io.WriteString(r.w, "• "+e.Name()+" ...\n")
+		return
+	}
+	delete(r.started, e.Name())
 	_, _ = io.WriteString(r.w, FormatLine(e)+"\n")
 }
 
@@ -213,11 +287,16 @@ func FormatLine(e Event) string {
 			msg = msg[:i]
 		}
 		if msg != "" {
-			line += "  " + msg
+			// The whole error is printed once at the end; the line only
+			// says which way it failed.
+			line += "  " + cut(msg, maxMessage)
 		}
 	}
 	return strings.TrimRight(line, " ")
 }
+
+// maxMessage is the most of a failure's message a progress line shows.
+const maxMessage = 120
 
 func formatDuration(d time.Duration) string {
 	if d < time.Minute {
@@ -226,13 +305,16 @@ func formatDuration(d time.Duration) string {
 	return d.Round(time.Second).String()
 }
 
-// spinner animates one line listing the running stages and prints each
-// finished stage above it.
+// spinner animates one line of the running phases and stages, with the
+// total time since up started, cut to the terminal's width; each finished
+// one is printed above it.
 type spinner struct {
 	mu      sync.Mutex
 	w       io.Writer
 	clock   clk.PassiveClock
-	running map[string]time.Time
+	width   func() int
+	start   time.Time
+	running map[string]Event
 	frame   int
 	drawn   bool
 	stop    chan struct{}
@@ -243,8 +325,9 @@ type spinner struct {
 // spinnerFrames are the braille frames kind and many CLIs use.
 const spinnerFrames = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
-func newSpinner(w io.Writer, clock clk.PassiveClock, every time.Duration) *spinner {
-	s := &spinner{w: w, clock: clock, running: map[string]time.Time{}, stop: make(chan struct{}), done: make(chan struct{})}
+func newSpinner(w io.Writer, clock clk.PassiveClock, every time.Duration, width func() int) *spinner {
+	s := &spinner{w: w, clock: clock, width: width, start: clock.Now(), running: map[string]Event{},
+		stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(every)
@@ -268,12 +351,20 @@ func (s *spinner) Report(e Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e.State == StateRunning {
-		s.running[e.Name()] = e.Time
+		s.running[e.Name()] = e
 	} else {
 		delete(s.running, e.Name())
 		s.clear()
-		_, _ = io.WriteString(s.w, FormatLine(e)+"\n")
+		_, _ = io.WriteString(s.w, cut(FormatLine(e), s.width())+"\n")
 	}
+	s.redraw()
+}
+
+func (s *spinner) println(w io.Writer, line string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clear()
+	_, _ = io.WriteString(w, line+"\n")
 	s.redraw()
 }
 
@@ -290,16 +381,63 @@ func (s *spinner) redraw() {
 		return
 	}
 	names := make([]string, 0, len(s.running))
-	var oldest time.Time
-	for n, t := range s.running {
+	for n := range s.running {
 		names = append(names, n)
-		if oldest.IsZero() || t.Before(oldest) {
-			oldest = t
-		}
 	}
 	sort.Strings(names)
-	_, _ = fmt.Fprintf(s.w, "%s %s  %s", frame(s.frame), strings.Join(names, ", "), formatDuration(s.clock.Now().Sub(oldest)))
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = describe(s.running[n])
+	}
+	// One column less than the width: a line that fills it wraps on some
+	// terminals, and \r then clears only the wrapped part. What is cut is
+	// the list, never the total time at the end.
+	head, tail := frame(s.frame)+" ", "  "+formatDuration(s.clock.Now().Sub(s.start))
+	room := s.width() - 1 - len([]rune(head)) - len([]rune(tail))
+	_, _ = io.WriteString(s.w, head+cut(strings.Join(parts, ", "), room)+tail)
 	s.drawn = true
+}
+
+// describe is a running phase or stage on the spinner line: its name, and
+// its progress when it reports some (a bar for bytes).
+func describe(e Event) string {
+	switch {
+	case e.Total > 0:
+		return fmt.Sprintf("%s %s %s/%s", e.Name(), bar(e.Bytes, e.Total, 10), formatBytes(e.Bytes), formatBytes(e.Total))
+	case e.Message != "":
+		return e.Name() + " " + e.Message
+	}
+	return e.Name()
+}
+
+// bar draws done of total in width cells.
+func bar(done, total int64, width int) string {
+	n := int(min(done, total) * int64(width) / total)
+	return "[" + strings.Repeat("#", n) + strings.Repeat("-", width-n) + "]"
+}
+
+// formatBytes is n in B, kB or MB (powers of 1000, as download tools show).
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1e6:
+		return fmt.Sprintf("%.1fMB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.0fkB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+// cut shortens line to width columns (runes: the frames and marks are
+// one column each), ending in "…" when it had to cut.
+func cut(line string, width int) string {
+	r := []rune(line)
+	if len(r) <= width {
+		return line
+	}
+	if width < 1 {
+		return ""
+	}
+	return string(r[:width-1]) + "…"
 }
 
 func (s *spinner) Close() error {

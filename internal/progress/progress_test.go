@@ -1,10 +1,13 @@
 package progress
 
 import (
+	"io"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
 type fixedClock struct{ t time.Time }
@@ -53,7 +56,7 @@ func TestProgressFormats(t *testing.T) {
 	if err := rep.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got := b.String(); got != "✓ a                  1.0s\n" {
+	if got := b.String(); got != "• a ...\n✓ a                  1.0s\n" {
 		t.Fatalf("plain output %q", got)
 	}
 }
@@ -65,7 +68,9 @@ func TestSpinner(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	var b syncBuffer
-	s := newSpinner(&b, fixedClock{at.Add(2 * time.Second)}, time.Hour)
+	clock := clocktesting.NewFakePassiveClock(at)
+	s := newSpinner(&b, clock, time.Hour, func() int { return 80 })
+	clock.SetTime(at.Add(2 * time.Second))
 	s.Report(Event{Time: at, Stage: "kserve", State: StateRunning})
 	s.Report(Event{Time: at, Stage: "argocd", State: StateRunning})
 	s.Report(Event{Time: at, Stage: "argocd", State: StateReady, Duration: time.Second})
@@ -98,4 +103,76 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestSpinnerLine: the spinner line shows the total time since up started
+// (not the oldest stage's), a bar for a phase that moves bytes, and never
+// runs past the terminal's width.
+func TestSpinnerLine(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var b syncBuffer
+	clock := clocktesting.NewFakePassiveClock(at)
+	width := 60
+	s := newSpinner(&b, clock, time.Hour, func() int { return width })
+	clock.SetTime(at.Add(65 * time.Second))
+	s.Report(Event{Time: at.Add(60 * time.Second), Phase: "download", State: StateRunning, Bytes: 2_500_000, Total: 10_000_000})
+	out := b.String()
+	if want := "⠋ download [##--------] 2.5MB/10.0MB  1m5s"; !strings.Contains(out, want) {
+		t.Errorf("spinner %q lacks %q", out, want)
+	}
+	width = 30
+	s.Report(Event{Time: at, Stage: "a-very-long-stage-name", State: StateRunning})
+	out = b.String()
+	last := out[strings.LastIndex(out, "\r\033[K")+len("\r\033[K"):]
+	if n := len([]rune(last)); n != 29 || !strings.HasSuffix(last, "…  1m5s") {
+		t.Errorf("spinner line %q is %d columns, want 29 ending in the total time", last, n)
+	}
+	_ = s.Close()
+}
+
+// TestPrintlnKeepsTheSpinner: a warning printed while phases run takes the
+// spinner's line away and the spinner draws itself again below it.
+func TestPrintlnKeepsTheSpinner(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var b syncBuffer
+	s := newSpinner(&b, clocktesting.NewFakePassiveClock(at), time.Hour, func() int { return 80 })
+	s.Report(Event{Time: at, Phase: "render", State: StateRunning})
+	Println(s, &b, "warning: x")
+	_ = s.Close()
+	if want := "⠋ render  0.0s\r\033[Kwarning: x\n⠋ render  0.0s\r\033[K"; !strings.HasSuffix(b.String(), want) {
+		t.Errorf("output %q, want it to end with %q", b.String(), want)
+	}
+	var plain strings.Builder
+	w := Writer(Discard, &plain)
+	_, _ = io.WriteString(w, "one\ntw")
+	_, _ = io.WriteString(w, "o\n")
+	if plain.String() != "one\ntwo\n" {
+		t.Errorf("Writer passed %q", plain.String())
+	}
+}
+
+// TestLinesOffATerminal: a log shows a line when each phase starts and
+// when it ends, the progress of a running phase only once, and a failure's
+// first line cut short.
+func TestLinesOffATerminal(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var b strings.Builder
+	rep := New(&b, FormatText, nil, fixedClock{at})
+	rep.Report(Event{Time: at, Phase: "download", State: StateRunning})
+	rep.Report(Event{Time: at, Phase: "download", State: StateRunning, Bytes: 5, Total: 10})
+	rep.Report(Event{Time: at, Phase: "download", State: StateDone, Duration: time.Second})
+	rep.Report(Event{Time: at, Phase: "cluster", State: StateRunning})
+	rep.Report(Event{Time: at, Phase: "cluster", State: StateFailed, Duration: time.Second, Message: strings.Repeat("x", 300)})
+	want := "• download ...\n✓ download           1.0s\n• cluster ...\n✗ cluster            1.0s  " + strings.Repeat("x", 119) + "…\n"
+	if b.String() != want {
+		t.Errorf("lines:\n%s\nwant:\n%s", b.String(), want)
+	}
+	var j strings.Builder
+	New(&j, FormatJSON, nil, nil).Report(Event{Time: at, Phase: "download", State: StateRunning, Bytes: 5, Total: 10, Message: "1/2 files"})
+	if want := `{"time":"2026-01-02T03:04:05Z","phase":"download","state":"running","duration_s":0,"message":"1/2 files","bytes":5,"total_bytes":10}`; strings.TrimSpace(j.String()) != want {
+		t.Errorf("json %s, want %s", j.String(), want)
+	}
 }

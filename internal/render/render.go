@@ -39,6 +39,9 @@ type Options struct {
 	// fetched and verified, before rendering starts: up shows the download
 	// and the render as phases of their own.
 	Downloaded func()
+	// OnDownload, when set, is told how the downloads advance (files and
+	// bytes), for a progress bar; it is ignored when Fetcher is set.
+	OnDownload func(sources.Progress)
 	// Only, when set, renders just these components (still in catalog
 	// order, still skipping disabled ones); the others are left out of the
 	// Platform without being recorded as disabled.
@@ -67,7 +70,7 @@ func Render(ctx context.Context, r *config.Resolved, opts Options) (*Platform, e
 	f := opts.Fetcher
 	if f == nil {
 		var err error
-		f, err = sources.New(sources.Options{CacheDir: r.Sources.CacheDir, Mirror: r.Sources.Mirror, Log: opts.Log})
+		f, err = sources.New(sources.Options{CacheDir: r.Sources.CacheDir, Mirror: r.Sources.Mirror, Log: opts.Log, OnProgress: opts.OnDownload})
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
+	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d/dockertest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// freePort returns a loopback port nothing listens on.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+var (
+	// Times and durations differ from run to run; what happens and in
+	// which order must not.
+	jsonTime     = regexp.MustCompile(`"time":"[^"]+"`)
+	jsonDuration = regexp.MustCompile(`"duration_s":[0-9.e-]+`)
+	textDuration = regexp.MustCompile(`  *[0-9]+(\.[0-9])?s\b|[0-9]+m[0-9]+s\b`)
+	tempPaths    = regexp.MustCompile(`/tmp/[^ "\n:]+`)
+	ports        = regexp.MustCompile(`127\.0\.0\.1:[0-9]+`)
+)
+
+// TestUpFirstSeconds runs `neuroscale up` against the Docker fake, which
+// answers what preflight asks but has no image to pull: the golden files
+// are what a user sees from the first second (every phase as it starts
+// and ends, the download's progress, the cluster's steps) up to that
+// failure, as lines off a terminal and as -o json events.
+func TestUpFirstSeconds(t *testing.T) {
+	d := dockertest.Start(t, &dockertest.Daemon{})
+	d.Info.NCPU, d.Info.MemTotal = 8, 16<<30
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "neuroscale.yaml")
+	src := fmt.Sprintf(`apiVersion: neuroscale.dev/v1alpha1
+kind: Platform
+cluster:
+  provider: k3d
+  name: nsfirst
+  kubeconfig: %s
+  ports: {http: %d, https: %d}
+sources:
+  mirror: %s
+  cacheDir: %s
+forwards:
+  - {name: backstage, namespace: backstage, service: neuroscale-backstage, localPort: %d, remotePort: 7007}
+components:
+  knative-serving: {enabled: false}
+  kourier: {enabled: false}
+  kserve: {enabled: false}
+  argocd: {enabled: false}
+  kyverno: {enabled: false}
+  backstage: {enabled: false}
+  demo: {enabled: false}
+`, filepath.Join(dir, "kubeconfig"), freePort(t), freePort(t), catalogtest.MirrorURL(t), filepath.Join(dir, "cache"), freePort(t))
+	if err := os.WriteFile(cfg, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		format, golden string
+	}{
+		{"text", "up-first-seconds.txt"},
+		{"json", "up-first-seconds.json"},
+	} {
+		t.Run(tc.format, func(t *testing.T) {
+			// A fresh cache each time: the download must show.
+			if err := os.RemoveAll(filepath.Join(dir, "cache")); err != nil {
+				t.Fatal(err)
+			}
+			code, stdout, stderr := run(context.Background(), "", nil, "up", "--config", cfg, "-o", tc.format)
+			if code != 1 {
+				t.Fatalf("exit %d, want 1 (the fake has no image to pull)\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			}
+			got := "# stdout\n" + stdout + "# stderr\n" + stderr
+			got = jsonTime.ReplaceAllString(got, `"time":"T"`)
+			got = jsonDuration.ReplaceAllString(got, `"duration_s":D`)
+			got = textDuration.ReplaceAllString(got, " D")
+			got = tempPaths.ReplaceAllString(got, "/tmp/…")
+			got = ports.ReplaceAllString(got, "127.0.0.1:PORT")
+			golden(t, filepath.Join("testdata", tc.golden), got)
+		})
+	}
+}
+
+// golden compares got with the file, or rewrites it with -update.
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if string(want) != got {
+		t.Errorf("%s differs (run with -update after checking):\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
