@@ -92,6 +92,11 @@ func (p *Provider) Ensure(ctx context.Context) (*cluster.Access, error) {
 		return nil, &DockerUnavailableError{Err: err}
 	}
 	defer dc.Close()
+	unlock, err := p.lockCluster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 
 	if cacheEnabled(p.r) {
 		if err := p.ensureCache(ctx, dc); err != nil {
