@@ -1,30 +1,30 @@
 // Package stages turns a rendered platform into the engine's stage graph:
-// one stage per enabled component, each needing what the catalog says it
-// needs, plus what neuroscale knows about each component beyond its
-// objects (extra readiness checks, timeouts from the config) and the
-// sample objects that prove admission webhooks answer. The whole graph is
-// declared in this file, so the order of the platform can be read in one
-// place.
+// one stage per enabled component, each needing what the graph declares
+// (package stages/components, the one declaration of the platform's order),
+// plus what neuroscale knows about each component beyond its objects
+// (extra readiness checks, timeouts from the config) and the sample objects
+// that prove admission webhooks answer.
 package stages
 
 import (
 	"context"
 
 	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/dag"
 	"github.com/neuroscale-dev/neuroscale/internal/engine"
 	"github.com/neuroscale-dev/neuroscale/internal/render"
 )
 
 // Up returns the install graph of p: a stage per rendered component. Its
-// needs come from the catalog (render.Component.Needs); a need on a
-// component that is disabled is dropped, since validation has already
-// judged whether that is allowed.
-func Up(eng *engine.Engine, p *render.Platform, r *config.Resolved) ([]engine.Stage, error) {
+// needs come from the graph's declaration (render.Component.Needs); a need
+// on a component that is disabled is dropped, since validation has already
+// judged whether that is allowed. dag.Run checks the graph it is given.
+func Up(eng *engine.Engine, p *render.Platform, r *config.Resolved) []dag.Stage {
 	enabled := map[string]bool{}
 	for _, c := range p.Components {
 		enabled[c.Name] = true
 	}
-	out := make([]engine.Stage, 0, len(p.Components))
+	out := make([]dag.Stage, 0, len(p.Components))
 	for _, c := range p.Components {
 		var needs []string
 		for _, n := range c.Needs {
@@ -34,10 +34,7 @@ func Up(eng *engine.Engine, p *render.Platform, r *config.Resolved) ([]engine.St
 		}
 		out = append(out, &component{eng: eng, comp: c, needs: needs, spec: Spec(c.Name, r)})
 	}
-	if err := engine.CheckGraph(out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return out
 }
 
 // Spec is what neuroscale knows about a component beyond its rendered
@@ -65,8 +62,8 @@ func Spec(name string, r *config.Resolved) engine.Spec {
 // Down returns the removal graph: the recorded components, each removed
 // only after everything that needed it. It comes from the records, not
 // from rendering, so down works offline and for components since disabled.
-func Down(eng *engine.Engine, opts engine.RemoveOptions) []engine.Stage {
-	return engine.Reverse(eng.Components(), func(ctx context.Context, name string) error {
+func Down(eng *engine.Engine, opts engine.RemoveOptions) []dag.Stage {
+	return dag.Reverse(eng.Components(), func(ctx context.Context, name string) error {
 		return eng.Remove(ctx, name, opts)
 	})
 }
@@ -79,11 +76,11 @@ type component struct {
 	spec  engine.Spec
 }
 
-// Name implements engine.Stage.
+// Name implements dag.Stage.
 func (c *component) Name() string { return c.comp.Name }
 
-// Needs implements engine.Stage.
+// Needs implements dag.Stage.
 func (c *component) Needs() []string { return c.needs }
 
-// Run implements engine.Stage: converge the component.
+// Run implements dag.Stage: converge the component.
 func (c *component) Run(ctx context.Context) error { return c.eng.Converge(ctx, c.comp, c.spec) }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/neuroscale-dev/neuroscale/assets"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/stages/components"
 )
 
 // Kind is the kind of the catalog document.
@@ -38,8 +39,10 @@ type Component struct {
 	// Version is the pinned upstream version; empty for neuroscale's own
 	// content (the demo).
 	Version string `yaml:"version,omitempty"`
-	// Needs are components that must be Ready before this one starts.
-	Needs []string `yaml:"needs,omitempty"`
+	// Needs are components that must be Ready before this one starts,
+	// from the graph's one declaration (package stages/components), not
+	// from the catalog file.
+	Needs []string `yaml:"-"`
 	// Steps run in order.
 	Steps []Step `yaml:"steps"`
 }
@@ -194,6 +197,9 @@ func Parse(name string, data []byte) (*Catalog, error) {
 	if err := c.Check(); err != nil {
 		return nil, fmt.Errorf("catalog %s: %w", name, err)
 	}
+	for i := range c.Components {
+		c.Components[i].Needs = components.Needs(c.Components[i].Name)
+	}
 	return &c, nil
 }
 
@@ -260,9 +266,9 @@ func (c *Catalog) Dependents(name string) []string {
 var sha256Re = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // Check returns every inconsistency at once: unknown or repeated
-// components, needs that do not exist or come later (which also rules out
-// cycles), steps that are not exactly one kind, and malformed sources,
-// paths or digests.
+// components, components out of the graph's install order, steps that are
+// not exactly one kind, and malformed sources, paths or digests. The
+// graph's needs are checked where they are declared (stages/components).
 func (c *Catalog) Check() error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
@@ -274,6 +280,7 @@ func (c *Catalog) Check() error {
 	}
 	seen := map[string]bool{}
 	paths := map[string]string{}
+	last := 0
 	for _, comp := range c.Components {
 		if !slices.Contains(config.ComponentNames, comp.Name) {
 			add("component %q is not one of %s", comp.Name, strings.Join(config.ComponentNames, ", "))
@@ -284,15 +291,11 @@ func (c *Catalog) Check() error {
 		if comp.Namespace == "" {
 			add("component %q has no namespace", comp.Name)
 		}
-		for _, n := range comp.Needs {
-			switch {
-			case n == comp.Name:
-				add("component %q needs itself", comp.Name)
-			case c.Component(n) == nil:
-				add("component %q needs %q, which is not in the catalog", comp.Name, n)
-			case !seen[n]:
-				add("component %q needs %q, which comes after it: list components in install order", comp.Name, n)
+		if p := slices.Index(config.ComponentNames, comp.Name); p >= 0 {
+			if p < last {
+				add("component %q comes before %q in the graph (stages/components): list components in install order", comp.Name, config.ComponentNames[last])
 			}
+			last = p
 		}
 		seen[comp.Name] = true
 		if len(comp.Steps) == 0 {

@@ -9,11 +9,12 @@ import (
 
 	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/stages/components"
 )
 
 // TestEmbeddedCatalogIsConsistent checks the catalog that ships: every
-// component known, in config's install order, needs resolvable and earlier
-// (so no cycles), and the dependencies the platform relies on.
+// component of the graph (stages/components), in its install order, with
+// its declared needs.
 func TestEmbeddedCatalogIsConsistent(t *testing.T) {
 	c, err := Load()
 	if err != nil {
@@ -22,35 +23,9 @@ func TestEmbeddedCatalogIsConsistent(t *testing.T) {
 	if got := c.Names(); !slices.Equal(got, config.ComponentNames) {
 		t.Errorf("catalog components %v, want config.ComponentNames %v", got, config.ComponentNames)
 	}
-	pos := map[string]int{}
-	for i, comp := range c.Components {
-		pos[comp.Name] = i
-	}
 	for _, comp := range c.Components {
-		for _, n := range comp.Needs {
-			if p, ok := pos[n]; !ok || p >= pos[comp.Name] {
-				t.Errorf("%s needs %s, which is missing or not earlier", comp.Name, n)
-			}
-		}
-	}
-	wantNeeds := map[string][]string{
-		config.CertManager:    nil,
-		config.KnativeServing: nil,
-		config.Kourier:        {config.KnativeServing},
-		config.KServe:         {config.CertManager, config.KnativeServing, config.Kourier},
-		config.ArgoCD:         nil,
-		config.Kyverno:        {config.KServe},
-		config.Backstage:      nil,
-		config.Demo:           {config.KServe, config.Kyverno},
-	}
-	for name, want := range wantNeeds {
-		comp := c.Component(name)
-		if comp == nil {
-			t.Errorf("component %s missing", name)
-			continue
-		}
-		if !slices.Equal(comp.Needs, want) {
-			t.Errorf("%s needs %v, want %v", name, comp.Needs, want)
+		if !slices.Equal(comp.Needs, components.Needs(comp.Name)) {
+			t.Errorf("%s needs %v, the graph declares %v", comp.Name, comp.Needs, components.Needs(comp.Name))
 		}
 	}
 }
@@ -146,19 +121,11 @@ func TestCheckRejectsBrokenCatalogs(t *testing.T) {
 		{"valid", ok, ""},
 		{"unknown key", strings.Replace(ok, "version:", "verison:", 1), `unknown key "verison"`},
 		{"unknown component", strings.Replace(ok, "name: knative-serving", "name: istio", 1), `component "istio" is not one of`},
-		{"missing need", ok + `  - name: kourier
+		{"out of order", `  - name: kourier
     namespace: k
-    needs: [cert-manager]
     steps:
       - manifest: {name: k, dir: components/kourier}
-`, `needs "cert-manager", which is not in the catalog`},
-		{"need later (a cycle cannot be written in order)", `  - name: kourier
-    namespace: k
-    needs: [knative-serving]
-    steps:
-      - manifest: {name: k, dir: components/kourier}
-` + strings.Replace(ok, "    steps:", "    needs: [kourier]\n    steps:", 1), `needs "knative-serving", which comes after it`},
-		{"self need", strings.Replace(ok, "    steps:", "    needs: [knative-serving]\n    steps:", 1), "needs itself"},
+` + ok, `component "knative-serving" comes before "kourier" in the graph`},
 		{"both kinds", strings.Replace(ok, "dir: components/knative-serving/core}", "dir: components/knative-serving/core}\n        chart: {name: x, release: x, version: \"1\", url: \"https://x\", mirror: charts/x-1.tgz}", 1), "exactly one of chart or manifest"},
 		{"bad digest", `  - name: cert-manager
     namespace: cert-manager

@@ -3,19 +3,16 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
-	"time"
-
-	"k8s.io/client-go/rest"
 
 	"github.com/spf13/cobra"
 
 	"github.com/neuroscale-dev/neuroscale/internal/cluster"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
 	"github.com/neuroscale-dev/neuroscale/internal/forward"
+	"github.com/neuroscale-dev/neuroscale/internal/platform"
 )
 
 func newForwardCmd(g *globals) *cobra.Command {
@@ -103,27 +100,11 @@ func (g *globals) loadPlatform(ctx context.Context) (*config.Resolved, *cluster.
 	if err != nil {
 		return nil, nil, err
 	}
-	acc, err := platformAccess(r)
+	acc, err := platform.Access(r)
 	if err != nil {
 		return nil, nil, err
 	}
 	return r, acc, nil
-}
-
-// platformAccess reaches the platform's cluster without creating or
-// changing anything: the kubeconfig and context of the configuration, and
-// for k3d the context k3d names after the cluster (k3d-NAME) when none is
-// set.
-func platformAccess(r *config.Resolved) (*cluster.Access, error) {
-	ctxName := r.Cluster.Context
-	if ctxName == "" && r.Cluster.Provider == config.ProviderK3d {
-		ctxName = "k3d-" + r.Cluster.Name
-	}
-	acc, err := cluster.LoadAccess(r.Cluster.Kubeconfig, ctxName)
-	if err != nil {
-		return nil, &hintedError{err: err, hint: "run neuroscale up first, or point --kubeconfig/--context at the platform's cluster"}
-	}
-	return acc, nil
 }
 
 // hintedError is an error with what to do next, for the top-level printer.
@@ -135,52 +116,3 @@ type hintedError struct {
 func (e *hintedError) Error() string { return e.err.Error() }
 func (e *hintedError) Unwrap() error { return e.err }
 func (e *hintedError) Hint() string  { return e.hint }
-
-// superviseAfterUp is how up ends (internal/cli/up.go calls it once the
-// platform converged): with noForward, verify through temporary forwards
-// and return; otherwise open the forwards, wait up to wait for them, run
-// verify through them and print it, then keep supervising in the
-// foreground until ctx ends (Ctrl-C). A failed verify is printed and,
-// without forwards, returned as exit code 1; with forwards the supervisor
-// keeps running so the user can look, and Ctrl-C ends it normally.
-func (g *globals) superviseAfterUp(ctx context.Context, r *config.Resolved, cfg *rest.Config, noForward bool, wait time.Duration) error {
-	if noForward || len(r.Forwards) == 0 {
-		return g.verifyThroughForwards(ctx, r, cfg, wait)
-	}
-	return g.superviseForwards(ctx, r, cfg, func(s *forward.Supervisor) error {
-		wctx, cancel := context.WithTimeout(ctx, wait)
-		defer cancel()
-		if err := s.WaitUp(wctx); err != nil && ctx.Err() == nil {
-			fmt.Fprintf(g.streams.Err, "Not every forward is up yet (%v); verifying what is.\n", err)
-		}
-		var exit *ExitError
-		if err := g.printVerify(ctx, r, cfg, s.Endpoints()); err != nil && !errors.As(err, &exit) {
-			return err
-		}
-		return nil
-	})
-}
-
-// superviseForwards opens r's forwards, printing their changes, runs then
-// (when not nil) while they are up, and keeps them up until ctx ends
-// (Ctrl-C). up --no-verify can call it with a nil then.
-func (g *globals) superviseForwards(ctx context.Context, r *config.Resolved, cfg *rest.Config, then func(*forward.Supervisor) error) error {
-	names := make([]string, len(r.Forwards))
-	for i, f := range r.Forwards {
-		names[i] = f.Name
-	}
-	s, err := forward.New(forward.Options{REST: cfg, Forwards: r.Forwards, Log: g.log, OnEvent: g.forwardEvents(names)})
-	if err != nil {
-		return err
-	}
-	stop := s.Start(ctx)
-	defer stop()
-	if then != nil {
-		if err := then(s); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintln(g.streams.Err, "Forwards stay up and are re-opened when they fail; Ctrl-C stops.")
-	<-ctx.Done()
-	return nil
-}

@@ -79,6 +79,12 @@ func Execute(ctx context.Context, s Streams, args []string, env []string) int {
 		return ee.Code
 	}
 	printError(s.Err, err)
+	// An error that carries its own exit code keeps it, even after
+	// Ctrl-C: up that failed verification exits 1 however it ended.
+	var coded interface{ ExitCode() int }
+	if errors.As(err, &coded) {
+		return coded.ExitCode()
+	}
 	if ctx.Err() != nil {
 		return 130
 	}

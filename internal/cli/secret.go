@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/neuroscale-dev/neuroscale/internal/platform"
 	"github.com/neuroscale-dev/neuroscale/internal/secrets"
 )
 
@@ -78,7 +79,7 @@ func runSecretSet(ctx context.Context, g *globals, name string, wait bool) error
 	if err != nil {
 		return err
 	}
-	acc, err := platformAccess(r)
+	acc, err := platform.Access(r)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/neuroscale-dev/neuroscale/internal/config"
 	"github.com/neuroscale-dev/neuroscale/internal/forward"
+	"github.com/neuroscale-dev/neuroscale/internal/platform"
 	"github.com/neuroscale-dev/neuroscale/internal/verify"
 )
 
@@ -43,13 +44,7 @@ It exits 1 when a check fails.`,
 // own for the duration; it prints the report and returns an *ExitError
 // with code 1 when a check failed.
 func (g *globals) verifyThroughForwards(ctx context.Context, r *config.Resolved, cfg *rest.Config, wait time.Duration) error {
-	var fwds []config.Forward
-	for _, f := range []*config.Forward{verify.BackstageForward(r), verify.PredictorForward(r)} {
-		if f != nil {
-			fwds = append(fwds, *f)
-		}
-	}
-	eps, stop, err := forward.Reach(ctx, forward.Options{REST: cfg, Forwards: fwds, Log: g.log}, wait)
+	eps, stop, err := forward.Reach(ctx, forward.Options{REST: cfg, Forwards: platform.VerifyForwards(r), Log: g.log}, wait)
 	if err != nil {
 		return err
 	}

@@ -215,14 +215,3 @@ func TestMergeValuesDoesNotAlias(t *testing.T) {
 		t.Fatalf("merge modified its input: %v", base)
 	}
 }
-
-func TestProbeBudget(t *testing.T) {
-	p := &Probe{InitialDelaySeconds: 120, PeriodSeconds: 10, FailureThreshold: 30, TimeoutSeconds: 5}
-	if got := p.Budget().Seconds(); got != 425 {
-		t.Errorf("budget %v, want 425s", got)
-	}
-	var nilp *Probe
-	if nilp.Budget() != 0 {
-		t.Error("nil probe budget")
-	}
-}

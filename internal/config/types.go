@@ -11,6 +11,8 @@ package config
 import (
 	"fmt"
 	"time"
+
+	"github.com/neuroscale-dev/neuroscale/stages/components"
 )
 
 // APIVersion is the only config apiVersion this release reads.
@@ -22,20 +24,21 @@ const (
 	KindProfile  = "Profile"
 )
 
-// Component names, in the order the platform is installed.
+// Component names, in the order the platform is installed; the graph is
+// declared in package stages/components.
 const (
-	CertManager    = "cert-manager"
-	KnativeServing = "knative-serving"
-	Kourier        = "kourier"
-	KServe         = "kserve"
-	ArgoCD         = "argocd"
-	Kyverno        = "kyverno"
-	Backstage      = "backstage"
-	Demo           = "demo"
+	CertManager    = components.CertManager
+	KnativeServing = components.KnativeServing
+	Kourier        = components.Kourier
+	KServe         = components.KServe
+	ArgoCD         = components.ArgoCD
+	Kyverno        = components.Kyverno
+	Backstage      = components.Backstage
+	Demo           = components.Demo
 )
 
 // ComponentNames lists every component neuroscale knows, in install order.
-var ComponentNames = []string{CertManager, KnativeServing, Kourier, KServe, ArgoCD, Kyverno, Backstage, Demo}
+var ComponentNames = components.Names()
 
 // Cluster providers.
 const (
@@ -206,22 +209,13 @@ type Probe struct {
 	FailureThreshold    int `yaml:"failureThreshold,omitempty" json:"failureThreshold,omitempty"`
 }
 
-// Budget is the longest a container may take to pass this probe before
-// Kubernetes gives up on it: the wait for a rollout must be at least this.
-func (p *Probe) Budget() time.Duration {
-	if p == nil {
-		return 0
-	}
-	period := p.PeriodSeconds
-	if period == 0 {
-		period = 10
-	}
-	fail := p.FailureThreshold
-	if fail == 0 {
-		fail = 3
-	}
-	return time.Duration(p.InitialDelaySeconds+period*fail+p.TimeoutSeconds) * time.Second
-}
+// Kubernetes' values for probe fields left unset. The engine's probe
+// budgets, validate's and doctor's probe comparisons all use these.
+const (
+	ProbeDefaultPeriodSeconds    = 10
+	ProbeDefaultTimeoutSeconds   = 1
+	ProbeDefaultFailureThreshold = 3
+)
 
 // SecretSource says where one secret's value comes from.
 type SecretSource struct {

@@ -192,9 +192,9 @@ func checkAppTitle(ctx context.Context, e *env) ([]Finding, error) {
 // Kubernetes' probe defaults, which a live Deployment carries for fields
 // neuroscale leaves unset.
 const (
-	defaultPeriodSeconds    = 10
-	defaultTimeoutSeconds   = 1
-	defaultFailureThreshold = 3
+	defaultPeriodSeconds    = config.ProbeDefaultPeriodSeconds
+	defaultTimeoutSeconds   = config.ProbeDefaultTimeoutSeconds
+	defaultFailureThreshold = config.ProbeDefaultFailureThreshold
 )
 
 func checkProbes(ctx context.Context, e *env) ([]Finding, error) {

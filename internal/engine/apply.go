@@ -98,11 +98,10 @@ func (e *Engine) applyObjects(ctx context.Context, comp string, objs []*unstruct
 // applyAll is ssa's ApplyAll, retried while the failure is one that time
 // fixes. ApplyAll sorts its argument, so it gets a copy of the slice.
 func (e *Engine) applyAll(ctx context.Context, objs []*unstructured.Unstructured) error {
-	deadline := time.Now().Add(applyRetryBudget)
-	p := newPoller(5 * time.Second)
 	opts := ssa.DefaultApplyOptions()
 	opts.WaitInterval = 500 * time.Millisecond
-	for {
+	var last error
+	err := e.poll(ctx, applyRetryBudget, 5*time.Second, func(ctx context.Context) (bool, error) {
 		set := make([]*unstructured.Unstructured, len(objs))
 		for i, o := range objs {
 			set[i] = o.DeepCopy()
@@ -116,14 +115,15 @@ func (e *Engine) applyAll(ctx context.Context, objs []*unstructured.Unstructured
 					}
 				}
 			}
-			return nil
+			return true, nil
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return false, ctx.Err()
 		}
-		if !transient(err) || !time.Now().Before(deadline) {
-			return &ApplyError{Err: err}
+		if !transient(err) {
+			return false, &ApplyError{Err: err}
 		}
+		last = err
 		e.log.Debug("apply failed, retrying", "err", err)
 		if strings.Contains(err.Error(), "status unknown for quota") {
 			if done, qerr := e.refreshStaleQuotas(ctx, err, objs); qerr != nil {
@@ -132,10 +132,12 @@ func (e *Engine) applyAll(ctx context.Context, objs []*unstructured.Unstructured
 				e.log.Info("re-created a quota the controller had not counted yet", "quotas", done)
 			}
 		}
-		if err := p.wait(ctx, deadline); err != nil {
-			return err
-		}
+		return false, nil
+	})
+	if errors.Is(err, errBudget) {
+		return &ApplyError{Err: last}
 	}
+	return err
 }
 
 // transient reports failures that resolve by themselves shortly: webhooks
@@ -215,13 +217,11 @@ func (e *Engine) deleteRefs(ctx context.Context, refs []state.ObjectRef) error {
 
 // waitGone waits until no ref exists any more.
 func (e *Engine) waitGone(ctx context.Context, refs []state.ObjectRef, budget time.Duration) error {
-	deadline := time.Now().Add(budget)
-	p := newPoller(e.opts.MaxPoll)
 	pending := refs
-	for len(pending) > 0 {
+	err := e.poll(ctx, budget, e.opts.MaxPoll, func(ctx context.Context) (bool, error) {
 		obs, err := e.observe(ctx, pending)
 		if err != nil {
-			return err
+			return false, err
 		}
 		var still, back []state.ObjectRef
 		for _, r := range pending {
@@ -236,28 +236,23 @@ func (e *Engine) waitGone(ctx context.Context, refs []state.ObjectRef, budget ti
 		}
 		pending = still
 		if len(pending) == 0 {
-			return nil
+			return true, nil
 		}
-		if err := e.deleteRefs(ctx, back); err != nil {
-			return err
-		}
-		if !time.Now().Before(deadline) {
-			var names []string
-			for i, r := range pending {
-				if i == 5 {
-					names = append(names, fmt.Sprintf("and %d more", len(pending)-5))
-					break
-				}
-				names = append(names, r.String())
-			}
-			return fmt.Errorf("still present after %s: %s (finalizers of a controller that is gone? kubectl get %s -o jsonpath='{.metadata.finalizers}')",
-				budget, strings.Join(names, ", "), strings.ToLower(pending[0].Kind))
-		}
-		if err := p.wait(ctx, deadline); err != nil {
-			return err
-		}
+		return false, e.deleteRefs(ctx, back)
+	})
+	if !errors.Is(err, errBudget) {
+		return err
 	}
-	return nil
+	var names []string
+	for i, r := range pending {
+		if i == 5 {
+			names = append(names, fmt.Sprintf("and %d more", len(pending)-5))
+			break
+		}
+		names = append(names, r.String())
+	}
+	return fmt.Errorf("still present after %s: %s (finalizers of a controller that is gone? kubectl get %s -o jsonpath='{.metadata.finalizers}')",
+		budget, strings.Join(names, ", "), strings.ToLower(pending[0].Kind))
 }
 
 func deleteBackground() metav1.DeleteOptions {

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/neuroscale-dev/neuroscale/internal/config"
 )
 
 // Budgets. A wait is as long as the slowest thing it waits for may
@@ -37,9 +39,9 @@ func probeBudget(p map[string]any) time.Duration {
 		return def
 	}
 	delay := get("initialDelaySeconds", 0)
-	period := get("periodSeconds", 10)
-	timeout := get("timeoutSeconds", 1)
-	fail := get("failureThreshold", 3)
+	period := get("periodSeconds", config.ProbeDefaultPeriodSeconds)
+	timeout := get("timeoutSeconds", config.ProbeDefaultTimeoutSeconds)
+	fail := get("failureThreshold", config.ProbeDefaultFailureThreshold)
 	return time.Duration(delay+period*fail+timeout) * time.Second
 }
 

@@ -20,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"github.com/neuroscale-dev/neuroscale/internal/dag"
+	"github.com/neuroscale-dev/neuroscale/internal/progress"
 	"github.com/neuroscale-dev/neuroscale/internal/render"
 	"github.com/neuroscale-dev/neuroscale/internal/state"
 	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
@@ -259,7 +261,7 @@ func TestConvergeManifestsThenNoOp(t *testing.T) {
 	e2 := newEngine(t, c, Options{StateNamespace: e.store.Namespace()})
 	start := time.Now()
 	err = e2.Converge(ctx, comp, Spec{})
-	var nc *NoChange
+	var nc *dag.NoChange
 	if !errors.As(err, &nc) {
 		t.Fatalf("second converge: %v, want NoChange", err)
 	}
@@ -311,7 +313,7 @@ func TestConvergeChartInstallUpgradeNoOp(t *testing.T) {
 		t.Fatalf("install: %v", err)
 	}
 	assertRelease(t, e, ns, "tiny", 1, "deployed")
-	var nc *NoChange
+	var nc *dag.NoChange
 	if err := e.Converge(ctx, v1, Spec{}); !errors.As(err, &nc) {
 		t.Fatalf("unchanged: %v, want NoChange", err)
 	}
@@ -448,12 +450,12 @@ webhooks:
 		Objects: []*unstructured.Unstructured{obj(t, fmt.Sprintf(`{apiVersion: v1, kind: ConfigMap, metadata: {name: x, namespace: %s}}`, ns))}})
 	indep := component(t, "independent", other, nil, manifestStep(t, other, other+".test.neuroscale.dev", "x", false))
 	budget := 3 * time.Second
-	graph := []Stage{
-		FuncStage{StageName: "guard", Fn: func(ctx context.Context) error { return e.Converge(ctx, guard, Spec{Timeout: budget}) }},
-		FuncStage{StageName: "user", StageNeeds: []string{"guard"}, Fn: func(ctx context.Context) error { return e.Converge(ctx, user, Spec{}) }},
-		FuncStage{StageName: "independent", Fn: func(ctx context.Context) error { return e.Converge(ctx, indep, Spec{}) }},
+	graph := []dag.Stage{
+		dag.FuncStage{StageName: "guard", Fn: func(ctx context.Context) error { return e.Converge(ctx, guard, Spec{Timeout: budget}) }},
+		dag.FuncStage{StageName: "user", StageNeeds: []string{"guard"}, Fn: func(ctx context.Context) error { return e.Converge(ctx, user, Spec{}) }},
+		dag.FuncStage{StageName: "independent", Fn: func(ctx context.Context) error { return e.Converge(ctx, indep, Spec{}) }},
 	}
-	rep, err := Run(context.Background(), graph, RunOptions{})
+	rep, err := dag.Run(context.Background(), graph, dag.RunOptions{})
 	want := fmt.Sprintf("service guard-webhook in namespace %s has no ready endpoints", ns)
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("error %v\nwant it to say %q", err, want)
@@ -462,7 +464,7 @@ webhooks:
 	if !errors.As(err, &we) || we.Service != "guard-webhook" || !strings.Contains(we.Hint(), "endpointslices") {
 		t.Fatalf("error is not a WebhookError naming the service with a hint: %#v", we)
 	}
-	for name, st := range map[string]State{"guard": StateFailed, "user": StateSkipped, "independent": StateReady} {
+	for name, st := range map[string]progress.State{"guard": progress.StateFailed, "user": progress.StateSkipped, "independent": progress.StateReady} {
 		if got := rep.Stage(name).State; got != st {
 			t.Errorf("stage %s: %s, want %s", name, got, st)
 		}
@@ -493,10 +495,10 @@ func TestInterruptedThenConverges(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
-	rep, err := Run(ctx, []Stage{FuncStage{StageName: "slow", Fn: func(ctx context.Context) error { return e.Converge(ctx, comp, Spec{}) }}}, RunOptions{})
+	rep, err := dag.Run(ctx, []dag.Stage{dag.FuncStage{StageName: "slow", Fn: func(ctx context.Context) error { return e.Converge(ctx, comp, Spec{}) }}}, dag.RunOptions{})
 	cancel()
-	var ie *InterruptedError
-	if !errors.As(err, &ie) || rep.Stage("slow").State != StateCancelled {
+	var ie *dag.InterruptedError
+	if !errors.As(err, &ie) || rep.Stage("slow").State != progress.StateCancelled {
 		t.Fatalf("interrupted run: %v (state %s), want an InterruptedError", err, rep.Stage("slow").State)
 	}
 	rec, err := e.store.Get(context.Background(), "slow")
@@ -533,16 +535,16 @@ func TestDependentsRechecked(t *testing.T) {
 			return component(t, n, ns, needs, manifestStep(t, ns, ns+".test.neuroscale.dev", v, false))
 		}
 	}
-	graph := func(e *Engine, values map[string]string) []Stage {
-		var out []Stage
+	graph := func(e *Engine, values map[string]string) []dag.Stage {
+		var out []dag.Stage
 		for _, n := range []string{"a", "b", "c"} {
 			comp := comps[n](values[n])
-			out = append(out, FuncStage{StageName: n, StageNeeds: comp.Needs, Fn: func(ctx context.Context) error { return e.Converge(ctx, comp, Spec{}) }})
+			out = append(out, dag.FuncStage{StageName: n, StageNeeds: comp.Needs, Fn: func(ctx context.Context) error { return e.Converge(ctx, comp, Spec{}) }})
 		}
 		return out
 	}
 	values := map[string]string{"a": "1", "b": "1", "c": "1"}
-	if _, err := Run(context.Background(), graph(e, values), RunOptions{}); err != nil {
+	if _, err := dag.Run(context.Background(), graph(e, values), dag.RunOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	before := map[string]map[string]string{}
@@ -551,11 +553,11 @@ func TestDependentsRechecked(t *testing.T) {
 	}
 	values["a"] = "2"
 	e2 := newEngine(t, c, Options{StateNamespace: e.store.Namespace()})
-	rep, err := Run(context.Background(), graph(e2, values), RunOptions{})
+	rep, err := dag.Run(context.Background(), graph(e2, values), dag.RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]State{"a": StateReady, "b": StateUnchanged, "c": StateUnchanged}
+	want := map[string]progress.State{"a": progress.StateReady, "b": progress.StateUnchanged, "c": progress.StateUnchanged}
 	for n, st := range want {
 		if got := rep.Stage(n).State; got != st {
 			t.Errorf("stage %s: %s, want %s", n, got, st)

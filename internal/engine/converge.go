@@ -2,14 +2,15 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/neuroscale-dev/neuroscale/internal/dag"
 	"github.com/neuroscale-dev/neuroscale/internal/render"
 	"github.com/neuroscale-dev/neuroscale/internal/state"
 )
@@ -42,7 +43,7 @@ type Clients struct {
 // Converge makes one component as rendered and Ready. With an unchanged
 // digest and a finished last apply it only checks health (all recorded
 // objects present and Ready, Helm releases deployed at the recorded
-// revision, webhooks answering) and returns *NoChange; a missing object or
+// revision, webhooks answering) and returns *dag.NoChange; a missing object or
 // a release someone else changed makes it re-apply. Otherwise it applies
 // every step in order, each waited for before the next.
 //
@@ -54,13 +55,12 @@ type Clients struct {
 // dependent would only cost a Helm revision and its hook Jobs.
 func (e *Engine) Converge(ctx context.Context, c *render.Component, spec Spec) error {
 	prev := e.Record(c.Name)
-	if !e.opts.Reapply && prev != nil && prev.Phase == state.Applied && prev.Digest == c.Digest {
+	if decide(c, prev, e.opts.Reapply) == ActionCheck {
 		// The hook puts back what it owns even when nothing else changed:
 		// a Secret deleted by hand would otherwise stop the consumers'
 		// next pods from starting, and no digest would notice.
 		if h := e.opts.Hooks[c.Name].BeforeApply; h != nil {
-			var ignored []state.ObjectRef
-			if err := h(ctx, e.hookEnv(c, &ignored)); err != nil {
+			if err := h(ctx, e.hookEnv(c)); err != nil {
 				return fmt.Errorf("before checking: %w", err)
 			}
 		}
@@ -69,11 +69,37 @@ func (e *Engine) Converge(ctx context.Context, c *render.Component, spec Spec) e
 			return err
 		}
 		if repair == "" {
-			return &NoChange{Reason: "unchanged"}
+			return &dag.NoChange{Reason: "unchanged"}
 		}
 		e.log.Info("re-applying unchanged component", "component", c.Name, "reason", repair)
 	}
 	return e.apply(ctx, c, prev, spec)
+}
+
+// What up does with one component, as Plan reports it and Converge does it.
+const (
+	// ActionInstall: no record, the component is new here.
+	ActionInstall = "install"
+	// ActionRepair: the last apply did not finish.
+	ActionRepair = "repair"
+	// ActionUpgrade: the rendered digest changed (or --reapply).
+	ActionUpgrade = "upgrade"
+	// ActionCheck: unchanged, only its health is checked.
+	ActionCheck = "check"
+)
+
+// decide is the one decision Plan reports and Converge acts on: compare
+// the rendered component with its record.
+func decide(c *render.Component, prev *state.Record, reapply bool) string {
+	switch {
+	case prev == nil:
+		return ActionInstall
+	case prev.Phase != state.Applied:
+		return ActionRepair
+	case prev.Digest != c.Digest || reapply:
+		return ActionUpgrade
+	}
+	return ActionCheck
 }
 
 // verify is the cheap health check of an unchanged component. It returns
@@ -122,23 +148,12 @@ func (e *Engine) apply(ctx context.Context, c *render.Component, prev *state.Rec
 	if err := e.saveRecord(ctx, rec); err != nil {
 		return err
 	}
-	var hookRefs []state.ObjectRef
-	env := e.hookEnv(c, &hookRefs)
+	env := e.hookEnv(c)
 	hooks := e.opts.Hooks[c.Name]
 	var applied []state.StepRecord
 	if hooks.BeforeApply != nil {
 		if err := hooks.BeforeApply(ctx, env); err != nil {
 			return fmt.Errorf("before applying: %w", err)
-		}
-		if len(hookRefs) > 0 {
-			// What hooks applied is the component's too: recorded, so that
-			// down removes it and the health check looks for it.
-			hs := state.StepRecord{Name: HookStep, Kind: string(render.StepManifest), Namespace: c.Namespace, Objects: state.Union(nil, hookRefs)}
-			applied = append(applied, hs)
-			rec.Steps = append([]state.StepRecord{hs}, rec.Steps...)
-			if err := e.saveRecord(ctx, rec); err != nil {
-				return err
-			}
 		}
 	}
 	var total time.Duration
@@ -164,12 +179,6 @@ func (e *Engine) apply(ctx context.Context, c *render.Component, prev *state.Rec
 	if hooks.AfterReady != nil {
 		if err := hooks.AfterReady(ctx, env); err != nil {
 			return fmt.Errorf("after ready: %w", err)
-		}
-		if len(hookRefs) > 0 && (len(applied) == 0 || applied[0].Name != HookStep) {
-			applied = append([]state.StepRecord{{Name: HookStep, Kind: string(render.StepManifest), Namespace: c.Namespace}}, applied...)
-		}
-		if len(hookRefs) > 0 {
-			applied[0].Objects = state.Union(applied[0].Objects, hookRefs)
 		}
 	}
 	done := *rec
@@ -247,26 +256,25 @@ func (e *Engine) waitChecks(ctx context.Context, checks []Check, budget time.Dur
 		return nil
 	}
 	cl := Clients{Kube: e.kube, Dynamic: e.dyn}
-	deadline := time.Now().Add(budget)
-	p := newPoller(e.opts.MaxPoll)
+	// One budget for all checks, as they run one after the other.
+	deadline := e.clock.Now().Add(budget)
 	for _, ch := range checks {
-		for {
-			why, err := ch.Probe(ctx, cl)
-			if err != nil {
+		var why string
+		err := e.poll(ctx, deadline.Sub(e.clock.Now()), e.opts.MaxPoll, func(ctx context.Context) (bool, error) {
+			var err error
+			if why, err = ch.Probe(ctx, cl); err != nil {
 				if ctx.Err() != nil {
-					return ctx.Err()
+					return false, ctx.Err()
 				}
 				why = err.Error()
 			}
-			if why == "" {
-				break
-			}
-			if !time.Now().Before(deadline) {
-				return &WaitTimeoutError{What: ch.Name, Budget: budget, Objects: []NotReady{{Object: ch.Name, Message: why}}}
-			}
-			if err := p.wait(ctx, deadline); err != nil {
-				return err
-			}
+			return why == "", nil
+		})
+		if errors.Is(err, errBudget) {
+			return &WaitTimeoutError{What: ch.Name, Budget: budget, Objects: []NotReady{{Object: ch.Name, Message: why}}}
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -388,23 +396,7 @@ func protected(r state.ObjectRef) bool {
 	return isCRD(r.GVK().GroupKind()) || (r.Group == "" && r.Kind == "Namespace")
 }
 
-// HookStep names the step record of objects that hooks applied.
-const HookStep = "(hooks)"
-
-// hookEnv gives hooks an Apply that records what it applied into refs.
-func (e *Engine) hookEnv(c *render.Component, refs *[]state.ObjectRef) HookEnv {
-	var mu sync.Mutex
-	return HookEnv{
-		Component: c,
-		REST:      e.REST(),
-		Kube:      e.kube,
-		Log:       e.log.With("component", c.Name),
-		Apply: func(ctx context.Context, objs ...*unstructured.Unstructured) error {
-			applied, err := e.applyObjects(ctx, c.Name, objs, c.Namespace)
-			mu.Lock()
-			*refs = append(*refs, refsOf(applied)...)
-			mu.Unlock()
-			return err
-		},
-	}
+// hookEnv is what the component's hooks get to work with.
+func (e *Engine) hookEnv(c *render.Component) HookEnv {
+	return HookEnv{Component: c, REST: e.REST(), Kube: e.kube, Log: e.log.With("component", c.Name)}
 }

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/neuroscale-dev/neuroscale/internal/dag"
 	"github.com/neuroscale-dev/neuroscale/internal/render"
 	"github.com/neuroscale-dev/neuroscale/internal/state"
 )
@@ -18,11 +19,11 @@ import (
 // graph as it was applied, from the records alone, so down works without
 // rendering (or downloading) anything. Needs on components that have no
 // record are dropped.
-func (e *Engine) Components() []Stage {
+func (e *Engine) Components() []dag.Stage {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	names := e.recordNamesLocked()
-	out := make([]Stage, 0, len(names))
+	out := make([]dag.Stage, 0, len(names))
 	for _, n := range names {
 		var needs []string
 		for _, d := range e.records[n].Needs {
@@ -30,7 +31,7 @@ func (e *Engine) Components() []Stage {
 				needs = append(needs, d)
 			}
 		}
-		out = append(out, FuncStage{StageName: n, StageNeeds: needs})
+		out = append(out, dag.FuncStage{StageName: n, StageNeeds: needs})
 	}
 	return out
 }
@@ -55,7 +56,7 @@ type RemoveOptions struct {
 func (e *Engine) Remove(ctx context.Context, name string, opts RemoveOptions) error {
 	rec := e.Record(name)
 	if rec == nil {
-		return &NoChange{Reason: "not installed"}
+		return &dag.NoChange{Reason: "not installed"}
 	}
 	var toDelete []state.ObjectRef
 	var crds []state.ObjectRef

@@ -1,12 +1,13 @@
 // Package engine installs a rendered platform into a cluster and keeps it
-// converged: a runner that executes a graph of stages (one per component)
-// in dependency order with independent ones in parallel; Converge, which
+// converged: Converge, which
 // applies a component's steps (Helm SDK for charts, fluxcd/pkg/ssa
 // server-side apply for manifests) and waits until what it applied is
 // really Ready (kstatus, rollout budgets derived from the workloads' own
 // probes, admission webhooks that answer); records of what was applied in
 // the cluster (package state), so an unchanged re-run only checks health;
-// Remove for `down`; and Status for `status`.
+// Remove for `down`; and Status for `status`. Package dag runs the graph
+// of stages (one per component) in dependency order, independent ones in
+// parallel; package progress shows it.
 //
 // The engine knows nothing about k3d: it gets a rest.Config and works on
 // whatever cluster that reaches. The per-component knowledge (webhook
@@ -16,7 +17,7 @@
 //   - Options.Hooks[component].BeforeApply runs inside the component's
 //     stage first, on every up: before its first step is applied, or before
 //     the health check when its digest is unchanged, so it must be
-//     idempotent. The CLI uses it to server-side apply the Backstage
+//     idempotent. Package platform uses it to server-side apply the Backstage
 //     Secret (package secrets; render already put its checksum into the
 //     pod template) right before the chart that consumes it.
 //   - Options.Hooks[component].AfterReady runs once the component is Ready,
@@ -42,6 +43,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
@@ -58,8 +60,9 @@ const FieldManager = state.FieldManager
 type Options struct {
 	// Log receives library and engine debug logs; nil discards them.
 	Log *slog.Logger
-	// Clock stamps records; nil is the system clock.
-	Clock Clock
+	// Clock stamps records and paces every wait (poll); nil is the
+	// system clock.
+	Clock clock.Clock
 	// StateNamespace holds the records (default neuroscale-system).
 	StateNamespace string
 	// Reapply applies every component even when its digest is unchanged,
@@ -72,7 +75,7 @@ type Options struct {
 	// Hooks run inside a component's stage, by component name.
 	Hooks map[string]Hooks
 	// MaxPoll is the longest pause between two readiness polls (default
-	// 1s); polls start at 50ms and grow by half up to it.
+	// 1s); polls start at 50ms and grow by half up to it (see poll).
 	MaxPoll time.Duration
 	// HelmMaxHistory bounds the revisions Helm keeps per release (default 5).
 	HelmMaxHistory int
@@ -95,10 +98,6 @@ type HookEnv struct {
 	REST      *rest.Config
 	Kube      kubernetes.Interface
 	Log       *slog.Logger
-	// Apply server-side applies objects with neuroscale's field manager,
-	// CRDs and namespaces first, and returns once they are applied (not
-	// waited for).
-	Apply func(ctx context.Context, objs ...*unstructured.Unstructured) error
 }
 
 // Engine applies, checks and removes components in one cluster. Make one
@@ -107,7 +106,7 @@ type Engine struct {
 	rest    *rest.Config
 	opts    Options
 	log     *slog.Logger
-	clock   Clock
+	clock   clock.Clock
 	kube    kubernetes.Interface
 	apiext  apiextclient.Interface
 	dyn     dynamic.Interface
@@ -129,7 +128,7 @@ func New(cfg *rest.Config, opts Options) (*Engine, error) {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	if opts.Clock == nil {
-		opts.Clock = SystemClock{}
+		opts.Clock = clock.RealClock{}
 	}
 	if opts.MaxPoll <= 0 {
 		opts.MaxPoll = time.Second
@@ -262,8 +261,9 @@ func (e *Engine) Finish(ctx context.Context) error {
 // PlanEntry says what an up would do with one component.
 type PlanEntry struct {
 	Component string
-	// Action is "install", "upgrade" (digest changed), "repair" (last run
-	// unfinished) or "check" (unchanged: health check only).
+	// Action is ActionInstall, ActionUpgrade (digest changed), ActionRepair
+	// (last run unfinished) or ActionCheck (unchanged: health check only),
+	// decided by decide, as Converge decides it.
 	Action string
 	// FromVersion and ToVersion are set for upgrades.
 	FromVersion, ToVersion string
@@ -275,16 +275,9 @@ func (e *Engine) Plan(p *render.Platform) []PlanEntry {
 	var out []PlanEntry
 	for _, c := range p.Components {
 		rec := e.Record(c.Name)
-		pe := PlanEntry{Component: c.Name, ToVersion: c.Version}
-		switch {
-		case rec == nil:
-			pe.Action = "install"
-		case rec.Phase != state.Applied:
-			pe.Action, pe.FromVersion = "repair", rec.Version
-		case rec.Digest != c.Digest || e.opts.Reapply:
-			pe.Action, pe.FromVersion = "upgrade", rec.Version
-		default:
-			pe.Action = "check"
+		pe := PlanEntry{Component: c.Name, ToVersion: c.Version, Action: decide(c, rec, e.opts.Reapply)}
+		if pe.Action == ActionRepair || pe.Action == ActionUpgrade {
+			pe.FromVersion = rec.Version
 		}
 		out = append(out, pe)
 	}

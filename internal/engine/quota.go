@@ -49,7 +49,7 @@ func (e *Engine) refreshStaleQuotas(ctx context.Context, err error, objs []*unst
 		if gerr != nil {
 			return done, fmt.Errorf("read quota %s/%s: %w", ns, m[1], gerr)
 		}
-		if !quotaStale(q) || time.Since(q.CreationTimestamp.Time) < quotaStaleAfter {
+		if !quotaStale(q) || e.clock.Since(q.CreationTimestamp.Time) < quotaStaleAfter {
 			continue
 		}
 		fresh := &corev1.ResourceQuota{

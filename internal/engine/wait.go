@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -15,42 +16,40 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/state"
 )
 
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+// errBudget is what poll returns when the budget ran out first.
+var errBudget = errors.New("wait budget exhausted")
 
-// poller paces repeated looks: 50ms first, growing by half up to max, so
-// a fast cluster is seen ready at once and a slow one is not hammered.
-// Growth is gentle because readiness is usually a second or two away: a
-// doubling pause would often notice it a second late, on every step of
-// the critical path.
-type poller struct {
-	next, max time.Duration
-}
+// firstPause is poll's first pause: a fast cluster is seen ready at once.
+const firstPause = 50 * time.Millisecond
 
-func newPoller(max time.Duration) *poller { return &poller{next: 50 * time.Millisecond, max: max} }
-
-func (p *poller) wait(ctx context.Context, deadline time.Time) error {
-	d := p.next
-	if left := time.Until(deadline); left < d {
-		d = left
+// poll is the engine's one wait: it calls cond until cond reports done or
+// fails, ctx ends (ctx.Err()), or budget runs out on the engine's clock
+// (errBudget, after a last look). Pauses start at 50ms and grow by half up
+// to maxPause, so a fast cluster is seen ready at once and a slow one is
+// not hammered. Growth is gentle because readiness is usually a second or
+// two away: a doubling pause would often notice it a second late, on
+// every step of the critical path.
+func (e *Engine) poll(ctx context.Context, budget, maxPause time.Duration, cond func(ctx context.Context) (done bool, err error)) error {
+	deadline := e.clock.Now().Add(budget)
+	pause := firstPause
+	for {
+		done, err := cond(ctx)
+		if err != nil || done {
+			return err
+		}
+		left := deadline.Sub(e.clock.Now())
+		if left <= 0 {
+			return errBudget
+		}
+		t := e.clock.NewTimer(min(pause, left))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C():
+		}
+		pause = min(pause+pause/2, maxPause)
 	}
-	if d < 0 {
-		d = 0
-	}
-	p.next += p.next / 2
-	if p.next > p.max {
-		p.next = p.max
-	}
-	return sleep(ctx, d)
 }
 
 // waitReady waits until every ref is Current (kstatus plus kindReady),
@@ -59,11 +58,9 @@ func (p *poller) wait(ctx context.Context, deadline time.Time) error {
 // likely cause. first, when set, is an observation already made (the
 // cheap health check's), so a healthy platform costs no second look.
 func (e *Engine) waitReady(ctx context.Context, what string, refs []state.ObjectRef, budget time.Duration, first map[state.ObjectRef]observation) error {
-	deadline := time.Now().Add(budget)
 	pending := append([]state.ObjectRef(nil), refs...)
 	last := map[state.ObjectRef]observation{}
-	p := newPoller(e.opts.MaxPoll)
-	for {
+	err := e.poll(ctx, budget, e.opts.MaxPoll, func(ctx context.Context) (bool, error) {
 		obs := first
 		first = nil
 		if obs == nil {
@@ -71,7 +68,7 @@ func (e *Engine) waitReady(ctx context.Context, what string, refs []state.Object
 			obs, err = e.observe(ctx, pending)
 			if err != nil {
 				if ctx.Err() != nil {
-					return ctx.Err()
+					return false, ctx.Err()
 				}
 				// A failed read is not a verdict on the object: log it
 				// and look again, within the budget.
@@ -97,27 +94,23 @@ func (e *Engine) waitReady(ctx context.Context, what string, refs []state.Object
 			}
 		}
 		if len(final) > 0 {
-			return &WaitTimeoutError{What: what, Failed: true, Objects: e.explain(ctx, final)}
+			return false, &WaitTimeoutError{What: what, Failed: true, Objects: e.explain(ctx, final)}
 		}
 		pending = still
-		if len(pending) == 0 {
-			return nil
-		}
-		if !time.Now().Before(deadline) {
-			var nr []observation
-			for _, r := range pending {
-				o, ok := last[r]
-				if !ok {
-					o = observation{Ref: r, Status: "Unknown", Message: "could not be read"}
-				}
-				nr = append(nr, o)
-			}
-			return &WaitTimeoutError{What: what, Budget: budget, Objects: e.explain(ctx, nr)}
-		}
-		if err := p.wait(ctx, deadline); err != nil {
-			return err
-		}
+		return len(pending) == 0, nil
+	})
+	if !errors.Is(err, errBudget) {
+		return err
 	}
+	var nr []observation
+	for _, r := range pending {
+		o, ok := last[r]
+		if !ok {
+			o = observation{Ref: r, Status: "Unknown", Message: "could not be read"}
+		}
+		nr = append(nr, o)
+	}
+	return &WaitTimeoutError{What: what, Budget: budget, Objects: e.explain(ctx, nr)}
 }
 
 // explain turns observations into NotReady entries with a likely cause,

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -85,17 +86,15 @@ func (e *Engine) waitWebhooks(ctx context.Context, hooks []webhook, budget time.
 	if len(hooks) == 0 {
 		return nil
 	}
-	deadline := time.Now().Add(budget)
 	pending := hooks
 	reasons := map[string]string{}
-	p := newPoller(e.opts.MaxPoll)
-	for {
+	err := e.poll(ctx, budget, e.opts.MaxPoll, func(ctx context.Context) (bool, error) {
 		var still []webhook
 		for _, w := range pending {
 			reason, err := e.checkWebhook(ctx, w)
 			if err != nil {
 				if ctx.Err() != nil {
-					return ctx.Err()
+					return false, ctx.Err()
 				}
 				reason = err.Error()
 			}
@@ -105,26 +104,24 @@ func (e *Engine) waitWebhooks(ctx context.Context, hooks []webhook, budget time.
 			}
 		}
 		pending = still
-		if len(pending) == 0 {
-			return nil
+		if len(pending) > 0 {
+			e.log.Debug("waiting for admission webhooks", "pending", len(pending), "first", pending[0].Name, "reason", reasons[pending[0].id()])
 		}
-		if !time.Now().Before(deadline) {
-			w := pending[0]
-			reason := reasons[w.id()]
-			if len(pending) > 1 {
-				var others []string
-				for _, o := range pending[1:] {
-					others = append(others, o.Name)
-				}
-				reason += fmt.Sprintf(" (also not working: %s)", strings.Join(others, ", "))
-			}
-			return &WebhookError{Configuration: w.Configuration, Webhook: w.Name, Service: w.Service, Namespace: w.Namespace, Reason: reason, Budget: budget}
-		}
-		e.log.Debug("waiting for admission webhooks", "pending", len(pending), "first", pending[0].Name, "reason", reasons[pending[0].id()])
-		if err := p.wait(ctx, deadline); err != nil {
-			return err
-		}
+		return len(pending) == 0, nil
+	})
+	if !errors.Is(err, errBudget) {
+		return err
 	}
+	w := pending[0]
+	reason := reasons[w.id()]
+	if len(pending) > 1 {
+		var others []string
+		for _, o := range pending[1:] {
+			others = append(others, o.Name)
+		}
+		reason += fmt.Sprintf(" (also not working: %s)", strings.Join(others, ", "))
+	}
+	return &WebhookError{Configuration: w.Configuration, Webhook: w.Name, Service: w.Service, Namespace: w.Namespace, Reason: reason, Budget: budget}
 }
 
 // checkWebhookEndpoints returns "" when w's Service has a ready endpoint,

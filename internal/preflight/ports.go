@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/forward"
 )
 
 // Use is one host port the configuration binds.
@@ -107,16 +109,17 @@ func ports(uses []Use, published map[int]string, localPorts bool) []Problem {
 			}
 			continue
 		}
-		holder := Holder(u.Port)
+		// Not knowing the holder only costs detail; the port is busy.
+		holder, _ := forward.FindHolder("/proc", u.Port)
 		msg := fmt.Sprintf("port %d, wanted by %s, is already in use", u.Port, u.What)
 		fix := "stop what holds it, or change " + u.Key
 		switch {
 		case holder == nil:
-		case holder.Command == "docker-proxy":
+		case filepath.Base(holder.Command) == "docker-proxy":
 			msg += fmt.Sprintf(" by a Docker container (pid %d, docker-proxy)", holder.PID)
 			fix = fmt.Sprintf("find it with `docker ps --filter publish=%d` and stop it, or change %s", u.Port, u.Key)
 		default:
-			msg += fmt.Sprintf(" by pid %d (%s)", holder.PID, holder.Command)
+			msg += " by " + holder.String()
 		}
 		probs = append(probs, Problem{Check: "port", Msg: msg, Fix: fix})
 	}
@@ -138,10 +141,4 @@ func inUse(port int) (bool, error) {
 	// Permission denied for a port below 1024, say: not "in use", but
 	// just as fatal.
 	return false, err
-}
-
-// Process is a process holding a port.
-type Process struct {
-	PID     int
-	Command string
 }

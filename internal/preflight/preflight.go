@@ -1,7 +1,8 @@
 // Package preflight checks, before anything is created or changed, that
 // this machine can run the platform as configured, and reports every
 // problem at once with what to do about each: the Docker engine (k3d only),
-// its memory and CPUs against the profile, free disk for images, and every
+// its memory and CPUs against the profile, free disk for images, the
+// cluster's reachability and Kubernetes version (existing only), and every
 // host port the config uses (free, and not wanted twice).
 //
 // The seed platform's port-forward script bound 8081/8082, the ports its
@@ -14,10 +15,14 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
 )
+
+// clusterTimeout bounds the existing cluster's answer.
+const clusterTimeout = 10 * time.Second
 
 // Options tune a run.
 type Options struct {
@@ -27,7 +32,7 @@ type Options struct {
 
 // Problem is one thing that would make `up` fail.
 type Problem struct {
-	// Check is docker, memory, cpus, disk or port.
+	// Check is docker, memory, cpus, disk, cluster, version or port.
 	Check string
 	Msg   string
 	// Fix says what to do about it.
@@ -97,6 +102,9 @@ func Run(ctx context.Context, r *config.Resolved, opts Options) error {
 				log.Info("Docker runs on another machine; its published ports are not checked here", "host", eng.Host)
 			}
 		}
+	}
+	if r.Cluster.Provider == config.ProviderExisting {
+		probs = append(probs, checkExisting(ctx, r)...)
 	}
 	uses := Uses(r)
 	probs = append(probs, collisions(uses)...)

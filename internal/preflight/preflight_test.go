@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -22,12 +25,47 @@ func resolved(t *testing.T, provider string) *config.Resolved {
 	}
 	r.Cluster.Provider = provider
 	r.Sources.CacheDir = t.TempDir()
+	if provider == config.ProviderExisting {
+		r.Cluster.Kubeconfig = kubeconfig(t, apiServer(t, "v1.33.1").URL)
+	}
 	// Ports nobody uses, so only what a test sets up is busy.
 	r.Cluster.Ports.HTTP, r.Cluster.Ports.HTTPS = freePort(t), freePort(t)
 	for i := range r.Forwards {
 		r.Forwards[i].LocalPort = freePort(t)
 	}
 	return r
+}
+
+// apiServer answers /version like a Kubernetes API server of gitVersion.
+func apiServer(t *testing.T, gitVersion string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/version" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"major":"1","minor":"x","gitVersion":%q}`, gitVersion)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// kubeconfig writes a kubeconfig whose current context reaches server.
+func kubeconfig(t *testing.T, server string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	y := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: %q}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: ctx, context: {cluster: c, user: u}}]
+current-context: ctx
+`, server)
+	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func freePort(t *testing.T) int {
@@ -116,6 +154,39 @@ func TestPortsExisting(t *testing.T) {
 			expect(t, problems(t, Run(context.Background(), r, Options{})), tt.want)
 		})
 	}
+}
+
+// TestExistingCluster: for provider existing, preflight reaches the
+// cluster and reads its version before anything is rendered or applied.
+func TestExistingCluster(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		server func(t *testing.T) string
+		want   map[string][]string
+	}{
+		{name: "recent", server: func(t *testing.T) string { return apiServer(t, "v1.33.1+k3s1").URL }},
+		{name: "too old", server: func(t *testing.T) string { return apiServer(t, "v1.24.17").URL }, want: map[string][]string{
+			"version": {"runs Kubernetes 1.24.17; the platform needs 1.25.0 or newer", "upgrade the cluster"},
+		}},
+		{name: "not answering", server: func(t *testing.T) string { return fmt.Sprintf("https://127.0.0.1:%d", freePort(t)) }, want: map[string][]string{
+			"cluster": {"the cluster of the kubeconfig's current context (https://127.0.0.1:", "does not answer", "--kubeconfig and --context"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := resolved(t, config.ProviderExisting)
+			r.Cluster.Kubeconfig = kubeconfig(t, tt.server(t))
+			expect(t, problems(t, Run(context.Background(), r, Options{})), tt.want)
+		})
+	}
+	t.Run("no kubeconfig", func(t *testing.T) {
+		t.Parallel()
+		r := resolved(t, config.ProviderExisting)
+		r.Cluster.Kubeconfig = filepath.Join(t.TempDir(), "missing")
+		expect(t, problems(t, Run(context.Background(), r, Options{})), map[string][]string{"cluster": {"cannot use the kubeconfig's current context", "missing"}})
+	})
 }
 
 // TestSeedPortsDockerDown is the seed's setup on a machine whose Docker is

@@ -34,6 +34,10 @@ type Options struct {
 	// NoCache renders every chart with Helm even when an identical render
 	// is cached (under <cacheDir>/rendered).
 	NoCache bool
+	// Downloaded, when set, is called once every chart and manifest is
+	// fetched and verified, before rendering starts: up shows the download
+	// and the render as phases of their own.
+	Downloaded func()
 	// Only, when set, renders just these components (still in catalog
 	// order, still skipping disabled ones); the others are left out of the
 	// Platform without being recorded as disabled.
@@ -92,6 +96,9 @@ func Render(ctx context.Context, r *config.Resolved, opts Options) (*Platform, e
 	files, err := f.FetchAll(ctx, arts)
 	if err != nil {
 		return nil, fmt.Errorf("fetch charts and manifests: %w", err)
+	}
+	if opts.Downloaded != nil {
+		opts.Downloaded()
 	}
 
 	p.Components = make([]*Component, len(todo))

@@ -28,24 +28,30 @@ type Prepared struct {
 // Prepare resolves r's secrets (keys the cluster already holds count as
 // set, and are not asked for again), merges them with the cluster Secret
 // and computes the consumers' checksums. Nothing is changed in the
-// cluster. All problems come back at once in a *ValidationError.
+// cluster; a nil cfg is a cluster that does not exist yet. All problems come back at once in a *ValidationError.
 func Prepare(ctx context.Context, cfg *rest.Config, r *config.Resolved, opts Options) (*Prepared, error) {
 	target := DefaultTarget()
 	if opts.Target != nil {
 		target = *opts.Target
 	}
-	stored, err := Stored(ctx, cfg, target)
-	if err != nil {
-		return nil, err
+	if cfg != nil {
+		stored, err := Stored(ctx, cfg, target)
+		if err != nil {
+			return nil, err
+		}
+		opts.Stored = append(opts.Stored, stored...)
 	}
-	opts.Stored = append(opts.Stored, stored...)
 	local, warns, err := Resolve(ctx, r, opts)
 	if err != nil {
 		return nil, err
 	}
-	merged, err := Merge(ctx, cfg, local)
-	if err != nil {
-		return nil, err
+	// A cluster not created yet holds no Secret: what the sources gave
+	// is what it will hold.
+	merged := local
+	if cfg != nil {
+		if merged, err = Merge(ctx, cfg, local); err != nil {
+			return nil, err
+		}
 	}
 	return &Prepared{Local: local, Merged: merged, Warnings: warns, Checksums: Checksums(merged)}, nil
 }

@@ -3,6 +3,7 @@ package secrets
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode"
@@ -369,6 +370,18 @@ func tokenPrefixes() []string {
 
 const finePATPrefix = "github_pat_"
 
+// The shortest random part GitHub's tokens have after their prefix.
+const (
+	tokenBody   = 36
+	finePATBody = 82
+)
+
+// GitHubTokenPattern finds GitHub tokens in text by the shapes the
+// github-token kind accepts (the same prefixes and lengths), so the
+// validate package's search for tokens written into values agrees with
+// what a token is here.
+var GitHubTokenPattern = regexp.MustCompile(fmt.Sprintf(`\b(ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{%d,}\b|\b%s[A-Za-z0-9_]{%d,}\b`, tokenBody, finePATPrefix, finePATBody))
+
 // splitPrefix splits a generated value into its known prefix and the
 // random part the run and variety checks look at; body is nil for kinds
 // or values without a known random part.
@@ -432,15 +445,15 @@ func shapeReason(kind string, b []byte, lengthOK bool) string {
 			if i := indexNotIn(body, isAlnumUnderscore); i >= 0 {
 				return fmt.Sprintf("has a character other than A-Z, a-z, 0-9 or _ at position %d", len(prefix)+i+1)
 			}
-			if len(body) < 82 && lengthOK {
-				return fmt.Sprintf("has %d characters after github_pat_; a fine-grained token has 82", len(body))
+			if len(body) < finePATBody && lengthOK {
+				return fmt.Sprintf("has %d characters after github_pat_; a fine-grained token has %d", len(body), finePATBody)
 			}
 		default:
 			if i := indexNotIn(body, isAlnum); i >= 0 {
 				return fmt.Sprintf("has a character other than A-Z, a-z or 0-9 at position %d", len(prefix)+i+1)
 			}
-			if len(body) < 36 && lengthOK {
-				return fmt.Sprintf("has %d characters after %s; GitHub's tokens have 36", len(body), prefix)
+			if len(body) < tokenBody && lengthOK {
+				return fmt.Sprintf("has %d characters after %s; GitHub's tokens have %d", len(body), prefix, tokenBody)
 			}
 		}
 	case KindOAuthClientID:

@@ -221,3 +221,22 @@ func TestGeneratedValuesAccepted(t *testing.T) {
 		}
 	}
 }
+
+// TestGitHubTokenPatternAgreesWithKind: the pattern package validate
+// searches values with accepts exactly the prefixed tokens the
+// github-token kind accepts.
+func TestGitHubTokenPatternAgreesWithKind(t *testing.T) {
+	for _, v := range []string{
+		"ghp_" + strings.Repeat("a1", 18),
+		"ghp_" + strings.Repeat("a", 30),
+		"gho_" + strings.Repeat("Z", 36),
+		"github_pat_" + strings.Repeat("a_", 41),
+		"github_pat_" + strings.Repeat("a", 40),
+		"xyz_" + strings.Repeat("a", 40),
+	} {
+		kind := shapeReason(KindGitHubToken, []byte(v), true) == ""
+		if got := GitHubTokenPattern.MatchString(v); got != kind {
+			t.Errorf("%.16s… (%d chars): pattern matches %v, kind accepts %v", v, len(v), got, kind)
+		}
+	}
+}

@@ -277,7 +277,8 @@ func originAllowed(setting any, origin string) bool {
 }
 
 // probeDefaults are Kubernetes' values for unset probe fields.
-var probeDefaults = map[string]int64{"initialDelaySeconds": 0, "periodSeconds": 10, "timeoutSeconds": 1, "failureThreshold": 3}
+var probeDefaults = map[string]int64{"initialDelaySeconds": 0, "periodSeconds": config.ProbeDefaultPeriodSeconds,
+	"timeoutSeconds": config.ProbeDefaultTimeoutSeconds, "failureThreshold": config.ProbeDefaultFailureThreshold}
 
 // backstageProbes compares the rendered Deployment's probes with what the
 // profile asks: values at the wrong level are ignored by the chart, and the

@@ -7,12 +7,14 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/neuroscale-dev/neuroscale/internal/secrets"
 )
 
-// tokenShapes match credentials by their well-known shapes.
+// tokenShapes match credentials by their well-known shapes; GitHub's are
+// package secrets' (the github-token kind), so both agree on what a token is.
 var tokenShapes = []*regexp.Regexp{
-	regexp.MustCompile(`\b(ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,}\b`),
-	regexp.MustCompile(`\bgithub_pat_[A-Za-z0-9_]{40,}\b`),
+	secrets.GitHubTokenPattern,
 	regexp.MustCompile(`\bAKIA[0-9A-Z]{16}\b`),
 	regexp.MustCompile(`\bxox[abposr]-[A-Za-z0-9-]{10,}`),
 	regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----`),

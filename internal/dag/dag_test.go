@@ -1,4 +1,4 @@
-package engine
+package dag
 
 import (
 	"context"
@@ -7,15 +7,17 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/neuroscale-dev/neuroscale/internal/progress"
 )
 
-// recorder is a Reporter that keeps every event.
+// recorder is a progress.Sink that keeps every event.
 type recorder struct {
 	mu     sync.Mutex
-	events []Event
+	events []progress.Event
 }
 
-func (r *recorder) Report(e Event) {
+func (r *recorder) Report(e progress.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, e)
@@ -23,7 +25,7 @@ func (r *recorder) Report(e Event) {
 
 func (r *recorder) Close() error { return nil }
 
-func (r *recorder) final(stage string) (Event, bool) {
+func (r *recorder) final(stage string) (progress.Event, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, e := range r.events {
@@ -31,7 +33,7 @@ func (r *recorder) final(stage string) (Event, bool) {
 			return e, true
 		}
 	}
-	return Event{}, false
+	return progress.Event{}, false
 }
 
 func stage(name string, needs []string, fn func(ctx context.Context) error) Stage {
@@ -50,13 +52,13 @@ func TestRunOutcomes(t *testing.T) {
 	tests := []struct {
 		name   string
 		stages []Stage
-		want   map[string]State
+		want   map[string]progress.State
 		errHas []string
 	}{
 		{
 			name:   "chain succeeds",
 			stages: []Stage{stage("a", nil, nil), stage("b", []string{"a"}, nil), stage("c", []string{"b"}, nil)},
-			want:   map[string]State{"a": StateReady, "b": StateReady, "c": StateReady},
+			want:   map[string]progress.State{"a": progress.StateReady, "b": progress.StateReady, "c": progress.StateReady},
 		},
 		{
 			name: "failure skips dependents, transitively, and lets independent stages finish",
@@ -68,8 +70,8 @@ func TestRunOutcomes(t *testing.T) {
 				stage("argocd", nil, nil),
 				stage("backstage", nil, nil),
 			},
-			want: map[string]State{"cert-manager": StateReady, "kserve": StateFailed, "kyverno": StateSkipped,
-				"demo": StateSkipped, "argocd": StateReady, "backstage": StateReady},
+			want: map[string]progress.State{"cert-manager": progress.StateReady, "kserve": progress.StateFailed, "kyverno": progress.StateSkipped,
+				"demo": progress.StateSkipped, "argocd": progress.StateReady, "backstage": progress.StateReady},
 			errHas: []string{"kserve: webhook kserve-webhook-server-service has no ready endpoints",
 				"kyverno: skipped because kserve failed", "demo: skipped because kserve failed"},
 		},
@@ -80,7 +82,7 @@ func TestRunOutcomes(t *testing.T) {
 				stage("b", nil, fail("b broke")),
 				stage("c", nil, nil),
 			},
-			want:   map[string]State{"a": StateFailed, "b": StateFailed, "c": StateReady},
+			want:   map[string]progress.State{"a": progress.StateFailed, "b": progress.StateFailed, "c": progress.StateReady},
 			errHas: []string{"a: a broke", "b: b broke"},
 		},
 		{
@@ -89,12 +91,12 @@ func TestRunOutcomes(t *testing.T) {
 				stage("a", nil, func(context.Context) error { return &NoChange{Reason: "unchanged"} }),
 				stage("b", []string{"a"}, nil),
 			},
-			want: map[string]State{"a": StateUnchanged, "b": StateReady},
+			want: map[string]progress.State{"a": progress.StateUnchanged, "b": progress.StateReady},
 		},
 		{
 			name:   "a panic fails its stage only",
 			stages: []Stage{stage("a", nil, func(context.Context) error { panic("boom") }), stage("b", nil, nil)},
-			want:   map[string]State{"a": StateFailed, "b": StateReady},
+			want:   map[string]progress.State{"a": progress.StateFailed, "b": progress.StateReady},
 			errHas: []string{"a: panic: boom"},
 		},
 	}
@@ -102,7 +104,7 @@ func TestRunOutcomes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			rec := &recorder{}
-			rep, err := Run(context.Background(), tt.stages, RunOptions{Reporter: rec})
+			rep, err := Run(context.Background(), tt.stages, RunOptions{Sink: rec})
 			if len(tt.errHas) == 0 && err != nil {
 				t.Fatalf("Run: %v", err)
 			}
@@ -173,7 +175,7 @@ func TestRunCancel(t *testing.T) {
 	if !errors.As(err, &ie) {
 		t.Fatalf("error %v is not an InterruptedError", err)
 	}
-	if rep.Stage("a").State != StateCancelled || rep.Stage("b").State != StateCancelled {
+	if rep.Stage("a").State != progress.StateCancelled || rep.Stage("b").State != progress.StateCancelled {
 		t.Fatalf("states a=%s b=%s, want cancelled", rep.Stage("a").State, rep.Stage("b").State)
 	}
 	if ie.Hint() == "" || !strings.Contains(ie.Error(), "a") {
@@ -238,7 +240,7 @@ func TestMiddlewareWrapsEveryRun(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "b: injected") {
 		t.Fatalf("error %v, want the injected failure of b", err)
 	}
-	if rep.Stage("a").State != StateReady {
+	if rep.Stage("a").State != progress.StateReady {
 		t.Fatalf("a: %s", rep.Stage("a").State)
 	}
 	want := "outer>a inner>a outer>b inner>b"
@@ -262,95 +264,4 @@ func TestCriticalPath(t *testing.T) {
 	if got := strings.Join(path, ","); got != "cert-manager,kserve,kyverno,demo" || d != 22*time.Second {
 		t.Fatalf("critical path %s (%s), want cert-manager,kserve,kyverno,demo (22s)", got, d)
 	}
-}
-
-type fixedClock struct{ t time.Time }
-
-func (c fixedClock) Now() time.Time { return c.t }
-
-func TestProgressFormats(t *testing.T) {
-	t.Parallel()
-	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	tests := []struct {
-		ev   Event
-		line string
-		json string
-	}{
-		{Event{Time: at, Stage: "cert-manager", State: StateReady, Duration: 5200 * time.Millisecond},
-			"✓ cert-manager       5.2s",
-			`{"time":"2026-01-02T03:04:05Z","stage":"cert-manager","state":"ready","duration_s":5.2,"message":""}`},
-		{Event{Time: at, Stage: "kserve", State: StateFailed, Duration: 90 * time.Second, Message: "webhook x: service y in namespace z has no ready endpoints\nmore"},
-			"✗ kserve            1m30s  webhook x: service y in namespace z has no ready endpoints",
-			`{"time":"2026-01-02T03:04:05Z","stage":"kserve","state":"failed","duration_s":90,"message":"webhook x: service y in namespace z has no ready endpoints\nmore"}`},
-		{Event{Time: at, Stage: "demo", State: StateSkipped, Message: "skipped because kserve failed"},
-			"- demo              skipped because kserve failed",
-			`{"time":"2026-01-02T03:04:05Z","stage":"demo","state":"skipped","duration_s":0,"message":"skipped because kserve failed"}`},
-		{Event{Time: at, Stage: "argocd", State: StateUnchanged, Duration: 120 * time.Millisecond},
-			"✓ argocd             0.1s  unchanged",
-			`{"time":"2026-01-02T03:04:05Z","stage":"argocd","state":"unchanged","duration_s":0.12,"message":""}`},
-	}
-	for _, tt := range tests {
-		if got := FormatLine(tt.ev); got != tt.line {
-			t.Errorf("FormatLine:\n got %q\nwant %q", got, tt.line)
-		}
-		var b strings.Builder
-		rep := NewReporter(&b, FormatJSON, nil, fixedClock{at})
-		rep.Report(tt.ev)
-		if got := strings.TrimSpace(b.String()); got != tt.json {
-			t.Errorf("json:\n got %s\nwant %s", got, tt.json)
-		}
-	}
-	// Not a terminal: plain lines, and nothing for "running".
-	var b strings.Builder
-	rep := NewReporter(&b, FormatText, []string{"TERM=xterm"}, fixedClock{at})
-	rep.Report(Event{Time: at, Stage: "a", State: StateRunning})
-	rep.Report(Event{Time: at, Stage: "a", State: StateReady, Duration: time.Second})
-	if err := rep.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if got := b.String(); got != "✓ a                  1.0s\n" {
-		t.Fatalf("plain output %q", got)
-	}
-}
-
-// TestSpinner: the terminal reporter prints each finished stage on its own
-// line, above a redrawn line of the running ones, and leaves the output on
-// a clean line when closed.
-func TestSpinner(t *testing.T) {
-	t.Parallel()
-	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	var b syncBuffer
-	s := newSpinner(&b, fixedClock{at.Add(2 * time.Second)}, time.Hour)
-	s.Report(Event{Time: at, Stage: "kserve", State: StateRunning})
-	s.Report(Event{Time: at, Stage: "argocd", State: StateRunning})
-	s.Report(Event{Time: at, Stage: "argocd", State: StateReady, Duration: time.Second})
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	out := b.String()
-	for _, want := range []string{"⠋ kserve  2.0s", "⠋ argocd, kserve  2.0s", "\r\033[K✓ argocd             1.0s\n"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("spinner output %q lacks %q", out, want)
-		}
-	}
-	if !strings.HasSuffix(out, "\r\033[K") {
-		t.Errorf("spinner not cleared on Close: %q", out)
-	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

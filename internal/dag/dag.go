@@ -1,4 +1,10 @@
-package engine
+// Package dag runs a graph of stages: each starts as soon as every stage
+// it needs has succeeded, independent ones in parallel; a failure skips
+// only its dependents; cancelling the context stops the run cleanly. It
+// reports every state change to a progress.Sink and returns a Report
+// (per-stage results, critical path). neuroscale's stages are its
+// components (package stages), but the runner knows nothing about them.
+package dag
 
 import (
 	"context"
@@ -9,6 +15,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	clk "k8s.io/utils/clock"
+
+	"github.com/neuroscale-dev/neuroscale/internal/progress"
 )
 
 // Stage is one node of the install graph: in neuroscale, one component.
@@ -39,42 +49,12 @@ type StageFunc func(ctx context.Context, s Stage) error
 // fault injection in tests) without the stages knowing.
 type Middleware func(next StageFunc) StageFunc
 
-// State is where a stage is in its life.
-type State string
-
-// Stage states, as reported in events and in the JSON output.
-const (
-	StateRunning   State = "running"
-	StateReady     State = "ready"
-	StateUnchanged State = "unchanged"
-	StateFailed    State = "failed"
-	StateSkipped   State = "skipped"
-	StateCancelled State = "cancelled"
-)
-
-// Final reports whether the state ends a stage.
-func (s State) Final() bool { return s != StateRunning }
-
-// OK reports whether the stage succeeded.
-func (s State) OK() bool { return s == StateReady || s == StateUnchanged }
-
-// Clock tells the time; tests inject a fixed one so durations are stable.
-type Clock interface {
-	Now() time.Time
-}
-
-// SystemClock is the real clock.
-type SystemClock struct{}
-
-// Now implements Clock.
-func (SystemClock) Now() time.Time { return time.Now() }
-
 // RunOptions configure Run.
 type RunOptions struct {
-	// Reporter receives every state change; nil reports nothing.
-	Reporter Reporter
+	// Sink receives every state change; nil reports nothing.
+	Sink progress.Sink
 	// Clock measures durations; nil is the system clock.
-	Clock Clock
+	Clock clk.PassiveClock
 	// Log gets a debug line per stage start and end; nil logs nothing.
 	Log *slog.Logger
 	// Middleware wraps every stage's Run, outermost first.
@@ -85,7 +65,7 @@ type RunOptions struct {
 type Result struct {
 	Name     string
 	Needs    []string
-	State    State
+	State    progress.State
 	Start    time.Time
 	Duration time.Duration
 	// Err is the failure, skip or cancellation; nil when OK.
@@ -114,42 +94,68 @@ func (r *Report) Stage(name string) *Result {
 // durations is the longest, and that sum: the least wall time any schedule
 // of this graph could take with these stage durations.
 func (r *Report) CriticalPath() ([]string, time.Duration) {
-	byName := map[string]*Result{}
-	for i := range r.Stages {
-		byName[r.Stages[i].Name] = &r.Stages[i]
+	durations := map[string]time.Duration{}
+	needs := map[string][]string{}
+	for _, s := range r.Stages {
+		durations[s.Name], needs[s.Name] = s.Duration, s.Needs
 	}
-	best := map[string]time.Duration{}
-	prev := map[string]string{}
-	var visit func(string) time.Duration
-	visit = func(n string) time.Duration {
-		if d, ok := best[n]; ok {
-			return d
+	// A report comes from a checked graph: it has no cycle.
+	path, total, _ := CriticalPath(durations, needs)
+	return path, total
+}
+
+// CriticalPath returns the longest chain through the graph needs (first
+// stage first), weighting each stage by its duration, and that chain's
+// sum. It is the lower bound of a parallel run: no scheduler can finish
+// before its slowest chain of dependent stages has run one after another.
+// Stages without a duration count as zero, so a skipped stage does not
+// hide a chain through it; equal chains are broken by name. A cycle is an
+// error.
+func CriticalPath(durations map[string]time.Duration, needs map[string][]string) ([]string, time.Duration, error) {
+	finish := make(map[string]time.Duration, len(needs))
+	prev := make(map[string]string, len(needs))
+	state := make(map[string]int, len(needs)) // 0 new, 1 visiting, 2 done
+	var visit func(string) error
+	visit = func(n string) error {
+		switch state[n] {
+		case 1:
+			return &GraphError{Msg: "dependency cycle through " + n}
+		case 2:
+			return nil
 		}
-		res := byName[n]
-		if res == nil {
-			return 0
-		}
-		var longest time.Duration
-		for _, need := range res.Needs {
-			if d := visit(need); prev[n] == "" || d > longest {
-				longest, prev[n] = d, need
+		state[n] = 1
+		var best time.Duration
+		from := ""
+		for _, m := range needs[n] {
+			if err := visit(m); err != nil {
+				return err
+			}
+			if finish[m] > best || from == "" {
+				best, from = finish[m], m
 			}
 		}
-		best[n] = longest + res.Duration
-		return best[n]
+		finish[n], prev[n], state[n] = best+durations[n], from, 2
+		return nil
 	}
-	var end string
-	var total time.Duration
-	for _, s := range r.Stages {
-		if d := visit(s.Name); d > total || end == "" {
-			end, total = s.Name, d
+	names := make([]string, 0, len(needs))
+	for n := range needs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	end, longest := "", time.Duration(-1)
+	for _, n := range names {
+		if err := visit(n); err != nil {
+			return nil, 0, err
+		}
+		if finish[n] > longest {
+			end, longest = n, finish[n]
 		}
 	}
-	var path []string
+	var chain []string
 	for n := end; n != ""; n = prev[n] {
-		path = append([]string{n}, path...)
+		chain = append([]string{n}, chain...)
 	}
-	return path, total
+	return chain, max(longest, 0), nil
 }
 
 // Run runs stages in dependency order, each as soon as everything it needs
@@ -164,11 +170,11 @@ func Run(ctx context.Context, stages []Stage, opts RunOptions) (*Report, error) 
 	}
 	clock := opts.Clock
 	if clock == nil {
-		clock = SystemClock{}
+		clock = clk.RealClock{}
 	}
-	rep := opts.Reporter
+	rep := opts.Sink
 	if rep == nil {
-		rep = discard{}
+		rep = progress.Discard
 	}
 	exec := StageFunc(func(ctx context.Context, s Stage) error { return s.Run(ctx) })
 	for i := len(opts.Middleware) - 1; i >= 0; i-- {
@@ -206,8 +212,8 @@ func Run(ctx context.Context, stages []Stage, opts RunOptions) (*Report, error) 
 				case <-ctx.Done():
 				}
 				if ctx.Err() != nil {
-					n.res.State, n.res.Err = StateCancelled, &CancelledError{Stage: n.res.Name, Started: false, Err: context.Cause(ctx)}
-					rep.Report(Event{Time: clock.Now(), Stage: n.res.Name, State: StateCancelled, Message: "not started: interrupted"})
+					n.res.State, n.res.Err = progress.StateCancelled, &CancelledError{Stage: n.res.Name, Started: false, Err: context.Cause(ctx)}
+					rep.Report(progress.Event{Time: clock.Now(), Stage: n.res.Name, State: progress.StateCancelled, Message: "not started: interrupted"})
 					return
 				}
 				if !dep.res.State.OK() {
@@ -216,49 +222,49 @@ func Run(ctx context.Context, stages []Stage, opts RunOptions) (*Report, error) 
 					if errors.As(dep.res.Err, &skip) {
 						root = skip.Because
 					}
-					if dep.res.State == StateCancelled {
-						n.res.State, n.res.Err = StateCancelled, &CancelledError{Stage: n.res.Name, Started: false, Err: context.Canceled}
-						rep.Report(Event{Time: clock.Now(), Stage: n.res.Name, State: StateCancelled, Message: "not started: interrupted"})
+					if dep.res.State == progress.StateCancelled {
+						n.res.State, n.res.Err = progress.StateCancelled, &CancelledError{Stage: n.res.Name, Started: false, Err: context.Canceled}
+						rep.Report(progress.Event{Time: clock.Now(), Stage: n.res.Name, State: progress.StateCancelled, Message: "not started: interrupted"})
 						return
 					}
-					n.res.State, n.res.Err = StateSkipped, &SkippedError{Stage: n.res.Name, Because: root}
-					rep.Report(Event{Time: clock.Now(), Stage: n.res.Name, State: StateSkipped, Message: "skipped because " + root + " failed"})
+					n.res.State, n.res.Err = progress.StateSkipped, &SkippedError{Stage: n.res.Name, Because: root}
+					rep.Report(progress.Event{Time: clock.Now(), Stage: n.res.Name, State: progress.StateSkipped, Message: "skipped because " + root + " failed"})
 					return
 				}
 			}
 			if ctx.Err() != nil {
-				n.res.State, n.res.Err = StateCancelled, &CancelledError{Stage: n.res.Name, Started: false, Err: context.Cause(ctx)}
-				rep.Report(Event{Time: clock.Now(), Stage: n.res.Name, State: StateCancelled, Message: "not started: interrupted"})
+				n.res.State, n.res.Err = progress.StateCancelled, &CancelledError{Stage: n.res.Name, Started: false, Err: context.Cause(ctx)}
+				rep.Report(progress.Event{Time: clock.Now(), Stage: n.res.Name, State: progress.StateCancelled, Message: "not started: interrupted"})
 				return
 			}
 			n.res.Start = clock.Now()
-			rep.Report(Event{Time: n.res.Start, Stage: n.res.Name, State: StateRunning})
+			rep.Report(progress.Event{Time: n.res.Start, Stage: n.res.Name, State: progress.StateRunning})
 			err := runSafely(ctx, exec, n.stage)
 			end := clock.Now()
 			n.res.Duration = end.Sub(n.res.Start)
 			var nc *NoChange
 			switch {
 			case err == nil:
-				n.res.State = StateReady
+				n.res.State = progress.StateReady
 			case errors.As(err, &nc):
-				n.res.State = StateUnchanged
+				n.res.State = progress.StateUnchanged
 			case ctx.Err() != nil:
-				n.res.State = StateCancelled
+				n.res.State = progress.StateCancelled
 				n.res.Err = &CancelledError{Stage: n.res.Name, Started: true, Err: err}
 			default:
-				n.res.State = StateFailed
+				n.res.State = progress.StateFailed
 				n.res.Err = &StageError{Stage: n.res.Name, Err: err}
 			}
 			msg := ""
 			switch {
 			case nc != nil:
 				msg = nc.Reason
-			case n.res.State == StateCancelled:
+			case n.res.State == progress.StateCancelled:
 				msg = "interrupted"
 			case err != nil:
 				msg = err.Error()
 			}
-			rep.Report(Event{Time: end, Stage: n.res.Name, State: n.res.State, Duration: n.res.Duration, Message: msg})
+			rep.Report(progress.Event{Time: end, Stage: n.res.Name, State: n.res.State, Duration: n.res.Duration, Message: msg})
 		}(n)
 	}
 	wg.Wait()
@@ -268,11 +274,11 @@ func Run(ctx context.Context, stages []Stage, opts RunOptions) (*Report, error) 
 	for _, n := range order {
 		report.Stages = append(report.Stages, n.res)
 		switch n.res.State {
-		case StateFailed:
+		case progress.StateFailed:
 			failed = append(failed, n.res.Err)
-		case StateSkipped:
+		case progress.StateSkipped:
 			skipped = append(skipped, n.res.Err)
-		case StateCancelled:
+		case progress.StateCancelled:
 			cancelled = append(cancelled, n.res.Err)
 		}
 	}
@@ -310,7 +316,7 @@ func runSafely(ctx context.Context, exec StageFunc, s Stage) (err error) {
 
 // logged is the logging middleware: a debug line when a stage starts and
 // one with its outcome and duration when it ends.
-func logged(log *slog.Logger, clock Clock) Middleware {
+func logged(log *slog.Logger, clock clk.PassiveClock) Middleware {
 	return func(next StageFunc) StageFunc {
 		return func(ctx context.Context, s Stage) error {
 			start := clock.Now()

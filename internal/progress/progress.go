@@ -1,4 +1,10 @@
-package engine
+// Package progress is how `up` and `down` show what they do while they do
+// it: every phase (preflight, download, render, validate, cluster, each
+// component's stage, verify, forward) reports Events to one Sink, from the
+// first second. The sinks here print them: one JSON object per line for
+// -o json, a line per finished phase or stage for logs and CI, and a
+// spinner on a terminal.
+package progress
 
 import (
 	"encoding/json"
@@ -12,28 +18,81 @@ import (
 	"time"
 
 	"golang.org/x/term"
+	clk "k8s.io/utils/clock"
 )
 
-// Event is one stage state change. Its JSON form is the -o json progress
-// line: {"time","stage","state","duration_s","message"}.
+// State is where a stage is in its life.
+type State string
+
+// Stage states, as reported in events and in the JSON output.
+const (
+	StateRunning   State = "running"
+	StateReady     State = "ready"
+	StateUnchanged State = "unchanged"
+	StateFailed    State = "failed"
+	StateSkipped   State = "skipped"
+	StateCancelled State = "cancelled"
+	// StateDone ends a phase that succeeded (phases are not stages: they
+	// are neither ready nor unchanged, they are done).
+	StateDone State = "done"
+)
+
+// Final reports whether the state ends a stage.
+func (s State) Final() bool { return s != StateRunning }
+
+// OK reports whether the stage succeeded.
+func (s State) OK() bool { return s == StateReady || s == StateUnchanged || s == StateDone }
+
+// Phases of `up`, in the order they run. Each reports a running event
+// when it starts and a final one when it ends; the converge phase brackets
+// the events of the component stages.
+const (
+	PhaseConfig    = "config"
+	PhasePreflight = "preflight"
+	PhaseSecrets   = "secrets"
+	PhaseDownload  = "download"
+	PhaseRender    = "render"
+	PhaseValidate  = "validate"
+	PhaseCluster   = "cluster"
+	PhaseConverge  = "converge"
+	PhaseVerify    = "verify"
+	PhaseForward   = "forward"
+)
+
+// Event is one state change of a phase (Phase set) or of a component's
+// stage (Stage set). Its JSON form is the -o json progress line:
+// {"time","phase"|"stage","state","duration_s","message"}; the key that
+// is not set is left out, so a reader that knows only stages skips the
+// phases.
 type Event struct {
 	Time     time.Time
+	Phase    string
 	Stage    string
 	State    State
 	Duration time.Duration
 	Message  string
 }
 
+// Name is the phase or stage the event is about.
+func (e Event) Name() string {
+	if e.Stage != "" {
+		return e.Stage
+	}
+	return e.Phase
+}
+
 // MarshalJSON writes the documented progress line shape.
 func (e Event) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		Time     string  `json:"time"`
-		Stage    string  `json:"stage"`
+		Phase    string  `json:"phase,omitempty"`
+		Stage    string  `json:"stage,omitempty"`
 		State    State   `json:"state"`
 		Duration float64 `json:"duration_s"`
 		Message  string  `json:"message"`
 	}{
 		Time:     e.Time.UTC().Format(time.RFC3339Nano),
+		Phase:    e.Phase,
 		Stage:    e.Stage,
 		State:    e.State,
 		Duration: math.Round(e.Duration.Seconds()*1000) / 1000,
@@ -41,12 +100,18 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	})
 }
 
-// Reporter shows progress. Report is called from many goroutines.
-type Reporter interface {
+// Sink receives progress. It is the whole interface between the code that
+// does the work and the display: Report is called from many goroutines,
+// in the order things happen for any one phase or stage, and must not
+// block for long; Close is called once, after the last Report, and leaves
+// the output on a fresh line. A Sink never fails the work it shows.
+type Sink interface {
 	Report(Event)
-	// Close stops any animation and leaves the output on a fresh line.
 	Close() error
 }
+
+// Discard is a Sink that drops every event.
+var Discard Sink = discard{}
 
 type discard struct{}
 
@@ -59,12 +124,12 @@ const (
 	FormatJSON = "json"
 )
 
-// NewReporter returns the reporter for w: one JSON event per line for
+// New returns the sink for w: one JSON event per line for
 // "json"; for "text" a spinner when w is a terminal that can take one (not
 // TERM=dumb, no NO_COLOR), plain lines otherwise, as kind does.
-func NewReporter(w io.Writer, format string, env []string, clock Clock) Reporter {
+func New(w io.Writer, format string, env []string, clock clk.PassiveClock) Sink {
 	if clock == nil {
-		clock = SystemClock{}
+		clock = clk.RealClock{}
 	}
 	if format == FormatJSON {
 		return &jsonReporter{w: w}
@@ -130,12 +195,12 @@ func (r *lineReporter) Close() error { return nil }
 // FormatLine is the text form of a final event: "✓ cert-manager  5.2s".
 func FormatLine(e Event) string {
 	mark := map[State]string{
-		StateReady: "✓", StateUnchanged: "✓", StateFailed: "✗", StateSkipped: "-", StateCancelled: "!",
+		StateReady: "✓", StateUnchanged: "✓", StateDone: "✓", StateFailed: "✗", StateSkipped: "-", StateCancelled: "!",
 	}[e.State]
 	if mark == "" {
 		mark = "•"
 	}
-	line := fmt.Sprintf("%s %-16s", mark, e.Stage)
+	line := fmt.Sprintf("%s %-16s", mark, e.Name())
 	if e.State != StateSkipped && !(e.State == StateCancelled && e.Duration == 0) {
 		line += fmt.Sprintf(" %6s", formatDuration(e.Duration))
 	}
@@ -166,7 +231,7 @@ func formatDuration(d time.Duration) string {
 type spinner struct {
 	mu      sync.Mutex
 	w       io.Writer
-	clock   Clock
+	clock   clk.PassiveClock
 	running map[string]time.Time
 	frame   int
 	drawn   bool
@@ -178,7 +243,7 @@ type spinner struct {
 // spinnerFrames are the braille frames kind and many CLIs use.
 const spinnerFrames = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
-func newSpinner(w io.Writer, clock Clock, every time.Duration) *spinner {
+func newSpinner(w io.Writer, clock clk.PassiveClock, every time.Duration) *spinner {
 	s := &spinner{w: w, clock: clock, running: map[string]time.Time{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
@@ -203,9 +268,9 @@ func (s *spinner) Report(e Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e.State == StateRunning {
-		s.running[e.Stage] = e.Time
+		s.running[e.Name()] = e.Time
 	} else {
-		delete(s.running, e.Stage)
+		delete(s.running, e.Name())
 		s.clear()
 		_, _ = io.WriteString(s.w, FormatLine(e)+"\n")
 	}

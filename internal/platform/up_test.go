@@ -1,0 +1,300 @@
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
+	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d/dockertest"
+	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/preflight"
+	"github.com/neuroscale-dev/neuroscale/internal/progress"
+	"github.com/neuroscale-dev/neuroscale/internal/secrets"
+	"github.com/neuroscale-dev/neuroscale/internal/sources"
+	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
+)
+
+func TestMain(m *testing.M) { os.Exit(testcluster.Main(m)) }
+
+// recorder is a progress.Sink that keeps every event.
+type recorder struct {
+	mu     sync.Mutex
+	events []progress.Event
+}
+
+func (r *recorder) Report(e progress.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+func (r *recorder) Close() error { return nil }
+
+// phases returns each phase's last state, and the order phases started in.
+func (r *recorder) phases() (map[string]progress.State, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	last := map[string]progress.State{}
+	var order []string
+	for _, e := range r.events {
+		if e.Phase == "" {
+			continue
+		}
+		if _, seen := last[e.Phase]; !seen {
+			order = append(order, e.Phase)
+		}
+		last[e.Phase] = e.State
+	}
+	return last, order
+}
+
+// occupy listens on a free loopback port until the test ends.
+func occupy(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// tamperedMirror is a copy of the upstream fixtures whose cert-manager
+// chart no longer matches the digest the catalog pins.
+func tamperedMirror(t *testing.T) string {
+	t.Helper()
+	src := catalogtest.Fixtures(t)
+	dst := t.TempDir()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if rel == filepath.Join("charts", "cert-manager-v1.21.1.tgz") {
+			b = append(b, "tampered"...)
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "file://" + filepath.ToSlash(dst)
+}
+
+// onlyCertManager and onlyBackstage turn the other components off, so the
+// render stays small.
+const (
+	onlyCertManager = `components:
+  knative-serving: {enabled: false}
+  kourier: {enabled: false}
+  kserve: {enabled: false}
+  argocd: {enabled: false}
+  kyverno: {enabled: false}
+  backstage: {enabled: false}
+  demo: {enabled: false}
+`
+	// The title alone, without a matching organization name, breaks a
+	// Backstage rule (see internal/validate).
+	brokenBackstage = `components:
+  cert-manager: {enabled: false}
+  knative-serving: {enabled: false}
+  kourier: {enabled: false}
+  kserve: {enabled: false}
+  argocd: {enabled: false}
+  kyverno: {enabled: false}
+  demo: {enabled: false}
+  backstage:
+    values:
+      appConfig:
+        app:
+          title: My Portal
+`
+)
+
+// failing is one way up must fail before anything is created.
+type failing struct {
+	name string
+	// config is the YAML after the cluster and sources settings; mirror
+	// and port are filled in.
+	config func(t *testing.T) (extra, mirror string)
+	// phase is the phase that must fail.
+	phase string
+	check func(t *testing.T, err error)
+}
+
+func failingCases() []failing {
+	return []failing{
+		{
+			name: "busy port",
+			config: func(t *testing.T) (string, string) {
+				return fmt.Sprintf("forwards:\n  - {name: backstage, namespace: backstage, service: neuroscale-backstage, localPort: %d, remotePort: 7007}\n", occupy(t)) + onlyCertManager,
+					catalogtest.MirrorURL(t)
+			},
+			phase: progress.PhasePreflight,
+			check: func(t *testing.T, err error) {
+				var pe *preflight.Error
+				if !errors.As(err, &pe) || !strings.Contains(err.Error(), "is already in use") {
+					t.Errorf("got %v, want a preflight error about the busy port", err)
+				}
+			},
+		},
+		{
+			name:   "digest mismatch",
+			config: func(t *testing.T) (string, string) { return onlyCertManager, tamperedMirror(t) },
+			phase:  progress.PhaseDownload,
+			check: func(t *testing.T, err error) {
+				var de *sources.DigestError
+				if !errors.As(err, &de) {
+					t.Errorf("got %v, want a sources.DigestError", err)
+				}
+			},
+		},
+		{
+			name:   "rule error",
+			config: func(t *testing.T) (string, string) { return brokenBackstage, catalogtest.MirrorURL(t) },
+			phase:  progress.PhaseValidate,
+			check: func(t *testing.T, err error) {
+				var ie *InvalidPlatformError
+				if !errors.As(err, &ie) {
+					t.Errorf("got %v, want an InvalidPlatformError", err)
+				}
+			},
+		},
+	}
+}
+
+// writeConfig writes neuroscale.yaml into dir.
+func writeConfig(t *testing.T, dir, cluster, mirror, extra string) string {
+	t.Helper()
+	y := fmt.Sprintf(`apiVersion: neuroscale.dev/v1alpha1
+kind: Platform
+profile: tiny
+profiles:
+  tiny:
+    extends: dev
+    requirements: {memoryGiB: 1, cpus: 1, diskGiB: 0}
+%s
+sources:
+  mirror: %s
+  cacheDir: %s
+%s`, cluster, mirror, filepath.Join(dir, "cache"), extra)
+	path := filepath.Join(dir, "neuroscale.yaml")
+	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func options(path string, sink progress.Sink) Options {
+	return Options{
+		Config:    config.LoadOptions{Path: path},
+		NoForward: true,
+		Secrets:   secrets.Options{LookupEnv: func(string) (string, bool) { return "", false }},
+		Sink:      sink,
+	}
+}
+
+// assertStoppedBefore checks that the phase failed and that neither the
+// cluster phase nor any later one started.
+func assertStoppedBefore(t *testing.T, rec *recorder, failed string) {
+	t.Helper()
+	last, order := rec.phases()
+	if last[failed] != progress.StateFailed {
+		t.Errorf("phase %s ended %q, want failed (phases %v)", failed, last[failed], order)
+	}
+	for _, p := range []string{progress.PhaseCluster, progress.PhaseConverge, progress.PhaseVerify, progress.PhaseForward} {
+		if _, ok := last[p]; ok {
+			t.Errorf("phase %s started after %s failed (phases %v)", p, failed, order)
+		}
+	}
+}
+
+// TestUpChecksBeforeK3dCluster: with provider k3d, each failure stops up
+// before it asks Docker to create, start or remove anything.
+func TestUpChecksBeforeK3dCluster(t *testing.T) {
+	for _, tc := range failingCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			d := dockertest.Start(t, &dockertest.Daemon{})
+			d.Info.NCPU, d.Info.MemTotal = 8, 16<<30
+			dir := t.TempDir()
+			extra, mirror := tc.config(t)
+			cluster := fmt.Sprintf("cluster:\n  provider: k3d\n  name: nstest\n  kubeconfig: %s\n  ports: {http: %d, https: %d}",
+				filepath.Join(dir, "kubeconfig"), freePort(t), freePort(t))
+			rec := &recorder{}
+			_, err := Up(context.Background(), options(writeConfig(t, dir, cluster, mirror, extra), rec))
+			tc.check(t, err)
+			assertStoppedBefore(t, rec, tc.phase)
+			if reqs := d.Requests(); len(reqs) > 0 {
+				t.Errorf("Docker was asked to change things: %v", reqs)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "kubeconfig")); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("a kubeconfig was written (%v)", err)
+			}
+		})
+	}
+}
+
+// TestUpChecksBeforeExistingCluster: with provider existing, each failure
+// stops up before a namespace, record or object exists in the cluster.
+func TestUpChecksBeforeExistingCluster(t *testing.T) {
+	c := testcluster.Get(t)
+	kube := c.Client(t)
+	ctx := context.Background()
+	namespaces := func() []string {
+		list, err := kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, ns := range list.Items {
+			out = append(out, ns.Name)
+		}
+		slices.Sort(out)
+		return out
+	}
+	before := namespaces()
+	for _, tc := range failingCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			extra, mirror := tc.config(t)
+			cluster := fmt.Sprintf("cluster:\n  provider: existing\n  kubeconfig: %s", c.Kubeconfig)
+			rec := &recorder{}
+			_, err := Up(ctx, options(writeConfig(t, dir, cluster, mirror, extra), rec))
+			tc.check(t, err)
+			assertStoppedBefore(t, rec, tc.phase)
+			// Anything up applies (its records included) lives in a
+			// namespace it creates first.
+			if after := namespaces(); !slices.Equal(before, after) {
+				t.Errorf("namespaces changed: before %v, after %v", before, after)
+			}
+		})
+	}
+}
