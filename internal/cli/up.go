@@ -29,6 +29,7 @@ type upOptions struct {
 	reapply   bool
 	recreate  bool
 	retain    bool
+	noWait    bool
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -54,6 +55,7 @@ func newUpCmd(g *globals) *cobra.Command {
 	f.BoolVar(&o.reapply, "reapply", false, "apply every component even when nothing changed (repairs edits made by hand)")
 	f.BoolVar(&o.recreate, "recreate", false, "k3d: delete the cluster and create it anew")
 	f.BoolVar(&o.retain, "retain", false, "k3d: keep a cluster whose creation failed, to look at")
+	f.BoolVar(&o.noWait, "no-wait", false, "fail at once, naming it, when another up is changing the cluster, instead of waiting for it")
 	return cmd
 }
 
@@ -87,6 +89,7 @@ func runUp(ctx context.Context, g *globals, o upOptions) error {
 		Reapply:   o.reapply,
 		NoVerify:  o.noVerify,
 		NoForward: o.noForward,
+		NoWait:    o.noWait,
 		Secrets: secrets.Options{
 			LookupEnv: secretEnvLookup(g.env), Terminal: secrets.StdinTerminal(g.streams.In), PromptOut: g.streams.Err,
 		},
@@ -201,7 +204,11 @@ func printPlan(w io.Writer, plan []engine.PlanEntry) {
 				change = append(change, pe.Component+" (changed)")
 			}
 		default:
-			change = append(change, fmt.Sprintf("%s (%s)", pe.Component, pe.Action))
+			if pe.Reason != "" {
+				change = append(change, fmt.Sprintf("%s (%s: %s)", pe.Component, pe.Action, pe.Reason))
+			} else {
+				change = append(change, fmt.Sprintf("%s (%s)", pe.Component, pe.Action))
+			}
 		}
 	}
 	if len(change) == 0 {
