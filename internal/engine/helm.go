@@ -157,6 +157,13 @@ func (e *Engine) recoverRelease(ctx context.Context, cfg *action.Configuration, 
 		if err := runCtx(ctx, func() error { return rb.Run(rel.Name) }); err != nil {
 			return nil, fmt.Errorf("roll back interrupted release %s to revision %d: %w", rel.Name, deployed.Version, err)
 		}
+		// Helm leaves the interrupted revision pending in the history;
+		// it is superseded by the rollback, so say so (helm history).
+		rel.Info.Status = release.StatusSuperseded
+		rel.Info.Description = "Interrupted; rolled back by neuroscale"
+		if err := cfg.Releases.Update(rel); err != nil {
+			return nil, fmt.Errorf("mark interrupted revision %d of %s superseded: %w", rel.Version, rel.Name, err)
+		}
 		return lastRelease(cfg, rel.Name)
 	}
 	e.log.Warn("release was left by an interrupted run with no deployed revision; uninstalling it before installing again",
