@@ -250,19 +250,9 @@ func (l *Lock) Holder() Holder { return l.self }
 // host that no longer runs, or a lease not renewed for twice its duration),
 // and returns the holder otherwise ("" when free).
 func takeOverDead(ctx context.Context, rl *resourcelock.LeaseLock, self Holder, log *slog.Logger) (string, error) {
-	rec, _, err := rl.Get(ctx)
-	if apierrors.IsNotFound(err) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("read the lock on the cluster: %w", err)
-	}
-	if rec.HolderIdentity == "" || rec.HolderIdentity == self.String() {
-		return "", nil
-	}
-	live, why := holderLive(rec, self.Host, time.Now())
-	if live {
-		return rec.HolderIdentity, nil
+	rec, holder, why, err := otherHolder(ctx, rl, self)
+	if err != nil || holder != "" || rec == nil || why == "" {
+		return holder, err
 	}
 	log.Debug("taking over the run lock", "holder", rec.HolderIdentity, "why", why)
 	free := *rec
@@ -271,6 +261,27 @@ func takeOverDead(ctx context.Context, rl *resourcelock.LeaseLock, self Holder, 
 		return "", fmt.Errorf("take over the lock of a finished run: %w", err)
 	}
 	return "", nil
+}
+
+// otherHolder reads the lease: holder is another run that may still be
+// running, or "". When another run holds it but is certainly gone, holder
+// is "" and why says how that is known.
+func otherHolder(ctx context.Context, rl *resourcelock.LeaseLock, self Holder) (rec *resourcelock.LeaderElectionRecord, holder, why string, err error) {
+	rec, _, err = rl.Get(ctx)
+	if apierrors.IsNotFound(err) {
+		return nil, "", "", nil
+	}
+	if err != nil {
+		return nil, "", "", fmt.Errorf("read the lock on the cluster: %w", err)
+	}
+	if rec.HolderIdentity == "" || rec.HolderIdentity == self.String() {
+		return rec, "", "", nil
+	}
+	live, why := holderLive(rec, self.Host, time.Now())
+	if live {
+		return rec, rec.HolderIdentity, "", nil
+	}
+	return rec, "", why, nil
 }
 
 // holderLive decides whether the run holding rec may still be running.
@@ -311,20 +322,8 @@ func LiveHolder(ctx context.Context, cs kubernetes.Interface, namespace string, 
 		LeaseMeta: metav1.ObjectMeta{Namespace: namespace, Name: Name},
 		Client:    cs.CoordinationV1(),
 	}
-	rec, _, err := rl.Get(ctx)
-	if apierrors.IsNotFound(err) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("read the lock on the cluster: %w", err)
-	}
-	if rec.HolderIdentity == "" || rec.HolderIdentity == self.String() {
-		return "", nil
-	}
-	if live, _ := holderLive(rec, self.Host, time.Now()); live {
-		return rec.HolderIdentity, nil
-	}
-	return "", nil
+	_, holder, _, err := otherHolder(ctx, rl, self)
+	return holder, err
 }
 
 func ensureNamespace(ctx context.Context, cs kubernetes.Interface, ns string) error {

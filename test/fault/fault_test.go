@@ -235,47 +235,42 @@ func (u *upRun) did() string {
 	return strings.Join(out, " | ")
 }
 
+// revision is one stored Helm revision.
+type revision struct{ release, version, status string }
+
+// helmRevisions lists every stored Helm revision (storage Secrets'
+// labels) and each release's newest revision.
+func (b *bench) helmRevisions(t *testing.T) ([]revision, map[string]string) {
+	t.Helper()
+	list, err := b.kube.CoreV1().Secrets("").List(context.Background(), metav1.ListOptions{LabelSelector: "owner=helm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []revision
+	newest := map[string]string{}
+	for _, s := range list.Items {
+		r := revision{release: s.Namespace + "/" + s.Labels["name"], version: s.Labels["version"], status: s.Labels["status"]}
+		all = append(all, r)
+		if newer(r.version, newest[r.release]) {
+			newest[r.release] = r.version
+		}
+	}
+	return all, newest
+}
+
 // pendingReleases lists Helm revisions that are pending: with history
 // true every revision, else only each release's newest (what blocks the
 // next Helm operation).
 func (b *bench) pendingReleases(t *testing.T, history bool) []string {
 	t.Helper()
-	list, err := b.kube.CoreV1().Secrets("").List(context.Background(), metav1.ListOptions{LabelSelector: "owner=helm"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	newest := map[string]string{}
-	for _, s := range list.Items {
-		key := s.Namespace + "/" + s.Labels["name"]
-		if v := s.Labels["version"]; newer(v, newest[key]) {
-			newest[key] = v
-		}
-	}
+	all, newest := b.helmRevisions(t)
 	var out []string
-	for _, s := range list.Items {
-		key := s.Namespace + "/" + s.Labels["name"]
-		if !history && s.Labels["version"] != newest[key] {
+	for _, r := range all {
+		if !history && r.version != newest[r.release] {
 			continue
 		}
-		if st := s.Labels["status"]; strings.HasPrefix(st, "pending") || st == "uninstalling" {
-			out = append(out, fmt.Sprintf("%s v%s %s", key, s.Labels["version"], st))
-		}
-	}
-	return out
-}
-
-// revisions returns each release's newest revision.
-func (b *bench) revisions(t *testing.T) map[string]string {
-	t.Helper()
-	list, err := b.kube.CoreV1().Secrets("").List(context.Background(), metav1.ListOptions{LabelSelector: "owner=helm"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, s := range list.Items {
-		key := s.Namespace + "/" + s.Labels["name"]
-		if v := s.Labels["version"]; newer(v, out[key]) {
-			out[key] = v
+		if strings.HasPrefix(r.status, "pending") || r.status == "uninstalling" {
+			out = append(out, fmt.Sprintf("%s v%s %s", r.release, r.version, r.status))
 		}
 	}
 	return out
@@ -439,7 +434,7 @@ func TestUpSurvivesFaults(t *testing.T) {
 
 	// 4. Two ups at once: the first re-applies everything (--reapply),
 	// the second waits for it; neither uninstalls the other's work.
-	before := b.revisions(t)
+	_, before := b.helmRevisions(t)
 	first := b.start(t, "up 6a", "--reapply")
 	first.waitFor(t, "a stage running", anyStageRunning)
 	second := b.startText(t, "up 6b")
@@ -455,7 +450,7 @@ func TestUpSurvivesFaults(t *testing.T) {
 			t.Errorf("a concurrent up took the other's release for an interrupted one:\n%s", out)
 		}
 	}
-	after := b.revisions(t)
+	_, after := b.helmRevisions(t)
 	for rel, v := range before {
 		if !newer(after[rel], v) {
 			t.Errorf("release %s at revision %s after --reapply, %s before: it was not upgraded, or was uninstalled and installed anew", rel, after[rel], v)
