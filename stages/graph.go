@@ -26,13 +26,7 @@ func Up(eng *engine.Engine, p *render.Platform, r *config.Resolved) []dag.Stage 
 	}
 	out := make([]dag.Stage, 0, len(p.Components))
 	for _, c := range p.Components {
-		var needs []string
-		for _, n := range c.Needs {
-			if enabled[n] {
-				needs = append(needs, n)
-			}
-		}
-		out = append(out, &component{eng: eng, comp: c, needs: needs, spec: Spec(c.Name, r)})
+		out = append(out, &component{eng: eng, comp: c, needs: keptNeeds(c.Needs, enabled), spec: Spec(c.Name, r)})
 	}
 	return out
 }

@@ -240,7 +240,7 @@ func (h *harness) renders(ctx context.Context, res *Results) error {
 		if err := os.RemoveAll(out); err != nil {
 			return fmt.Errorf("clear render output: %w", err)
 		}
-		p, err := h.exec(ctx, fmt.Sprintf("render-neuroscale-%d", i), nil, h.o.Tools.Neuroscale, "render", "-c", h.config, "--output", out)
+		p, err := h.exec(ctx, fmt.Sprintf("render-neuroscale-%d", i), nil, h.o.Tools.Neuroscale, "render", "-c", h.config, "--output-dir", out)
 		if err != nil {
 			return err
 		}

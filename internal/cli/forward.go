@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -9,10 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/neuroscale-dev/neuroscale/internal/cluster"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
 	"github.com/neuroscale-dev/neuroscale/internal/forward"
-	"github.com/neuroscale-dev/neuroscale/internal/platform"
 )
 
 func newForwardCmd(g *globals) *cobra.Command {
@@ -25,9 +22,10 @@ ready pod behind its Service, and keeps them up: each is probed through its
 tunnel and re-opened when the tunnel dies, its pod is replaced or the probe
 fails. Every change is printed as it happens. NAME limits it to those forwards.
 neuroscale up runs the same supervisor at its end unless --no-forward.`,
-		Example: "  neuroscale forward\n  neuroscale forward backstage",
+		Example:           "  neuroscale forward\n  neuroscale forward backstage",
+		ValidArgsFunction: completeForwards(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, acc, err := g.loadPlatform(cmd.Context())
+			r, acc, err := g.reachPlatform(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -91,20 +89,6 @@ func pickForwards(all []config.Forward, names []string) ([]config.Forward, error
 		}
 	}
 	return out, nil
-}
-
-// loadPlatform loads the configuration and the access to its cluster, for
-// the commands that look at a running platform.
-func (g *globals) loadPlatform(ctx context.Context) (*config.Resolved, *cluster.Access, error) {
-	r, err := g.load(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	acc, err := platform.Access(r)
-	if err != nil {
-		return nil, nil, err
-	}
-	return r, acc, nil
 }
 
 // hintedError is an error with what to do next, for the top-level printer.

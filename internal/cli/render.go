@@ -12,12 +12,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/neuroscale-dev/neuroscale/internal/render"
+	"github.com/neuroscale-dev/neuroscale/internal/validate"
 )
 
 // renderOptions are the render command's flags.
 type renderOptions struct {
-	// output is a directory, or "-" for standard output.
-	output string
+	// dir is where -o text writes one file per component.
+	dir string
 }
 
 func newRenderCmd(g *globals) *cobra.Command {
@@ -28,12 +29,20 @@ func newRenderCmd(g *globals) *cobra.Command {
 		Long: `render builds the whole platform without a cluster: each chart through the
 Helm SDK (CRDs and hooks included) and each release manifest through
 kustomize, from verified downloads (or sources.mirror). It writes one
-multi-document <component>.yaml per component, in install order. Secret
-values are replaced by REDACTED.`,
-		Example: `  neuroscale render --profile prod --output rendered/
-  neuroscale render --mirror file:///srv/neuroscale-bundle --output - | less`,
+multi-document <component>.yaml per component, in install order, into
+--output-dir; -o yaml writes the same stream on standard output, -o json
+one v1 List of every object. Secret values are replaced by REDACTED.
+
+Notes that only matter to someone applying the files by hand (objects too
+large for client-side apply) are printed on standard error.`,
+		Example: `  neuroscale render --profile prod --output-dir rendered/
+  neuroscale render --mirror file:///srv/neuroscale-bundle -o yaml | less
+  neuroscale render -o json | jq '.items[].kind' | sort | uniq -c`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("output-dir") && g.output != formatText {
+				return fmt.Errorf("--output-dir and -o %s both say where the objects go: keep one", g.output)
+			}
 			ctx, cancel := g.withTimeout(cmd.Context())
 			defer cancel()
 			r, err := g.load(ctx)
@@ -44,20 +53,24 @@ values are replaced by REDACTED.`,
 			if err != nil {
 				return err
 			}
-			if o.output == "-" {
+			for _, f := range validate.ApplyNotes(p) {
+				fmt.Fprintf(g.streams.Err, "note: %s %s %s: use %s\n", f.ID, f.Object, f.Message, f.Fix)
+			}
+			switch g.output {
+			case formatYAML:
 				for _, c := range p.Components {
 					if err := render.WriteYAML(g.streams.Out, c); err != nil {
 						return fmt.Errorf("write %s: %w", c.Name, err)
 					}
 				}
 				return nil
+			case formatJSON:
+				return render.WriteJSON(g.streams.Out, p)
 			}
-			return writeRendered(g.streams.Out, o.output, p)
+			return writeRendered(g.streams.Out, o.dir, p)
 		},
 	}
-	// The global -o/--output (text|json) does not apply here: the rendered
-	// YAML is the result, and the issue names this flag --output.
-	cmd.Flags().StringVar(&o.output, "output", "rendered", "directory to write <component>.yaml files into, or - for standard output")
+	cmd.Flags().StringVar(&o.dir, "output-dir", "rendered", "directory to write <component>.yaml files into (-o text)")
 	return cmd
 }
 
@@ -107,5 +120,5 @@ func (e *renderOutputError) Error() string {
 func (e *renderOutputError) Unwrap() error { return e.err }
 
 func (e *renderOutputError) Hint() string {
-	return "choose a writable directory with --output DIR, or print to standard output with --output -"
+	return "choose a writable directory with --output-dir DIR, or print to standard output with -o yaml"
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,7 +36,7 @@ func TestRenderCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := "apiVersion: neuroscale.dev/v1alpha1\nkind: Platform\ncomponents:\n  demo:\n    enabled: false\n"
-	code, stdout, stderr := runIn(t, dir, cfg, env, "render", "--config", "-", "--profile", "prod", "--output", outDir)
+	code, stdout, stderr := runIn(t, dir, cfg, env, "render", "--config", "-", "--profile", "prod", "--output-dir", outDir)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -74,9 +75,13 @@ func TestRenderCommand(t *testing.T) {
 func TestRenderCommandToStdout(t *testing.T) {
 	dir := t.TempDir()
 	env := []string{"NEUROSCALE_SOURCES_CACHE_DIR=" + filepath.Join(dir, "cache")}
-	code, stdout, stderr := runIn(t, dir, "", env, "render", "--mirror", catalogtest.MirrorURL(t), "--output", "-")
+	code, stdout, stderr := runIn(t, dir, "", env, "render", "--mirror", catalogtest.MirrorURL(t), "-o", "yaml")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	// The apply notes are for this command's readers, on standard error.
+	if !strings.Contains(stderr, "note: NS-SSA-REQUIRED CustomResourceDefinition inferenceservices.serving.kserve.io is ") {
+		t.Errorf("stderr lacks the server-side apply note:\n%s", stderr)
 	}
 	var order []string
 	for _, line := range strings.Split(stdout, "\n") {
@@ -91,7 +96,34 @@ func TestRenderCommandToStdout(t *testing.T) {
 		t.Errorf("only %d documents on stdout", n)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "rendered")); !os.IsNotExist(err) {
-		t.Errorf("--output - also wrote the default directory (%v)", err)
+		t.Errorf("-o yaml also wrote the default directory (%v)", err)
+	}
+
+	code, stdout, stderr = runIn(t, dir, "", env, "render", "--mirror", catalogtest.MirrorURL(t), "-o", "json")
+	if code != 0 {
+		t.Fatalf("-o json: exit %d: %s", code, stderr)
+	}
+	var list struct {
+		Kind  string           `json:"kind"`
+		Items []map[string]any `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &list); err != nil {
+		t.Fatalf("-o json is not JSON: %v", err)
+	}
+	if list.Kind != "List" || len(list.Items) < 300 {
+		t.Errorf("-o json: kind %q with %d items, want a List of the platform", list.Kind, len(list.Items))
+	}
+	if strings.Contains(stdout, "postgres-password\": \"") && !strings.Contains(stdout, "\"postgres-password\": \"REDACTED\"") {
+		t.Error("-o json shows a Secret value")
+	}
+
+	code, _, stderr = runIn(t, dir, "", env, "render", "--output-dir", dir, "-o", "json")
+	if code != 1 || !strings.Contains(stderr, "keep one") {
+		t.Errorf("--output-dir with -o json: exit %d, %s", code, stderr)
+	}
+	code, _, stderr = runIn(t, dir, "", env, "render", "--output", "rendered/")
+	if code != 1 || !strings.Contains(stderr, "text, json or yaml") || !strings.Contains(stderr, "--output-dir") {
+		t.Errorf("--output DIR: exit %d, want a usage error pointing at --output-dir:\n%s", code, stderr)
 	}
 }
 
@@ -99,7 +131,7 @@ func TestRenderCommandErrorsSayWhatToDo(t *testing.T) {
 	dir := t.TempDir()
 	empty := t.TempDir()
 	env := []string{"NEUROSCALE_SOURCES_CACHE_DIR=" + filepath.Join(dir, "cache")}
-	code, _, stderr := runIn(t, dir, "", env, "render", "--mirror", "file://"+empty, "--output", "-")
+	code, _, stderr := runIn(t, dir, "", env, "render", "--mirror", "file://"+empty, "-o", "yaml")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
@@ -114,7 +146,7 @@ func TestBundleCommand(t *testing.T) {
 	dir := t.TempDir()
 	env := []string{"NEUROSCALE_SOURCES_CACHE_DIR=" + filepath.Join(dir, "cache")}
 	out := filepath.Join(dir, "bundle")
-	code, stdout, stderr := runIn(t, dir, "", env, "bundle", "--mirror", catalogtest.MirrorURL(t), "--output", out)
+	code, stdout, stderr := runIn(t, dir, "", env, "bundle", "--mirror", catalogtest.MirrorURL(t), "--output-dir", out)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -126,13 +158,13 @@ func TestBundleCommand(t *testing.T) {
 	}
 	// The bundle alone renders the platform, through a fresh cache.
 	env = []string{"NEUROSCALE_SOURCES_CACHE_DIR=" + filepath.Join(dir, "cache2")}
-	code, _, stderr = runIn(t, dir, "", env, "render", "--mirror", "file://"+out, "--output", filepath.Join(dir, "r"))
+	code, _, stderr = runIn(t, dir, "", env, "render", "--mirror", "file://"+out, "--output-dir", filepath.Join(dir, "r"))
 	if code != 0 {
 		t.Fatalf("render from the bundle: exit %d: %s", code, stderr)
 	}
 
 	code, _, stderr = runIn(t, dir, "", env, "bundle")
-	if code != 1 || !strings.Contains(stderr, "--output DIR") {
-		t.Errorf("bundle without --output: exit %d, %s", code, stderr)
+	if code != 1 || !strings.Contains(stderr, "--output-dir DIR") {
+		t.Errorf("bundle without --output-dir: exit %d, %s", code, stderr)
 	}
 }

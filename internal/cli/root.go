@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
 	"github.com/neuroscale-dev/neuroscale/internal/config"
@@ -35,7 +36,20 @@ type globals struct {
 	output     string
 	timeout    time.Duration
 	viper      *viper.Viper
-	log        *slog.Logger
+	// flags are the root's persistent flags, to tell what the command
+	// line set from what the environment did.
+	flags *pflag.FlagSet
+	log   *slog.Logger
+}
+
+// flagKeys maps the persistent flags that override the configuration to
+// their config keys (config.OverrideKeys).
+var flagKeys = map[string]string{
+	"profile":    "profile",
+	"provider":   "cluster.provider",
+	"kubeconfig": "cluster.kubeconfig",
+	"context":    "cluster.context",
+	"mirror":     "sources.mirror",
 }
 
 // ExitError carries a specific exit code (for example 1 from doctor when
@@ -100,57 +114,95 @@ func printError(w io.Writer, err error) {
 }
 
 func newRoot(g *globals) *cobra.Command {
+	var showVersion bool
 	root := &cobra.Command{
 		Use:           "neuroscale",
 		Short:         "A working ML platform on your laptop or cluster in one command",
 		Long:          "neuroscale installs cert-manager, Knative Serving with Kourier, KServe, ArgoCD, Kyverno and Backstage with the model-endpoint template, in dependency order, and waits until each is really ready.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if showVersion {
+				return printVersion(g)
+			}
+			return cmd.Help()
+		},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.log = logging.New(g.streams.Err, g.verbose)
 			logging.RouteLibraryLogs(g.log)
-			switch g.output {
-			case "text", "json":
-			default:
-				return fmt.Errorf("-o %q: use text or json", g.output)
-			}
-			return nil
+			return checkOutput(cmd, g.output)
 		},
 	}
+	root.Flags().BoolVar(&showVersion, "version", false, "print the version, as the version command does")
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.configPath, "config", "c", "", "config file (default ./neuroscale.yaml; - reads standard input)")
 	pf.String("profile", "", "profile: dev, prod or one defined in the config (env NEUROSCALE_PROFILE)")
-	pf.String("kubeconfig", "", "kubeconfig of an existing cluster (env NEUROSCALE_CLUSTER_KUBECONFIG)")
-	pf.String("context", "", "context in the kubeconfig (env NEUROSCALE_CLUSTER_CONTEXT)")
+	pf.String("provider", "", "k3d (create a local cluster) or existing (use the kubeconfig's); default from the config, else k3d (env NEUROSCALE_CLUSTER_PROVIDER)")
+	pf.String("kubeconfig", "", "kubeconfig of an existing cluster; implies --provider existing (env NEUROSCALE_CLUSTER_KUBECONFIG)")
+	pf.String("context", "", "context in the kubeconfig; implies --provider existing (env NEUROSCALE_CLUSTER_CONTEXT)")
 	pf.String("mirror", "", "file:// or http(s):// mirror of the upstream charts and manifests (env NEUROSCALE_SOURCES_MIRROR)")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "debug logs, including Helm's and client-go's, on standard error")
-	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
+	pf.StringVarP(&g.output, "output", "o", formatText, "output format: text, json or yaml, as each command allows")
 	pf.DurationVar(&g.timeout, "timeout", 0, "overall time limit (0: derived from each workload's probes)")
-	_ = g.viper.BindPFlag("profile", pf.Lookup("profile"))
-	_ = g.viper.BindPFlag("cluster.kubeconfig", pf.Lookup("kubeconfig"))
-	_ = g.viper.BindPFlag("cluster.context", pf.Lookup("context"))
-	_ = g.viper.BindPFlag("sources.mirror", pf.Lookup("mirror"))
+	for flag, key := range flagKeys {
+		_ = g.viper.BindPFlag(key, pf.Lookup(flag))
+	}
+	g.flags = pf
 
+	// Each command declares the -o formats it writes: a stream of events
+	// (up, down, forward) has no YAML form; render's yaml and json are the
+	// objects themselves.
+	all := []string{formatText, formatJSON, formatYAML}
 	root.AddCommand(
-		newUpCmd(g),
-		newDownCmd(g),
-		newStatusCmd(g),
-		newRenderCmd(g),
-		newValidateCmd(g),
-		newBundleCmd(g),
+		outputFormats(newUpCmd(g), formatText, formatJSON),
+		outputFormats(newDownCmd(g), formatText, formatJSON),
+		outputFormats(newStatusCmd(g), all...),
+		outputFormats(newRenderCmd(g), all...),
+		outputFormats(newValidateCmd(g), all...),
+		outputFormats(newBundleCmd(g), all...),
 		newSecretCmd(g),
-		newForwardCmd(g),
-		newVerifyCmd(g),
-		newDoctorCmd(g),
-		newVersionCmd(g),
+		outputFormats(newForwardCmd(g), formatText, formatJSON),
+		outputFormats(newVerifyCmd(g), all...),
+		outputFormats(newDoctorCmd(g), all...),
+		outputFormats(newVersionCmd(g), all...),
 	)
+	registerCompletions(g, root)
 	return root
 }
 
 // load reads and resolves the configuration with flag and environment
-// overrides applied; it gives up when ctx ends.
+// overrides applied, and prints what it has to say about it; it gives up
+// when ctx ends.
 func (g *globals) load(ctx context.Context) (*config.Resolved, error) {
-	return config.LoadContext(ctx, config.LoadOptions{Path: g.configPath, Stdin: g.streams.In, Viper: g.viper})
+	r, err := g.loadQuiet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.ProviderNote != "" {
+		fmt.Fprintln(g.streams.Err, "note:", r.ProviderNote)
+	}
+	for _, w := range r.Warnings {
+		fmt.Fprintln(g.streams.Err, "warning:", w.Error())
+	}
+	return r, nil
+}
+
+// loadQuiet is load without printing, for completions.
+func (g *globals) loadQuiet(ctx context.Context) (*config.Resolved, error) {
+	return config.LoadContext(ctx, g.loadOptions())
+}
+
+// loadOptions say where the configuration comes from: --config, standard
+// input, flags and environment, and which settings the command line set.
+func (g *globals) loadOptions() config.LoadOptions {
+	set := map[string]bool{}
+	for flag, key := range flagKeys {
+		if f := g.flags.Lookup(flag); f != nil && f.Changed {
+			set[key] = true
+		}
+	}
+	return config.LoadOptions{Path: g.configPath, Stdin: g.streams.In, Viper: g.viper, CommandLine: set}
 }
 
 // withTimeout applies --timeout to ctx when set.

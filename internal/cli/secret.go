@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/neuroscale-dev/neuroscale/internal/platform"
 	"github.com/neuroscale-dev/neuroscale/internal/secrets"
 )
 
@@ -24,7 +22,8 @@ in neuroscale.yaml) in the Secret neuroscale-backstage-secrets, and checks them.
 Values are validated before anything changes, and never appear in any output.
 See the README (section Secrets) for where each value comes from.`,
 	}
-	cmd.AddCommand(newSecretSetCmd(g), newSecretCheckCmd(g))
+	all := []string{formatText, formatJSON, formatYAML}
+	cmd.AddCommand(outputFormats(newSecretSetCmd(g), all...), outputFormats(newSecretCheckCmd(g), all...))
 	return cmd
 }
 
@@ -44,7 +43,8 @@ containers that the variable has the stored length.`,
 		Example: "  neuroscale secret set GITHUB_TOKEN            # asks, input hidden\n" +
 			"  gh auth token | neuroscale secret set GITHUB_TOKEN\n" +
 			"  neuroscale secret set AUTH_GITHUB_CLIENT_SECRET < client-secret.txt",
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeSecrets(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := g.withTimeout(cmd.Context())
 			defer cancel()
@@ -79,7 +79,7 @@ func runSecretSet(ctx context.Context, g *globals, name string, wait bool) error
 	if err != nil {
 		return err
 	}
-	acc, err := platform.Access(r)
+	acc, err := reach(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -108,8 +108,8 @@ func runSecretSet(ctx context.Context, g *globals, name string, wait bool) error
 			out.Verified = append(out.Verified, *v)
 		}
 	}
-	if g.output == "json" {
-		return writeSecretJSON(g.streams.Out, out)
+	if g.structured() {
+		return g.writeResult(out)
 	}
 	writeSecretSet(g.streams.Out, out)
 	return nil
@@ -160,8 +160,8 @@ is missing or any value is invalid.`,
 			for _, st := range sts {
 				problems = append(problems, st.Problems...)
 			}
-			if g.output == "json" {
-				if err := writeSecretJSON(g.streams.Out, sts); err != nil {
+			if g.structured() {
+				if err := g.writeResult(sts); err != nil {
 					return err
 				}
 			} else {
@@ -220,14 +220,4 @@ func secretEnvLookup(env []string) func(string) (string, bool) {
 		}
 		return "", false
 	}
-}
-
-// writeSecretJSON writes v as indented JSON.
-func writeSecretJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		return fmt.Errorf("write json: %w", err)
-	}
-	return nil
 }

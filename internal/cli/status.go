@@ -2,37 +2,79 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/neuroscale-dev/neuroscale/internal/endpoints"
 	"github.com/neuroscale-dev/neuroscale/internal/engine"
 )
 
-func newStatusCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "status",
-		Short: "Show each component's version, profile, health, last apply and endpoints",
-		Long: "status reads what neuroscale recorded in the cluster (namespace neuroscale-system) and looks once at " +
-			"every object each component applied: Ready, Progressing, Failed, or Absent when it was never " +
-			"installed. It changes nothing and does not wait. -o json prints one object: " +
-			`{"profile": "dev", "components": [{"name": "backstage", "version": "2.8.2", "status": "Ready", ...}]}.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runStatus(cmd.Context(), g)
-		},
-	}
+// statusOptions are status's own flags.
+type statusOptions struct {
+	// endpointsOnly prints the endpoints alone; it needs no cluster unless
+	// showPassword.
+	endpointsOnly bool
+	showPassword  bool
 }
 
-func runStatus(ctx context.Context, g *globals) error {
+// statusResult is status with -o json|yaml: the components, and every
+// endpoint with what it is for and how to sign in.
+type statusResult struct {
+	*engine.PlatformStatus
+	Endpoints []endpoints.Endpoint `json:"endpoints"`
+}
+
+func newStatusCmd(g *globals) *cobra.Command {
+	var o statusOptions
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show each component's version, profile, health, last apply and endpoints",
+		Long: `status reads what neuroscale recorded in the cluster (namespace
+neuroscale-system) and looks once at every object each component applied:
+Ready, Progressing, Failed, or Absent when it was never installed. It changes
+nothing and does not wait. It then lists each endpoint: its URL, what it is for
+and how to sign in. ArgoCD's admin password is read from its Secret only with
+--show-password.
+
+-o json prints {"profile": "dev", "components": [{"name": "backstage",
+"version": "2.8.2", "status": "Ready", ...}], "endpoints": [{"name", "url",
+"service", "purpose", "signIn"}]}.`,
+		Example: "  neuroscale status\n  neuroscale status --endpoints --show-password",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runStatus(cmd.Context(), g, o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.endpointsOnly, "endpoints", false, "list only the endpoints (no cluster needed unless --show-password)")
+	cmd.Flags().BoolVar(&o.showPassword, "show-password", false, "also print ArgoCD's admin password, read from Secret argocd/argocd-initial-admin-secret")
+	return cmd
+}
+
+func runStatus(ctx context.Context, g *globals, o statusOptions) error {
 	ctx, cancel := g.withTimeout(ctx)
 	defer cancel()
-	r, access, err := g.loadPlatform(ctx)
+	r, err := g.load(ctx)
 	if err != nil {
 		return err
+	}
+	eps := endpoints.List(r)
+	if o.endpointsOnly && !o.showPassword {
+		return g.printEndpoints(eps)
+	}
+	access, err := reach(ctx, r)
+	if err != nil {
+		return err
+	}
+	if o.showPassword {
+		if err := endpoints.AddPassword(ctx, access.REST, eps); err != nil {
+			return err
+		}
+	}
+	if o.endpointsOnly {
+		return g.printEndpoints(eps)
 	}
 	eng, err := engine.New(access.REST, engine.Options{Log: g.log})
 	if err != nil {
@@ -48,12 +90,31 @@ func runStatus(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
-	if g.output == "json" {
-		enc := json.NewEncoder(g.streams.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+	if g.structured() {
+		return g.writeResult(statusResult{PlatformStatus: st, Endpoints: eps})
 	}
-	return printStatus(g, st)
+	if err := printStatus(g, st); err != nil {
+		return err
+	}
+	fmt.Fprintln(g.streams.Out)
+	return g.printEndpoints(eps)
+}
+
+// printEndpoints prints eps as a table with how to open them, or as a
+// list with -o json|yaml.
+func (g *globals) printEndpoints(eps []endpoints.Endpoint) error {
+	if g.structured() {
+		return g.writeResult(eps)
+	}
+	if len(eps) == 0 {
+		fmt.Fprintln(g.streams.Out, "No forwards configured: no endpoints.")
+		return nil
+	}
+	if err := endpoints.WriteText(g.streams.Out, eps); err != nil {
+		return err
+	}
+	fmt.Fprintln(g.streams.Out, "Open them with neuroscale forward; neuroscale up keeps them open.")
+	return nil
 }
 
 func printStatus(g *globals, st *engine.PlatformStatus) error {

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d"
-	"github.com/neuroscale-dev/neuroscale/internal/config"
 	"github.com/neuroscale-dev/neuroscale/internal/dag"
 	"github.com/neuroscale-dev/neuroscale/internal/engine"
 	"github.com/neuroscale-dev/neuroscale/internal/forward"
@@ -30,6 +29,7 @@ type upOptions struct {
 	recreate  bool
 	retain    bool
 	noWait    bool
+	dryRun    bool
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -56,6 +56,7 @@ func newUpCmd(g *globals) *cobra.Command {
 	f.BoolVar(&o.recreate, "recreate", false, "k3d: delete the cluster and create it anew")
 	f.BoolVar(&o.retain, "retain", false, "k3d: keep a cluster whose creation failed, to look at")
 	f.BoolVar(&o.noWait, "no-wait", false, "fail at once, naming it, when another up is changing the cluster, instead of waiting for it")
+	f.BoolVar(&o.dryRun, "dry-run", false, "print what up would create and apply (cluster, pinned images, ports, networks, volumes, caches, components in order), touching neither Docker nor a cluster")
 	return cmd
 }
 
@@ -81,11 +82,21 @@ type UpStage struct {
 func runUp(ctx context.Context, g *globals, o upOptions) error {
 	ctx, cancel := g.withTimeout(ctx)
 	defer cancel()
+	if o.dryRun {
+		plan, err := platform.Plan(ctx, g.loadOptions())
+		if err != nil {
+			return err
+		}
+		if g.output == "json" {
+			return json.NewEncoder(g.streams.Out).Encode(plan)
+		}
+		return plan.WriteText(g.streams.Out)
+	}
 	sink := g.progressSink()
 	defer sink.Close()
 	_, err := platform.Up(ctx, platform.Options{
 		Config:    g.loadOptions(),
-		Cluster:   k3d.Options{Recreate: o.recreate, Retain: o.retain},
+		Cluster:   k3d.Options{Recreate: o.recreate, Retain: o.retain, Progress: g.streams.Err},
 		Reapply:   o.reapply,
 		NoVerify:  o.noVerify,
 		NoForward: o.noForward,
@@ -98,12 +109,6 @@ func runUp(ctx context.Context, g *globals, o upOptions) error {
 		Log:     g.log,
 	})
 	return err
-}
-
-// loadOptions say where the configuration comes from: --config, standard
-// input, flags and environment.
-func (g *globals) loadOptions() config.LoadOptions {
-	return config.LoadOptions{Path: g.configPath, Stdin: g.streams.In, Viper: g.viper}
 }
 
 // progressSink shows progress on standard error, or as JSON events on

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -49,11 +48,9 @@ func newValidateCmd(g *globals) *cobra.Command {
 // writeReport prints the findings on standard output (one line each, or
 // the report as JSON) and a summary on standard error.
 func writeReport(g *globals, rep validate.Report) error {
-	if g.output == "json" {
-		enc := json.NewEncoder(g.streams.Out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return fmt.Errorf("write report: %w", err)
+	if g.structured() {
+		if err := g.writeResult(rep); err != nil {
+			return err
 		}
 	} else {
 		for _, f := range rep.Findings {

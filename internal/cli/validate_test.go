@@ -60,7 +60,7 @@ components:
 		code     int
 		contains string
 	}{
-		{"dev passes", []string{"validate", "--config", "-", "--profile", "dev"}, 0, "WARNING NS-SSA-REQUIRED CustomResourceDefinition inferenceservices.serving.kserve.io: "},
+		{"dev passes", []string{"validate", "--config", "-", "--profile", "dev"}, 0, "WARNING NS-GITOPS-MISSING gitops:"},
 		{"missing config file", []string{"validate", "--config", filepath.Join(dir, "absent.yaml")}, 1, ""},
 		{"prod passes", []string{"validate", "--profile", "prod", "--config", "-"}, 0, "WARNING NS-GITOPS-MISSING gitops:"},
 		{"broken fails", []string{"validate", "--config", broken}, 1, "ERROR NS-VALUES-UNUSED chart backstage (release neuroscale-backstage): "},
@@ -75,6 +75,9 @@ components:
 			}
 			if !strings.Contains(out.String(), tc.contains) {
 				t.Errorf("stdout lacks %q:\n%s", tc.contains, out.String())
+			}
+			if strings.Contains(out.String()+errOut.String(), validate.RuleSSARequired) {
+				t.Errorf("validate prints %s, which only render's readers need:\n%s", validate.RuleSSARequired, out.String())
 			}
 			if tc.contains != "" && !strings.Contains(errOut.String(), "validate: profile ") {
 				t.Errorf("stderr lacks the summary:\n%s", errOut.String())

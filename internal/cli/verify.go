@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -28,7 +27,7 @@ model answers {"predictions":[1,1]}. It uses a running neuroscale forward when
 one answers on the configured ports, and opens its own forwards otherwise.
 It exits 1 when a check fails.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, acc, err := g.loadPlatform(cmd.Context())
+			r, acc, err := g.reachPlatform(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -60,10 +59,8 @@ func (g *globals) printVerify(ctx context.Context, r *config.Resolved, cfg *rest
 		return err
 	}
 	report := verify.Run(ctx, o)
-	if g.output == "json" {
-		enc := json.NewEncoder(g.streams.Out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(report); err != nil {
+	if g.structured() {
+		if err := g.writeResult(report); err != nil {
 			return err
 		}
 	} else {

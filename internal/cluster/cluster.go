@@ -5,6 +5,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -59,20 +60,38 @@ func (e *Existing) Ensure(context.Context) (*Access, error) {
 // Delete does nothing: neuroscale never deletes a cluster it did not create.
 func (e *Existing) Delete(context.Context, bool) error { return nil }
 
+// KubeconfigError is a kubeconfig that is missing or does not name a
+// usable context: nothing was asked of any cluster yet.
+type KubeconfigError struct{ Err error }
+
+// Error implements error.
+func (e *KubeconfigError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *KubeconfigError) Unwrap() error { return e.Err }
+
+// Hint says what to do next.
+func (e *KubeconfigError) Hint() string {
+	return "point --kubeconfig (and --context) at the cluster, or run neuroscale up to create a k3d one"
+}
+
 // LoadAccess builds Access from a kubeconfig path (or the default loading
 // rules when empty) and an optional context.
 func LoadAccess(kubeconfig, kubeContext string) (*Access, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if kubeconfig != "" {
 		if _, err := os.Stat(kubeconfig); err != nil {
-			return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+			return nil, &KubeconfigError{Err: fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)}
 		}
 		rules.ExplicitPath = kubeconfig
 	}
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext})
 	rc, err := cc.ClientConfig()
+	if clientcmd.IsEmptyConfig(err) {
+		return nil, &KubeconfigError{Err: errors.New("no kubeconfig: --kubeconfig, cluster.kubeconfig and KUBECONFIG are unset and ~/.kube/config does not exist")}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("load kubeconfig: %w", err)
+		return nil, &KubeconfigError{Err: fmt.Errorf("load kubeconfig: %w", err)}
 	}
 	raw, err := cc.RawConfig()
 	if err != nil {

@@ -82,6 +82,10 @@ type LoadOptions struct {
 	Stdin io.Reader
 	// Viper carries flag and environment overrides; may be nil.
 	Viper *viper.Viper
+	// CommandLine holds the OverrideKeys a command-line flag set (as
+	// opposed to the environment), for the choices that depend on what
+	// the user typed: see selectProvider.
+	CommandLine map[string]bool
 }
 
 // Load reads, overrides, resolves and validates the configuration. Every
@@ -132,12 +136,35 @@ func load(o LoadOptions) (*Resolved, error) {
 		}
 	}
 	ApplyOverrides(p, o.Viper)
+	note := selectProvider(p, o.CommandLine, doc)
 	r, err := Resolve(p, doc)
 	if err != nil {
 		return nil, err
 	}
+	r.ProviderNote = note
+	r.Warnings = YAML11Warnings(doc)
 	if err := r.Validate(); err != nil {
 		return r, err
 	}
 	return r, nil
+}
+
+// selectProvider makes a kubeconfig or context named on the command line
+// mean the existing cluster it names, whatever cluster.provider the file
+// (or the default, k3d) says: otherwise `up --kubeconfig X` would create a
+// k3d cluster and write its kubeconfig to X. --provider still decides when
+// given. It returns a note saying what it overrode, "" when nothing.
+func selectProvider(p *Platform, cl map[string]bool, doc *Document) string {
+	if cl["cluster.provider"] || !cl["cluster.kubeconfig"] && !cl["cluster.context"] || p.Cluster.Provider == ProviderExisting {
+		return ""
+	}
+	was := "the default k3d"
+	if p.Cluster.Provider != "" {
+		was = "cluster.provider: " + p.Cluster.Provider
+		if pos := doc.Position("$.cluster.provider"); pos != "" {
+			was += " (" + pos + ")"
+		}
+	}
+	p.Cluster.Provider = ProviderExisting
+	return fmt.Sprintf("--kubeconfig/--context name an existing cluster: using it instead of %s; --provider k3d keeps k3d", was)
 }

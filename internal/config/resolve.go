@@ -43,6 +43,13 @@ type Resolved struct {
 	Doc *Document
 	// Platform is the file as decoded, after overrides.
 	Platform *Platform
+	// Warnings do not stop neuroscale but say where the file means
+	// something else than it seems to (chart values YAML 1.1 reads
+	// differently); the command layer prints them.
+	Warnings []Problem
+	// ProviderNote says why Cluster.Provider is not what the file says
+	// (a --kubeconfig on the command line); "" when it is.
+	ProviderNote string
 }
 
 // ResolvedComponent is one component's effective settings.
@@ -410,13 +417,8 @@ func (r *Resolved) Validate() error {
 	switch r.Cluster.Provider {
 	case ProviderK3d:
 	case ProviderExisting:
-		if r.Cluster.Kubeconfig == "" && os.Getenv("KUBECONFIG") == "" {
-			if h, err := os.UserHomeDir(); err != nil || !fileExists(filepath.Join(h, ".kube", "config")) {
-				add("$.cluster.kubeconfig", "cluster.provider is existing but no kubeconfig is set and ~/.kube/config does not exist", "set cluster.kubeconfig or KUBECONFIG")
-			}
-		} else if r.Cluster.Kubeconfig != "" && !fileExists(r.Cluster.Kubeconfig) {
-			add("$.cluster.kubeconfig", fmt.Sprintf("kubeconfig %s does not exist", r.Cluster.Kubeconfig), "point cluster.kubeconfig at an existing file")
-		}
+		// Whether the kubeconfig exists is for the commands that reach the
+		// cluster to say (cluster.LoadAccess): render and validate need none.
 	default:
 		hint := "use k3d or existing"
 		if s := closest(r.Cluster.Provider, []string{ProviderK3d, ProviderExisting}); s != "" {
@@ -530,9 +532,4 @@ func validDNSLabel(s string) bool {
 		}
 	}
 	return true
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }

@@ -33,6 +33,12 @@ const (
 	// ApplicationSetName is the ArgoCD ApplicationSet that deploys merged
 	// model endpoints when a GitOps repository is configured.
 	ApplicationSetName = "neuroscale-model-endpoints"
+	// ArgoCDNamespace and ArgoCDServer name ArgoCD's API and UI Service;
+	// ArgoCDAdminSecret holds the admin password the chart generates
+	// (until someone changes it and deletes the Secret).
+	ArgoCDNamespace   = "argocd"
+	ArgoCDServer      = "argocd-server"
+	ArgoCDAdminSecret = "argocd-initial-admin-secret"
 	// DemoName is the demo InferenceService in namespace default.
 	DemoName      = "demo-iris-2"
 	DemoNamespace = "default"

@@ -78,17 +78,16 @@ type Report struct {
 	Notes []string `json:"-"`
 }
 
-// WriteJSON writes {"findings": [...]} (an empty list when healthy).
-func (r *Report) WriteJSON(w io.Writer) error {
+// MarshalJSON writes {"findings": [...]}, an empty list when healthy, so
+// a script reads the same shape either way (-o json and -o yaml).
+func (r Report) MarshalJSON() ([]byte, error) {
 	out := struct {
 		Findings []Finding `json:"findings"`
 	}{Findings: r.Findings}
 	if out.Findings == nil {
 		out.Findings = []Finding{}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return json.Marshal(out)
 }
 
 // WriteText writes each finding with its evidence and fix, or that there

@@ -1,7 +1,7 @@
 package doctor
 
 import (
-	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -186,20 +186,21 @@ func TestValueFindings(t *testing.T) {
 	}
 }
 
-func TestWriteJSON(t *testing.T) {
+func TestMarshalJSON(t *testing.T) {
 	t.Parallel()
-	var empty, one bytes.Buffer
-	if err := (&Report{}).WriteJSON(&empty); err != nil {
+	empty, err := json.Marshal(&Report{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(strings.Fields(empty.String()), ""); got != `{"findings":[]}` {
+	if got := string(empty); got != `{"findings":[]}` {
 		t.Errorf("healthy JSON = %s", got)
 	}
 	rep := &Report{Findings: []Finding{{ID: IDTraefikPresent, Object: "traefik", Message: "m", Fix: "f", Evidence: "e"}}, Notes: []string{"not in json"}}
-	if err := rep.WriteJSON(&one); err != nil {
+	one, err := json.Marshal(rep)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(strings.Fields(one.String()), ""); got != `{"findings":[{"id":"traefik-present","object":"traefik","message":"m","fix":"f","evidence":"e"}]}` {
+	if got := string(one); got != `{"findings":[{"id":"traefik-present","object":"traefik","message":"m","fix":"f","evidence":"e"}]}` {
 		t.Errorf("JSON = %s", got)
 	}
 }

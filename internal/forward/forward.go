@@ -279,19 +279,12 @@ type worker struct {
 	relay *relay
 	url   string
 
-	// last shown event, and when, to keep retries from flooding output.
-	last     Event
-	lastShow time.Time
+	// last is the last event shown, to keep retries from flooding output.
+	last Event
 	// downSince is when the forward stopped being up (zero while up).
 	downSince time.Time
 	everUp    bool
 }
-
-// repeatEvery is how often a forward that stays down may report a new
-// reason for it, so a backend that keeps refusing does not flood the
-// output; a change of state, or of the reason of any other state, is
-// reported at once.
-const repeatEvery = 5 * time.Second
 
 func (w *worker) emit(state State, pod, via, reason string, err error) {
 	now := w.s.o.Now()
@@ -304,15 +297,20 @@ func (w *worker) emit(state State, pod, via, reason string, err error) {
 	} else if w.downSince.IsZero() {
 		w.downSince = now
 	}
-	show := state != w.last.State || (state == StateUp && pod != w.last.Pod) ||
-		(reason != w.last.Reason && (state != StateDown || now.Sub(w.lastShow) >= repeatEvery))
+	// A forward that stays down is shown once per outage: its first down
+	// event says it is reconnecting, and the next one shown ends the
+	// outage (up, unhealthy, waiting for a pod). The retries in between,
+	// whatever their reason (a pod that serves nothing fails the same way
+	// each second), go to the debug log only (-v).
+	stillDown := state == StateDown && w.last.State == StateDown
+	show := !stillDown && (state != w.last.State || (state == StateUp && pod != w.last.Pod) || reason != w.last.Reason)
 	st := Status{Forward: w.f, URL: w.url, State: state, Pod: pod, Reason: reason, Err: err}
 	if !show {
 		w.s.o.Log.Debug("forward", "name", w.f.Name, "state", state, "reason", reason)
 		w.s.record(w.i, st, nil)
 		return
 	}
-	w.last, w.lastShow = ev, now
+	w.last = ev
 	w.s.record(w.i, st, &ev)
 }
 

@@ -77,9 +77,21 @@ func (s *Supervisor) Endpoints() []Endpoint {
 		if st.State == StateUp || st.State == StateUnhealthy {
 			ep.URL = st.URL
 		} else {
-			ep.Err = fmt.Errorf("forward %s is %s: %s", st.Forward.Name, st.State, st.Reason)
+			ep.Err = fmt.Errorf("forward %s is %s: %s", st.Forward.Name, st.State, reasonOf(st))
 		}
 		eps = append(eps, ep)
 	}
 	return eps
+}
+
+// reasonOf is why a forward is not up, never empty: a forward still
+// starting has no reason of its own yet, only the lack of a tunnel.
+func reasonOf(st Status) string {
+	if st.Reason != "" {
+		return st.Reason
+	}
+	if st.State == StateStarting {
+		return "no tunnel opened yet (no ready pod found, or the API server is slow to answer)"
+	}
+	return "no reason given"
 }

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 
@@ -58,6 +59,28 @@ func WriteYAML(w io.Writer, c *Component) error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// WriteJSON writes every object of p, in install order and with Secret
+// values redacted, as one v1 List: the shape `kubectl get -o json` prints,
+// so jq and `kubectl apply -f -` read it as it is.
+func WriteJSON(w io.Writer, p *Platform) error {
+	list := struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Items      []any  `json:"items"`
+	}{APIVersion: "v1", Kind: "List", Items: []any{}}
+	for _, c := range p.Components {
+		for _, o := range c.Objects() {
+			list.Items = append(list.Items, Redact(o).Object)
+		}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(list); err != nil {
+		return fmt.Errorf("encode rendered objects: %w", err)
 	}
 	return nil
 }

@@ -21,7 +21,7 @@ func (e *DigestError) Error() string {
 
 // Hint says what to do about a file that is not the pinned one.
 func (e *DigestError) Hint() string {
-	return "the file was not kept. If it came from a mirror, rebuild the mirror with `neuroscale bundle --output DIR`; " +
+	return "the file was not kept. If it came from a mirror, rebuild the mirror with `neuroscale bundle --output-dir DIR`; " +
 		"if it came from upstream, either the publisher changed a released file or assets/catalog.yaml lacks that file's official digest: " +
 		"do not install it; report it, or install from a mirror (--mirror) holding the pinned files"
 }
@@ -44,7 +44,7 @@ func (e *FetchError) Unwrap() error { return e.Err }
 // Hint says how to get the file another way.
 func (e *FetchError) Hint() string {
 	if e.Mirror {
-		return "the mirror lacks this file or is unreachable: rebuild it with `neuroscale bundle --output DIR` on a machine with internet, or unset sources.mirror (--mirror)"
+		return "the mirror lacks this file or is unreachable: rebuild it with `neuroscale bundle --output-dir DIR` on a machine with internet, or unset sources.mirror (--mirror)"
 	}
 	return "check the network (proxy, VPN, DNS), or point sources.mirror (--mirror) at a tree written by `neuroscale bundle`"
 }

@@ -59,6 +59,9 @@ type Options struct {
 	Parallel int
 	// Log receives debug lines about each file; nil discards them.
 	Log *slog.Logger
+	// OnProgress, when set, is called as FetchAll's downloads advance
+	// (from many goroutines, one call at a time), for a progress bar.
+	OnProgress func(Progress)
 }
 
 // Fetcher gets verified files into the cache.
@@ -137,6 +140,11 @@ func (f *Fetcher) Path(a catalog.Artifact) string {
 // cached file that no longer matches is fetched again; a download that
 // does not match is a *DigestError and is not kept.
 func (f *Fetcher) Fetch(ctx context.Context, a catalog.Artifact) (string, error) {
+	return f.fetch(ctx, a, nil)
+}
+
+// fetch is Fetch reporting its download to t (nil: to nobody).
+func (f *Fetcher) fetch(ctx context.Context, a catalog.Artifact, t *tracker) (string, error) {
 	dst := f.Path(a)
 	// Trust on first use, for upstream files whose official digest is not
 	// pinned: the digest of the first download is kept beside the file and
@@ -170,7 +178,12 @@ func (f *Fetcher) Fetch(ctx context.Context, a catalog.Artifact) (string, error)
 		return "", err
 	}
 	defer r.Close()
-	sum, n, err := writeVerified(dst, r, a, src)
+	var body io.Reader = r
+	if t != nil {
+		t.start(a.Path, sizeOf(r))
+		body = &countingReader{r: r, t: t, file: a.Path}
+	}
+	sum, n, err := writeVerified(dst, body, a, src)
 	if err != nil {
 		return "", err
 	}
@@ -189,6 +202,10 @@ func (f *Fetcher) Fetch(ctx context.Context, a catalog.Artifact) (string, error)
 // its Path. Every failure is reported, not only the first.
 func (f *Fetcher) FetchAll(ctx context.Context, arts []catalog.Artifact) (map[string]string, error) {
 	out := make(map[string]string, len(arts))
+	var t *tracker
+	if f.opts.OnProgress != nil {
+		t = newTracker(len(arts), f.opts.OnProgress)
+	}
 	var (
 		mu   sync.Mutex
 		errs []error
@@ -208,7 +225,10 @@ func (f *Fetcher) FetchAll(ctx context.Context, arts []catalog.Artifact) (map[st
 				return
 			}
 			defer func() { <-sem }()
-			p, err := f.Fetch(ctx, a)
+			p, err := f.fetch(ctx, a, t)
+			if err == nil {
+				t.done(a.Path)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -106,7 +106,7 @@ func (f *Fetcher) get(ctx context.Context, a catalog.Artifact, u string, fromMir
 		resp.Body.Close()
 		return nil, fail(fmt.Errorf("HTTP %s", resp.Status))
 	}
-	return resp.Body, nil
+	return &sized{ReadCloser: resp.Body, size: resp.ContentLength}, nil
 }
 
 // repoIndex is the part of a Helm repository's index.yaml neuroscale reads.

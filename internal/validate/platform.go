@@ -8,6 +8,7 @@ import (
 
 	"github.com/neuroscale-dev/neuroscale/internal/config"
 	"github.com/neuroscale-dev/neuroscale/internal/content"
+	"github.com/neuroscale-dev/neuroscale/internal/render"
 )
 
 // lastAppliedLimit is the most annotation bytes the API server accepts on
@@ -49,25 +50,25 @@ func (c *check) knativeIngress() {
 	}
 }
 
-// serverSideApply notes objects too large for client-side apply (the
+// ApplyNotes lists the objects of p too large for client-side apply (the
 // InferenceService CRD is one): `kubectl apply` without --server-side
-// fails on them. neuroscale always applies server-side, so this is a
-// warning for people applying rendered files by hand.
-func (c *check) serverSideApply() {
-	if c.p == nil {
-		return
-	}
-	for _, comp := range c.p.Components {
+// fails on them. neuroscale always applies server-side, so they matter
+// only to someone applying rendered files by hand: render prints them,
+// validate and up do not.
+func ApplyNotes(p *render.Platform) []Finding {
+	var out []Finding
+	for _, comp := range p.Components {
 		for _, o := range comp.Objects() {
 			b, err := json.Marshal(o.Object)
 			if err != nil || len(b) <= lastAppliedLimit {
 				continue
 			}
-			c.add(Finding{ID: RuleSSARequired, Severity: Warning, Object: objectName(o),
-				Message: fmt.Sprintf("is %d bytes, more than the %d that client-side apply can record in its last-applied annotation; neuroscale applies it server-side", len(b), lastAppliedLimit),
-				Fix:     "when applying rendered files by hand, use kubectl apply --server-side"})
+			out = append(out, Finding{ID: RuleSSARequired, Severity: Warning, Object: objectName(o),
+				Message: fmt.Sprintf("is %d bytes, over client-side apply's limit of %d", len(b), lastAppliedLimit),
+				Fix:     "kubectl apply --server-side"})
 		}
 	}
+	return out
 }
 
 // gitopsMissing: without a GitOps repository the template's pull-request

@@ -63,8 +63,14 @@ type Finding struct {
 // String is the finding as one line of text:
 // ERROR NS-ID object: message (values P; at file:line:col) (fix: F).
 func (f Finding) String() string {
+	return strings.ToUpper(string(f.Severity)) + " " + f.Text()
+}
+
+// Text is the finding without its severity, for callers that say it
+// themselves ("warning: NS-ID object: ...").
+func (f Finding) Text() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s %s: %s", strings.ToUpper(string(f.Severity)), f.ID, f.Object, f.Message)
+	fmt.Fprintf(&b, "%s %s: %s", f.ID, f.Object, f.Message)
 	var where []string
 	if f.Path != "" {
 		where = append(where, "values "+f.Path)
@@ -109,7 +115,6 @@ func Run(r *config.Resolved, p *render.Platform) Report {
 		c.policies,
 		c.gitopsMissing,
 		c.images,
-		c.serverSideApply,
 	} {
 		rule()
 	}

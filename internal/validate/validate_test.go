@@ -194,8 +194,11 @@ func TestProfilesPass(t *testing.T) {
 			if ids[RuleGitOpsMissing] == tc.gitops {
 				t.Errorf("gitops configured %v, NS-GITOPS-MISSING reported %v", tc.gitops, ids[RuleGitOpsMissing])
 			}
-			if !ids[RuleSSARequired] {
-				t.Error("the InferenceService CRD is larger than client-side apply allows, but NS-SSA-REQUIRED is not reported")
+			if ids[RuleSSARequired] {
+				t.Error("validate reports NS-SSA-REQUIRED, which only matters to render's readers")
+			}
+			if !slices.ContainsFunc(ApplyNotes(rd.render(t, r)), func(f Finding) bool { return f.ID == RuleSSARequired }) {
+				t.Error("the InferenceService CRD is larger than client-side apply allows, but ApplyNotes does not name it")
 			}
 		})
 	}
@@ -288,10 +291,9 @@ func TestSSAWarningOnlyForLargeObjects(t *testing.T) {
 	large.SetName("large")
 	_ = unstructured.SetNestedField(large.Object, strings.Repeat("x", lastAppliedLimit), "data", "blob")
 	p := &render.Platform{Components: []*render.Component{{Name: "x", Steps: []*render.Step{{Kind: render.StepManifest, Objects: []*unstructured.Unstructured{small, large}}}}}}
-	r := &config.Resolved{Profile: "dev", GitOps: &config.GitOps{Repo: "https://github.com/a/b"}}
-	rep := Run(r, p)
-	if len(rep.Findings) != 1 || rep.Findings[0].ID != RuleSSARequired || rep.Findings[0].Object != "ConfigMap x/large" || rep.Findings[0].Severity != Warning {
-		t.Errorf("findings = %v, want one NS-SSA-REQUIRED warning for ConfigMap x/large", rep.Findings)
+	notes := ApplyNotes(p)
+	if len(notes) != 1 || notes[0].ID != RuleSSARequired || notes[0].Object != "ConfigMap x/large" || notes[0].Severity != Warning {
+		t.Errorf("notes = %v, want one NS-SSA-REQUIRED note for ConfigMap x/large", notes)
 	}
 }
 
@@ -302,6 +304,9 @@ func TestFindingString(t *testing.T) {
 	want := "ERROR NS-BACKSTAGE-TITLE ConfigMap backstage/x: app.title is missing (values backstage.appConfig.app.title; at neuroscale.yaml:3:5) (fix: set backstage.title)"
 	if got := f.String(); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if got := f.Text(); got != strings.TrimPrefix(want, "ERROR ") {
+		t.Errorf("Text() = %s, want the line without its severity", got)
 	}
 }
 

@@ -3,8 +3,10 @@
 // Package e2e runs the real neuroscale binary against a real Docker
 // engine: `up` creates a k3d cluster and installs the platform, `status`
 // reports it, the demo model answers a prediction through the supervised
-// port-forward, `down` deletes the cluster, and a second `up` comes back
-// through the image cache. It is behind the e2e build tag and skips, with
+// port-forward, `down` deletes the cluster, a second `up` comes back
+// through the image cache, and further ups repair what a laptop does to a
+// cluster: kubectl switched elsewhere, a stopped cluster, a removed cache
+// network, an older cache and mirror configuration. It is behind the e2e build tag and skips, with
 // the reason, when no Docker engine answers:
 //
 //	go test -tags e2e -v -timeout 60m ./test/e2e/
@@ -13,6 +15,7 @@
 package e2e
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -23,13 +26,19 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
 	dockerclient "github.com/docker/docker/client"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/k3d-io/k3d/v5/pkg/runtimes/docker"
 
@@ -109,6 +118,158 @@ func TestUpStatusPredictDownUp(t *testing.T) {
 			t.Errorf("second up fetched %s, which the first up did not need", repo)
 		}
 	}
+
+	// 5. What a laptop does to a cluster between two ups (issue #17).
+	laptopRepairs(t, bin, dir, cfg)
+}
+
+// laptopRepairs runs `up` after the things a laptop user does: plans it
+// dry, switches kubectl elsewhere, stops the cluster and removes the cache
+// network, and meets a cache and mirrors made by an older neuroscale.
+func laptopRepairs(t *testing.T, bin, dir, cfg string) {
+	ctx := context.Background()
+	dc, err := docker.GetDockerClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	upAgain := func() string {
+		t.Helper()
+		return neuroscaleAll(t, bin, dir, upTimeout, "--config", cfg, "up", "--no-forward", "--no-verify")
+	}
+
+	// The plan names the pinned images, and they are what runs.
+	var plan struct{ Cluster k3d.ClusterPlan }
+	out := neuroscale(t, bin, dir, 2*time.Minute, "--config", cfg, "up", "--dry-run", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &plan); err != nil {
+		t.Fatalf("up --dry-run -o json: %v\n%s", err, out)
+	}
+	for _, img := range plan.Cluster.Images {
+		if strings.HasSuffix(img.Ref, ":latest") {
+			t.Errorf("%s image %s is not pinned", img.Role, img.Ref)
+		}
+		if _, err := dc.ImageInspect(ctx, img.Ref); err != nil {
+			t.Errorf("planned %s image %s is not in Docker: %v", img.Role, img.Ref, err)
+		}
+	}
+	if lb, err := dc.ContainerInspect(ctx, "k3d-"+clusterName+"-serverlb"); err != nil || !strings.HasSuffix(lb.Config.Image, ":5.9.0") {
+		t.Errorf("load balancer runs %v (%v), want k3d-proxy at k3d's tag", lb.Config, err)
+	}
+
+	// The user switched kubectl to another context: up leaves it.
+	kc := filepath.Join(dir, "kubeconfig")
+	setCurrentContext(t, kc, "elsewhere")
+	upAgain()
+	if got := currentContext(t, kc); got != "elsewhere" {
+		t.Errorf("up on an existing cluster made %q current, want the user's elsewhere", got)
+	}
+
+	// A reboot, then `docker network rm neuroscale-cache`.
+	var stopped []string
+	for _, f := range []filters.KeyValuePair{filters.Arg("label", "k3d.cluster="+clusterName), filters.Arg("name", "neuroscale-cache-")} {
+		list, err := dc.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(f)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range list {
+			if err := dc.ContainerStop(ctx, c.ID, container.StopOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			stopped = append(stopped, strings.TrimPrefix(c.Names[0], "/"))
+		}
+	}
+	if err := dc.NetworkRemove(ctx, k3d.CacheNetwork); err != nil {
+		t.Fatalf("docker network rm %s: %v", k3d.CacheNetwork, err)
+	}
+	log := upAgain()
+	for _, name := range stopped {
+		st, err := dc.ContainerInspect(ctx, name)
+		if err != nil || !st.State.Running || st.NetworkSettings.Networks[k3d.CacheNetwork] == nil {
+			t.Errorf("%s after up: running %v, networks %v (%v)\n%s", name, st.State != nil && st.State.Running, st.NetworkSettings, err, log)
+		}
+	}
+
+	// An older neuroscale's cache (another upstream) and mirrors (fewer).
+	gcr := k3d.Caches()[3]
+	if err := dc.ContainerRemove(ctx, gcr.Name, container.RemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = dc.ContainerCreate(ctx,
+		&container.Config{Image: k3d.RegistryImage, Env: []string{"REGISTRY_PROXY_REMOTEURL=https://mirror.gcr.io"}, Labels: map[string]string{"app": "k3d"}},
+		&container.HostConfig{Binds: []string{gcr.Volume + ":/var/lib/registry"}},
+		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{k3d.CacheNetwork: {}}}, nil, gcr.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := "k3d-" + clusterName + "-server-0"
+	if err := dc.CopyToContainer(ctx, server, "/etc/rancher/k3s", tarOf(t, "registries.yaml", k3d.RegistriesYAML(k3d.Caches()[:2])), container.CopyToContainerOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	log = upAgain()
+	for _, want := range []string{"recreating image cache " + gcr.Name, "mirror for gcr.io added"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("up did not report %q:\n%s", want, log)
+		}
+	}
+	if st, err := dc.ContainerInspect(ctx, gcr.Name); err != nil || !slices.Contains(st.Config.Env, "REGISTRY_PROXY_REMOTEURL="+gcr.RemoteURL) {
+		t.Errorf("%s was not recreated with its upstream: %v", gcr.Name, err)
+	}
+	rc, _, err := dc.CopyFromContainer(ctx, server, "/etc/rancher/k3s/registries.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	if _, err := tr.Next(); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(tr)
+	for _, c := range k3d.Caches() {
+		if !strings.Contains(string(got), c.Endpoint()) {
+			t.Errorf("registries.yaml after up lacks the mirror %s:\n%s", c.Endpoint(), got)
+		}
+	}
+}
+
+// tarOf is a tar stream holding one file.
+func tarOf(t *testing.T, name, content string) io.Reader {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(content))}); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = tw.Write([]byte(content))
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return &buf
+}
+
+// setCurrentContext adds a context name (pointing nowhere) to the
+// kubeconfig at path and makes it current, as `kubectl config
+// use-context` would.
+func setCurrentContext(t *testing.T, path, name string) {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Clusters[name] = &clientcmdapi.Cluster{Server: "https://elsewhere.invalid:6443"}
+	cfg.Contexts[name] = &clientcmdapi.Context{Cluster: name}
+	cfg.CurrentContext = name
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func currentContext(t *testing.T, path string) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.CurrentContext
 }
 
 // build compiles the neuroscale binary from this checkout.
@@ -168,6 +329,21 @@ func neuroscale(t *testing.T, bin, dir string, timeout time.Duration, args ...st
 		t.Fatalf("neuroscale %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
 	return stdout.String()
+}
+
+// neuroscaleAll runs one command to completion and returns its standard
+// output and error together (progress and reports go to standard error).
+func neuroscaleAll(t *testing.T, bin, dir string, timeout time.Duration, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var out lockedBuffer
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("neuroscale %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return out.String()
 }
 
 // upProcess is a running `up`, which installs the platform and then

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/network"
 	dockerclient "github.com/docker/docker/client"
 	"github.com/docker/go-connections/nat"
 
@@ -23,6 +23,12 @@ const cacheLabel = "dev.neuroscale.cache"
 // what is missing. The caches belong to no cluster (k3d labels them with an
 // empty cluster name), so deleting a cluster never touches them, and their
 // blobs live in named volumes, so `down` then `up` pulls nothing twice.
+//
+// An existing cache is checked against what this neuroscale would create
+// (its image and upstream, cacheDrift): one that differs is recreated on
+// its volume, so nothing cached is lost. One that lost its network (after
+// `docker network rm`) is attached to the network as it is now before it
+// starts.
 func (p *Provider) ensureCache(ctx context.Context, dc dockerclient.APIClient) error {
 	if _, _, err := p.rt.CreateNetworkIfNotPresent(ctx, &k3dtypes.ClusterNetwork{Name: CacheNetwork}); err != nil {
 		return fmt.Errorf("network %s: %w", CacheNetwork, err)
@@ -31,19 +37,24 @@ func (p *Provider) ensureCache(ctx context.Context, dc dockerclient.APIClient) e
 		st, err := dc.ContainerInspect(ctx, c.Name)
 		switch {
 		case err == nil:
+			if drift := cacheDrift(c, st); len(drift) > 0 {
+				p.progressf("recreating image cache %s on its volume %s: %s", c.Name, c.Volume, strings.Join(drift, "; "))
+				if err := dc.ContainerRemove(ctx, c.Name, container.RemoveOptions{Force: true}); err != nil {
+					return fmt.Errorf("remove %s: %w", c.Name, err)
+				}
+				break // create it below
+			}
+			changed, err := reattach(ctx, dc, c.Name, CacheNetwork)
+			if err != nil {
+				return err
+			}
+			if changed {
+				p.progressf("reconnected image cache %s to the network %s", c.Name, CacheNetwork)
+			}
 			if st.State == nil || !st.State.Running {
 				p.log.Debug("starting image cache", "registry", c.Name)
 				if err := dc.ContainerStart(ctx, c.Name, container.StartOptions{}); err != nil {
 					return fmt.Errorf("start %s: %w", c.Name, err)
-				}
-			}
-			// A cache that lost its network (someone ran `docker network
-			// rm`) would be unreachable by name from the nodes.
-			if st.NetworkSettings != nil {
-				if _, ok := st.NetworkSettings.Networks[CacheNetwork]; !ok {
-					if err := dc.NetworkConnect(ctx, CacheNetwork, c.Name, &network.EndpointSettings{}); err != nil {
-						return fmt.Errorf("connect %s to %s: %w", c.Name, CacheNetwork, err)
-					}
 				}
 			}
 			continue
@@ -54,28 +65,63 @@ func (p *Provider) ensureCache(ctx context.Context, dc dockerclient.APIClient) e
 		if err := p.rt.CreateVolume(ctx, c.Volume, map[string]string{cacheLabel: c.Upstream}); err != nil {
 			return fmt.Errorf("volume %s: %w", c.Volume, err)
 		}
-		reg := &k3dtypes.Registry{
-			Host:    c.Name,
-			Image:   RegistryImage,
-			Network: CacheNetwork,
-			Volumes: []string{c.Volume + ":" + k3dtypes.DefaultRegistryMountPath},
-			ExposureOpts: k3dtypes.ExposureOpts{
-				Host: c.Name,
-				// k3d publishes a registry's port; an empty host port lets
-				// Docker pick a free one, so the cache never collides with
-				// the ports preflight checks.
-				PortMapping: nat.PortMapping{
-					Port:    nat.Port(cachePort + "/tcp"),
-					Binding: nat.PortBinding{HostIP: bindIP},
-				},
-			},
-			Options: k3dtypes.RegistryOptions{Proxy: k3dtypes.RegistryProxy{RemoteURL: c.RemoteURL}},
-		}
-		if _, err := k3dclient.RegistryRun(ctx, p.rt, reg); err != nil {
+		if _, err := k3dclient.RegistryRun(ctx, p.rt, c.registry()); err != nil {
 			return fmt.Errorf("create %s: %w", c.Name, err)
 		}
 	}
 	return nil
+}
+
+// registry is the k3d registry that serves c.
+func (c Cache) registry() *k3dtypes.Registry {
+	return &k3dtypes.Registry{
+		Host:    c.Name,
+		Image:   RegistryImage,
+		Network: CacheNetwork,
+		Volumes: []string{c.Volume + ":" + k3dtypes.DefaultRegistryMountPath},
+		ExposureOpts: k3dtypes.ExposureOpts{
+			Host: c.Name,
+			// k3d publishes a registry's port; an empty host port lets
+			// Docker pick a free one, so the cache never collides with
+			// the ports preflight checks.
+			PortMapping: nat.PortMapping{
+				Port:    nat.Port(cachePort + "/tcp"),
+				Binding: nat.PortBinding{HostIP: bindIP},
+			},
+		},
+		Options: k3dtypes.RegistryOptions{Proxy: k3dtypes.RegistryProxy{RemoteURL: c.RemoteURL}},
+	}
+}
+
+// remoteURLEnv is the distribution setting that makes a registry a
+// pull-through cache of one upstream.
+const remoteURLEnv = "REGISTRY_PROXY_REMOTEURL"
+
+// cacheDrift lists, in words, how the existing cache container st differs
+// from what c's registry() would create: its image and its upstream. The
+// container's own configuration is the record of both (Docker keeps it
+// with the container), so no extra label is needed to tell.
+func cacheDrift(c Cache, st container.InspectResponse) []string {
+	if st.Config == nil {
+		return nil
+	}
+	var d []string
+	if normImage(st.Config.Image) != normImage(RegistryImage) {
+		d = append(d, fmt.Sprintf("image %s, wanted %s", st.Config.Image, RegistryImage))
+	}
+	remote := ""
+	for _, e := range st.Config.Env {
+		if v, ok := strings.CutPrefix(e, remoteURLEnv+"="); ok {
+			remote = v
+		}
+	}
+	if remote != c.RemoteURL {
+		if remote == "" {
+			remote = "none"
+		}
+		d = append(d, fmt.Sprintf("upstream %s, wanted %s", remote, c.RemoteURL))
+	}
+	return d
 }
 
 // purgeCache removes the caches, their volumes and their network. A

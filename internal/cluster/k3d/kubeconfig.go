@@ -101,3 +101,13 @@ func loadKubeconfig(path string) (*clientcmdapi.Config, error) {
 	}
 	return cfg, nil
 }
+
+// currentContext is the current context of the kubeconfig file at path;
+// "" when the file or its current context does not exist.
+func currentContext(path string) (string, error) {
+	cfg, err := loadKubeconfig(path)
+	if err != nil || cfg == nil {
+		return "", err
+	}
+	return cfg.CurrentContext, nil
+}

@@ -5,18 +5,23 @@
 // The cluster is described in code as a k3d v1alpha5 SimpleConfig (Build):
 // one server, the configured agents, a pinned k3s image, Traefik disabled,
 // the load balancer's host ports for Kourier, and registries.yaml mirrors
-// pointing at the cache. Ensure reuses a cluster that matches, starts one
-// that is stopped, reports one that differs (ConflictError), and rolls a
-// failed creation back unless told to retain it. Delete is idempotent.
+// pointing at the cache. Ensure pulls every image first (outside k3d's
+// creation timeout), reuses a cluster that matches, starts one that is
+// stopped, repairs what it can (cache containers, mirrors, networks
+// removed by hand), reports one that differs otherwise (ConflictError),
+// and rolls a failed creation back unless told to retain it. Delete is
+// idempotent. Plan says all of that without touching Docker.
 package k3d
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	dockerclient "github.com/docker/docker/client"
@@ -48,6 +53,36 @@ type Options struct {
 	// `neuroscale bundle` saved) imported into a newly created cluster, so
 	// a workshop without internet needs no registry.
 	Images []string
+	// Progress receives image pull progress, one line per step (standard
+	// error in the CLI); nil logs it at info level instead.
+	Progress io.Writer
+	// Step, when set, is told when each slow step of Ensure starts
+	// (StepPull, StepCache, StepCreate, StepStart) and returns what is told when it
+	// ends, so up can show them as they happen instead of one long wait.
+	Step func(name string) (end func(error))
+}
+
+// Steps of Ensure, as told to Options.Step.
+const (
+	// StepPull pulls the images a creation needs, before its timeout.
+	StepPull = "pull-images"
+	// StepCache starts (or creates) the pull-through image caches.
+	StepCache = "image-cache"
+	// StepCreate creates the cluster and waits for its server.
+	StepCreate = "create-cluster"
+	// StepStart starts an existing cluster's stopped nodes.
+	StepStart = "start-cluster"
+)
+
+// step runs fn as the named step of Options.Step.
+func (p *Provider) step(name string, fn func() error) error {
+	if p.opts.Step == nil {
+		return fn()
+	}
+	end := p.opts.Step(name)
+	err := fn()
+	end(err)
+	return err
 }
 
 // Provider is the k3d implementation of cluster.Provider.
@@ -98,11 +133,6 @@ func (p *Provider) Ensure(ctx context.Context) (*cluster.Access, error) {
 	}
 	defer unlock()
 
-	if cacheEnabled(p.r) {
-		if err := p.ensureCache(ctx, dc); err != nil {
-			return nil, fmt.Errorf("image cache: %w", err)
-		}
-	}
 	sc := Build(p.r)
 	sc.Options.K3dOptions.Timeout = p.opts.Timeout
 
@@ -118,11 +148,33 @@ func (p *Provider) Ensure(ctx context.Context) (*cluster.Access, error) {
 		existing = nil
 	}
 	created := existing == nil
-	if created {
-		if existing, err = p.create(ctx, sc); err != nil {
+	// Everything a creation needs is pulled first, outside the creation
+	// timeout; an existing cluster already has its node images.
+	var pulls []Image
+	for _, img := range Images(sc.Image, cacheEnabled(p.r)) {
+		if created || img.Role == ImageRegistry {
+			pulls = append(pulls, img)
+		}
+	}
+	if len(pulls) > 0 {
+		if err := p.step(StepPull, func() error { return p.pullImages(ctx, dc, pulls) }); err != nil {
 			return nil, err
 		}
-	} else if err := p.reuse(ctx, dc, sc, existing); err != nil {
+	}
+	if cacheEnabled(p.r) {
+		if err := p.step(StepCache, func() error { return p.ensureCache(ctx, dc) }); err != nil {
+			return nil, fmt.Errorf("image cache: %w", err)
+		}
+	}
+	if created {
+		err = p.step(StepCreate, func() (err error) {
+			existing, err = p.create(ctx, sc)
+			return err
+		})
+	} else {
+		err = p.step(StepStart, func() error { return p.reuse(ctx, dc, sc, existing) })
+	}
+	if err != nil {
 		return nil, err
 	}
 
@@ -130,14 +182,16 @@ func (p *Provider) Ensure(ctx context.Context) (*cluster.Access, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig of k3d cluster %s: %w", name, err)
 	}
-	switchCtx := sc.Options.KubeconfigOptions.SwitchCurrentContext || p.r.Cluster.Kubeconfig != ""
-	if err := MergeKubeconfig(ctx, p.Kubeconfig(), kc, switchCtx); err != nil {
+	cur, err := currentContext(p.Kubeconfig())
+	if err != nil {
+		return nil, err
+	}
+	if err := MergeKubeconfig(ctx, p.Kubeconfig(), kc, switchContext(created, cur)); err != nil {
 		return nil, err
 	}
 	if created && len(p.opts.Images) > 0 {
-		p.log.Info("importing image archives", "cluster", name, "archives", len(p.opts.Images))
-		if err := k3dclient.ImageImportIntoClusterMulti(ctx, p.rt, p.opts.Images, existing, k3dtypes.ImageImportOpts{Mode: k3dtypes.ImportModeAutoDetect}); err != nil {
-			return nil, fmt.Errorf("import images into k3d cluster %s: %w", name, err)
+		if err := p.importImages(ctx, existing); err != nil {
+			return nil, err
 		}
 	}
 	acc, err := cluster.LoadAccess(p.r.Cluster.Kubeconfig, ContextName(name))
@@ -145,6 +199,14 @@ func (p *Provider) Ensure(ctx context.Context) (*cluster.Access, error) {
 		return nil, fmt.Errorf("k3d cluster %s: %w", name, err)
 	}
 	return acc, nil
+}
+
+// switchContext says whether up makes the cluster's context current. Like
+// k3d's CLI, when it created the cluster; otherwise only when the file
+// has no current context at all: a user who has switched away with
+// `kubectl config use-context` must not be switched back by every up.
+func switchContext(created bool, current string) bool {
+	return created || current == ""
 }
 
 // get returns the named cluster, or nil when no container of it exists.
@@ -233,9 +295,29 @@ func (p *Provider) reuse(ctx context.Context, dc dockerclient.APIClient, sc k3dc
 			running = running && n.State.Running
 		}
 	}
+	if sc.Registries.Config != "" {
+		diffs, err := repairRegistries(ctx, p.rt, dc, cl, sc.Registries.Config)
+		if err != nil {
+			return fmt.Errorf("registries.yaml of k3d cluster %s: %w", sc.Name, err)
+		}
+		if len(diffs) > 0 {
+			p.progressf("updated the image cache mirrors (registries.yaml) of k3d cluster %s: %s", sc.Name, strings.Join(diffs, "; "))
+			if running {
+				// k3s reads registries.yaml only when it starts.
+				p.progressf("restarting k3d cluster %s so k3s reads them", sc.Name)
+				if err := k3dclient.ClusterStop(ctx, p.rt, cl); err != nil {
+					return fmt.Errorf("restart k3d cluster %s: %w", sc.Name, err)
+				}
+				running = false
+			}
+		}
+	}
 	if running {
 		p.log.Info("reusing running k3d cluster", "cluster", sc.Name)
 		return nil
+	}
+	if err := p.reattachNodes(ctx, dc, cl); err != nil {
+		return fmt.Errorf("start k3d cluster %s: %w", sc.Name, err)
 	}
 	p.log.Info("starting stopped k3d cluster", "cluster", sc.Name)
 	opts, err := k3dclient.GetClusterStartOptsFromLabels(cl)

@@ -3,6 +3,7 @@ package k3d
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -10,8 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	dockerclient "github.com/docker/docker/client"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/k3d-io/k3d/v5/pkg/runtimes/docker"
 	k3dtypes "github.com/k3d-io/k3d/v5/pkg/types"
 
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d/dockertest"
@@ -181,6 +184,7 @@ func cacheDaemon() *dockertest.Daemon {
 	for _, c := range Caches() {
 		d.Containers = append(d.Containers, dockertest.Container{
 			Name: c.Name, Image: RegistryImage, Running: true, Networks: []string{CacheNetwork},
+			Env:    []string{remoteURLEnv + "=" + c.RemoteURL},
 			Labels: map[string]string{"app": "k3d", k3dtypes.LabelClusterName: "", k3dtypes.LabelRole: string(k3dtypes.RegistryRole)},
 		})
 		d.Volumes = append(d.Volumes, dockertest.Volume{Name: c.Volume, Labels: map[string]string{"app": "k3d", cacheLabel: c.Upstream}})
@@ -323,4 +327,37 @@ func TestPublishedPorts(t *testing.T) {
 	if err != nil || len(none) != 0 {
 		t.Errorf("missing cluster: %v, %v", none, err)
 	}
+}
+
+// TestEnsureTellsItsSteps: Ensure says when reusing the cluster starts and
+// ends, and how it ended, so up can show it while it happens.
+func TestEnsureTellsItsSteps(t *testing.T) {
+	dockertest.Start(t, clusterDaemon("workshop"))
+	r := resolved(t, "custom") // imageCache: false, so no cache is started
+	r.Cluster.Kubeconfig = filepath.Join(t.TempDir(), "kubeconfig")
+	var steps []string
+	_, err := New(r, nil, Options{Step: func(name string) func(error) {
+		steps = append(steps, "start "+name)
+		return func(err error) {
+			var ce *ConflictError
+			steps = append(steps, fmt.Sprintf("end %s conflict=%v", name, errors.As(err, &ce)))
+		}
+	}}).Ensure(context.Background())
+	if err == nil {
+		t.Fatal("a conflicting cluster was reused")
+	}
+	if got := strings.Join(steps, "; "); got != "start start-cluster; end start-cluster conflict=true" {
+		t.Errorf("steps: %s", got)
+	}
+}
+
+// dockerClient is a Docker client for the test daemon, built as k3d does.
+func dockerClient(t *testing.T) dockerclient.APIClient {
+	t.Helper()
+	dc, err := docker.GetDockerClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dc.Close() })
+	return dc
 }

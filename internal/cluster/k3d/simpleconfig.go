@@ -81,6 +81,12 @@ func Build(r *config.Resolved) k3dconf.SimpleConfig {
 		// a cluster's network with it, while the caches must outlive it.
 		sc.Network = CacheNetwork
 		sc.Registries.Config = RegistriesYAML(Caches())
+		// What the nodes were configured with, for the next up to compare
+		// (repairRegistries).
+		sc.Options.Runtime.Labels = append(sc.Options.Runtime.Labels, k3dconf.LabelWithNodeFilters{
+			Label:       registriesLabel + "=" + configHash(sc.Registries.Config),
+			NodeFilters: []string{"server:*", "agent:*"},
+		})
 	}
 	return sc
 }

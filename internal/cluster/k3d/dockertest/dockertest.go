@@ -1,6 +1,8 @@
 // Package dockertest serves, from memory, the slice of the Docker Engine
 // API that the k3d provider and preflight use (info, listing and
-// inspecting containers, volumes and networks, removing them), so their
+// inspecting containers, volumes, networks and images, removing them,
+// pulling images, starting and stopping containers, (re)connecting
+// networks, docker cp and execs fed from stdin), so their
 // tests run on machines without a Docker engine, through the real Docker
 // client that k3d builds from DOCKER_HOST.
 package dockertest
@@ -31,6 +33,16 @@ type Container struct {
 	Ports    map[string][]Binding
 	Running  bool
 	Networks []string
+	// Env is the container's environment, KEY=value.
+	Env []string
+	// Files are the container's files by absolute path, read and written
+	// through the archive endpoints (docker cp).
+	Files map[string][]byte
+
+	// endpoints maps a network name to the ID of the network the
+	// container was attached to, as Docker records it; a network removed
+	// and recreated under the same name has another ID.
+	endpoints map[string]string
 }
 
 // Binding is a published port.
@@ -49,6 +61,17 @@ type Volume struct {
 type Network struct {
 	Name   string
 	Labels map[string]string
+	// ID is derived from Name unless set; a network created through the
+	// API gets a fresh one, as Docker does.
+	ID string
+}
+
+// Image is an image the daemon holds or can pull.
+type Image struct {
+	// Ref is the reference as pulled, e.g. docker.io/rancher/k3s:v1.
+	Ref string
+	// Layers are the layer sizes in bytes a pull reports.
+	Layers []int64
 }
 
 // Daemon is a Docker engine in memory. Set its fields before Start; after
@@ -58,10 +81,24 @@ type Daemon struct {
 	Containers []Container
 	Volumes    []Volume
 	Networks   []Network
+	// Images are present; Registry holds what a pull can fetch, and
+	// PullErrors makes pulling a reference fail with the message.
+	Images     []Image
+	Registry   []Image
+	PullErrors map[string]string
+	// PullBreaksAfter makes a pull of the reference lose its connection
+	// after that many layers, as on a conference network; Docker keeps
+	// the layers it finished, and the next pull reports them present.
+	PullBreaksAfter map[string]int
 
 	mu       sync.Mutex
 	requests []string
 	srv      *httptest.Server
+	nextID   int
+
+	execs      map[string]*execState
+	execResult ExecResult
+	layers     map[string]bool // layers pulled, by reference and index
 }
 
 // Start serves d on a loopback port until the test ends and points the
@@ -69,6 +106,20 @@ type Daemon struct {
 // context from the developer's machine wins over DOCKER_HOST.
 func Start(t testing.TB, d *Daemon) *Daemon {
 	t.Helper()
+	for i := range d.Networks {
+		if d.Networks[i].ID == "" {
+			d.Networks[i].ID = id(d.Networks[i].Name)
+		}
+	}
+	for i := range d.Containers {
+		c := &d.Containers[i]
+		c.endpoints = map[string]string{}
+		for _, n := range c.Networks {
+			if nw := d.findNetwork(n); nw != nil {
+				c.endpoints[n] = nw.ID
+			}
+		}
+	}
 	d.srv = httptest.NewServer(http.HandlerFunc(d.serve))
 	t.Cleanup(d.srv.Close)
 	t.Setenv("DOCKER_HOST", "tcp://"+d.srv.Listener.Addr().String())
@@ -89,16 +140,45 @@ func (d *Daemon) Requests() []string {
 var versionPrefix = regexp.MustCompile(`^/v[0-9.]+`)
 
 func (d *Daemon) serve(w http.ResponseWriter, r *http.Request) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	path := versionPrefix.ReplaceAllString(r.URL.Path, "")
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		d.requests = append(d.requests, r.Method+" "+path)
-	}
 	w.Header().Set("Api-Version", apiVersion)
 	w.Header().Set("Ostype", "linux")
 	parts := strings.Split(strings.Trim(path, "/"), "/")
+	if len(parts) == 3 && parts[0] == "exec" && parts[2] == "start" {
+		// Reads the exec's stdin without the lock: k3d feeds several
+		// nodes' execs from one stream at once.
+		d.record(r.Method + " " + path)
+		d.startExec(w, r, parts[1])
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		d.requests = append(d.requests, r.Method+" "+path)
+	}
 	switch {
+	case path == "/images/json":
+		d.listImages(w)
+	case path == "/images/create" && r.Method == http.MethodPost:
+		d.pull(w, r.URL.Query())
+	case strings.HasPrefix(path, "/images/") && strings.HasSuffix(path, "/json"):
+		d.inspectImage(w, strings.TrimSuffix(strings.TrimPrefix(path, "/images/"), "/json"))
+	case len(parts) == 3 && parts[0] == "containers" && parts[2] == "archive":
+		d.archive(w, r, parts[1])
+	case len(parts) == 3 && parts[0] == "containers" && parts[2] == "exec":
+		d.createExec(w, r, parts[1])
+	case len(parts) == 3 && parts[0] == "exec" && parts[2] == "json":
+		d.inspectExec(w, parts[1])
+	case len(parts) == 3 && parts[0] == "containers" && r.Method == http.MethodPost && (parts[2] == "start" || parts[2] == "stop" || parts[2] == "restart"):
+		d.lifecycle(w, parts[1], parts[2])
+	case path == "/containers/create" && r.Method == http.MethodPost:
+		d.createContainer(w, r)
+	case path == "/volumes/create" && r.Method == http.MethodPost:
+		d.createVolume(w, r)
+	case path == "/networks/create" && r.Method == http.MethodPost:
+		d.createNetwork(w, r)
+	case len(parts) == 3 && parts[0] == "networks" && (parts[2] == "connect" || parts[2] == "disconnect"):
+		d.connect(w, r, parts[1], parts[2] == "connect")
 	case path == "/_ping":
 		_, _ = w.Write([]byte("OK"))
 	case path == "/info":
@@ -165,12 +245,18 @@ func (d *Daemon) inspectContainer(w http.ResponseWriter, ref string) {
 		status = "running"
 	}
 	nets := map[string]any{}
-	for i, n := range c.Networks {
+	i := 0
+	for _, n := range c.Networks {
+		netID, ok := c.endpoints[n]
+		if !ok {
+			continue
+		}
 		ip := ""
 		if c.Running {
 			ip = "172.28.0." + string(rune('2'+i))
 		}
-		nets[n] = map[string]any{"IPAddress": ip}
+		i++
+		nets[n] = map[string]any{"IPAddress": ip, "NetworkID": netID}
 	}
 	writeJSON(w, map[string]any{
 		"Id":      id(c.Name),
@@ -178,7 +264,7 @@ func (d *Daemon) inspectContainer(w http.ResponseWriter, ref string) {
 		"Image":   "sha256:" + id(c.Image),
 		"Created": "2026-01-01T00:00:00Z",
 		"State":   map[string]any{"Running": c.Running, "Status": status},
-		"Config":  map[string]any{"Image": c.Image, "Labels": c.Labels, "Cmd": c.Cmd},
+		"Config":  map[string]any{"Image": c.Image, "Labels": c.Labels, "Cmd": c.Cmd, "Env": c.Env},
 		"HostConfig": map[string]any{
 			"PortBindings":  c.Ports,
 			"RestartPolicy": map[string]any{"Name": "unless-stopped"},
@@ -229,7 +315,7 @@ func (d *Daemon) listNetworks(w http.ResponseWriter, q url.Values) {
 	out := []map[string]any{}
 	for _, n := range d.Networks {
 		if f.labels(n.Labels) && f.name(n.Name) {
-			out = append(out, map[string]any{"Id": id(n.Name), "Name": n.Name, "Labels": n.Labels})
+			out = append(out, map[string]any{"Id": n.ID, "Name": n.Name, "Labels": n.Labels, "IPAM": ipam})
 		}
 	}
 	writeJSON(w, out)
@@ -237,7 +323,7 @@ func (d *Daemon) listNetworks(w http.ResponseWriter, q url.Values) {
 
 func (d *Daemon) network(w http.ResponseWriter, method, ref string) {
 	for i, n := range d.Networks {
-		if n.Name != ref && id(n.Name) != ref {
+		if n.Name != ref && n.ID != ref {
 			continue
 		}
 		if method == http.MethodDelete {
@@ -245,11 +331,15 @@ func (d *Daemon) network(w http.ResponseWriter, method, ref string) {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		writeJSON(w, map[string]any{"Id": id(n.Name), "Name": n.Name, "Labels": n.Labels, "IPAM": map[string]any{"Config": []any{}}})
+		writeJSON(w, map[string]any{"Id": n.ID, "Name": n.Name, "Labels": n.Labels, "IPAM": ipam})
 		return
 	}
 	notFound(w, "network", ref)
 }
+
+// ipam is every network's address plan; k3d reads the subnet of a network
+// it creates.
+var ipam = map[string]any{"Driver": "default", "Config": []map[string]string{{"Subnet": "172.28.0.0/16", "Gateway": "172.28.0.1"}}}
 
 // id derives a stable, hex-looking ID from a name.
 func id(name string) string {
