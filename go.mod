@@ -10,6 +10,7 @@ require (
 	github.com/fluxcd/pkg/ssa v0.78.0
 	github.com/go-logr/logr v1.4.4
 	github.com/goccy/go-yaml v1.19.2
+	github.com/gofrs/flock v0.13.0
 	github.com/k3d-io/k3d/v5 v5.9.0
 	github.com/moby/sys/atomicwriter v0.1.0
 	github.com/sirupsen/logrus v1.9.4

@@ -29,6 +29,7 @@ type upOptions struct {
 	reapply   bool
 	recreate  bool
 	retain    bool
+	noWait    bool
 	dryRun    bool
 }
 
@@ -55,6 +56,7 @@ func newUpCmd(g *globals) *cobra.Command {
 	f.BoolVar(&o.reapply, "reapply", false, "apply every component even when nothing changed (repairs edits made by hand)")
 	f.BoolVar(&o.recreate, "recreate", false, "k3d: delete the cluster and create it anew")
 	f.BoolVar(&o.retain, "retain", false, "k3d: keep a cluster whose creation failed, to look at")
+	f.BoolVar(&o.noWait, "no-wait", false, "fail at once, naming it, when another up is changing the cluster, instead of waiting for it")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print what up would create and apply (cluster, pinned images, ports, networks, volumes, caches, components in order), touching neither Docker nor a cluster")
 	return cmd
 }
@@ -99,6 +101,7 @@ func runUp(ctx context.Context, g *globals, o upOptions) error {
 		Reapply:   o.reapply,
 		NoVerify:  o.noVerify,
 		NoForward: o.noForward,
+		NoWait:    o.noWait,
 		Secrets: secrets.Options{
 			LookupEnv: secretEnvLookup(g.env), Terminal: secrets.StdinTerminal(g.streams.In), PromptOut: g.streams.Err,
 		},
@@ -222,7 +225,11 @@ func printPlan(w io.Writer, plan []engine.PlanEntry) {
 				change = append(change, pe.Component+" (changed)")
 			}
 		default:
-			change = append(change, fmt.Sprintf("%s (%s)", pe.Component, pe.Action))
+			if pe.Reason != "" {
+				change = append(change, fmt.Sprintf("%s (%s: %s)", pe.Component, pe.Action, pe.Reason))
+			} else {
+				change = append(change, fmt.Sprintf("%s (%s)", pe.Component, pe.Action))
+			}
 		}
 	}
 	if len(change) == 0 {

@@ -1,8 +1,8 @@
 package cli
 
 import (
+	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -12,9 +12,9 @@ import (
 
 	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d/dockertest"
+	"github.com/neuroscale-dev/neuroscale/internal/engine"
+	"github.com/neuroscale-dev/neuroscale/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // freePort returns a loopback port nothing listens on.
 func freePort(t *testing.T) int {
@@ -92,28 +92,37 @@ components:
 			got = textDuration.ReplaceAllString(got, " D")
 			got = tempPaths.ReplaceAllString(got, "/tmp/…")
 			got = ports.ReplaceAllString(got, "127.0.0.1:PORT")
-			golden(t, filepath.Join("testdata", tc.golden), got)
+			golden.Assert(t, filepath.Join("testdata", tc.golden), []byte(got))
 		})
 	}
 }
 
-// golden compares got with the file, or rewrites it with -update.
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
+// TestPrintPlanSaysWhy: the plan names what changes and, for a repair,
+// why, before anything is applied.
+func TestPrintPlanSaysWhy(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		plan []engine.PlanEntry
+		want string
+	}{
+		{"nothing", []engine.PlanEntry{{Component: "argocd", Action: engine.ActionCheck}}, "Nothing changed; checking health.\n"},
+		{"unhealthy", []engine.PlanEntry{
+			{Component: "argocd", Action: engine.ActionCheck},
+			{Component: "backstage", Action: engine.ActionRepair, Reason: "unhealthy: Deployment.apps/backstage/backstage is InProgress: Available: 0/1"},
+		}, "Applying: backstage (repair: unhealthy: Deployment.apps/backstage/backstage is InProgress: Available: 0/1)\n"},
+		{"upgrade and install", []engine.PlanEntry{
+			{Component: "kserve", Action: engine.ActionUpgrade, FromVersion: "v0.15.0", ToVersion: "v0.16.0"},
+			{Component: "demo", Action: engine.ActionInstall},
+		}, "Applying: kserve (v0.15.0 → v0.16.0), demo (install)\n"},
 	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs (run with -update after checking):\ngot:\n%s\nwant:\n%s", path, got, want)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			printPlan(&b, tt.plan)
+			if b.String() != tt.want {
+				t.Errorf("printPlan:\n%q\nwant\n%q", b.String(), tt.want)
+			}
+		})
 	}
 }

@@ -11,17 +11,11 @@ import (
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/fluxcd/pkg/ssa/utils"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/neuroscale-dev/neuroscale/internal/state"
 )
-
-// applyRetryBudget bounds retries of transient apply failures: a webhook
-// registered a moment ago whose pods are not serving yet, a CRD whose kind
-// discovery has not caught up with.
-const applyRetryBudget = 2 * time.Minute
 
 // prepare returns deep copies of objs labelled with their component, with
 // namespaced objects defaulted into ns: the objects as applied.
@@ -96,12 +90,12 @@ func (e *Engine) applyObjects(ctx context.Context, comp string, objs []*unstruct
 }
 
 // applyAll is ssa's ApplyAll, retried while the failure is one that time
-// fixes. ApplyAll sorts its argument, so it gets a copy of the slice.
+// fixes (see retryTransient). ApplyAll sorts its argument, so it gets a
+// copy of the slice.
 func (e *Engine) applyAll(ctx context.Context, objs []*unstructured.Unstructured) error {
 	opts := ssa.DefaultApplyOptions()
 	opts.WaitInterval = 500 * time.Millisecond
-	var last error
-	err := e.poll(ctx, applyRetryBudget, 5*time.Second, func(ctx context.Context) (bool, error) {
+	err := e.retryTransient(ctx, "server-side apply", func(ctx context.Context) error {
 		set := make([]*unstructured.Unstructured, len(objs))
 		for i, o := range objs {
 			set[i] = o.DeepCopy()
@@ -115,16 +109,8 @@ func (e *Engine) applyAll(ctx context.Context, objs []*unstructured.Unstructured
 					}
 				}
 			}
-			return true, nil
+			return nil
 		}
-		if ctx.Err() != nil {
-			return false, ctx.Err()
-		}
-		if !transient(err) {
-			return false, &ApplyError{Err: err}
-		}
-		last = err
-		e.log.Debug("apply failed, retrying", "err", err)
 		if strings.Contains(err.Error(), "status unknown for quota") {
 			if done, qerr := e.refreshStaleQuotas(ctx, err, objs); qerr != nil {
 				e.log.Debug("quota not refreshed", "err", qerr)
@@ -132,37 +118,12 @@ func (e *Engine) applyAll(ctx context.Context, objs []*unstructured.Unstructured
 				e.log.Info("re-created a quota the controller had not counted yet", "quotas", done)
 			}
 		}
-		return false, nil
+		return err
 	})
-	if errors.Is(err, errBudget) {
-		return &ApplyError{Err: last}
+	if err != nil && ctx.Err() == nil {
+		return &ApplyError{Err: err}
 	}
 	return err
-}
-
-// transient reports failures that resolve by themselves shortly: webhooks
-// whose pods are still starting, kinds discovery has not seen yet, an
-// overloaded or restarting API server, write conflicts.
-func transient(err error) bool {
-	if meta.IsNoMatchError(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsServerTimeout(err) ||
-		apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) || apierrors.IsConflict(err) {
-		return true
-	}
-	msg := err.Error()
-	for _, s := range []string{
-		"failed calling webhook", "no endpoints available", "connection refused", "status unknown for quota",
-		"no matches for kind", "could not find the requested resource", "the server is currently unable",
-		"etcdserver: request timed out", "context deadline exceeded",
-	} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	var se apierrors.APIStatus
-	if errors.As(err, &se) && se.Status().Code >= 500 {
-		return true
-	}
-	return false
 }
 
 // ApplyError is a server-side apply the API server refused.

@@ -55,7 +55,13 @@ type Clients struct {
 // dependent would only cost a Helm revision and its hook Jobs.
 func (e *Engine) Converge(ctx context.Context, c *render.Component, spec Spec) error {
 	prev := e.Record(c.Name)
-	if decide(c, prev, e.opts.Reapply) == ActionCheck {
+	action, reason := e.plan(c, prev)
+	if action == ActionRepair && prev != nil && prev.Phase == state.Applied {
+		// Unchanged but unhealthy when Prepare looked: re-apply at once
+		// rather than wait the whole readiness budget for it to heal.
+		e.log.Info("re-applying unchanged component", "component", c.Name, "reason", reason)
+	}
+	if action == ActionCheck {
 		// The hook puts back what it owns even when nothing else changed:
 		// a Secret deleted by hand would otherwise stop the consumers'
 		// next pods from starting, and no digest would notice.

@@ -48,6 +48,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	"github.com/neuroscale-dev/neuroscale/internal/render"
+	"github.com/neuroscale-dev/neuroscale/internal/runlock"
 	"github.com/neuroscale-dev/neuroscale/internal/state"
 	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 )
@@ -79,6 +80,10 @@ type Options struct {
 	MaxPoll time.Duration
 	// HelmMaxHistory bounds the revisions Helm keeps per release (default 5).
 	HelmMaxHistory int
+	// RunHolder is this run's identity in the lock on the cluster (package
+	// runlock). A pending Helm release is taken for one an interrupted run
+	// left only when no other live run holds the lock.
+	RunHolder runlock.Holder
 }
 
 // Hooks are functions run inside a component's stage.
@@ -119,6 +124,8 @@ type Engine struct {
 
 	mu      sync.Mutex
 	records map[string]*state.Record
+	// unhealthy holds, by component, what lookAtHealth found wrong.
+	unhealthy map[string]string
 }
 
 // New returns an engine for the cluster cfg reaches. It does not contact
@@ -195,14 +202,21 @@ func (e *Engine) REST() *rest.Config { return rest.CopyConfig(e.rest) }
 // Store returns the record store.
 func (e *Engine) Store() *state.Store { return e.store }
 
-// Prepare makes sure the records' namespace exists and loads the records;
-// call it once before running stages. profile is recorded with every
-// component applied in this run.
+// Prepare makes sure the records' namespace exists, loads the records and
+// looks once at the health of what they say was applied (see
+// lookAtHealth); call it once before Plan and the stages. profile is
+// recorded with every component applied in this run.
 func (e *Engine) Prepare(ctx context.Context, profile string) error {
 	if err := e.store.EnsureNamespace(ctx); err != nil {
 		return &ClusterError{Op: "prepare the neuroscale-system namespace", Err: err}
 	}
-	return e.load(ctx, profile)
+	if err := e.load(ctx, profile); err != nil {
+		return err
+	}
+	if err := e.lookAtHealth(ctx); err != nil {
+		return &ClusterError{Op: "look at the platform's health", Err: err}
+	}
+	return nil
 }
 
 func (e *Engine) load(ctx context.Context, profile string) error {
@@ -262,9 +276,12 @@ func (e *Engine) Finish(ctx context.Context) error {
 type PlanEntry struct {
 	Component string
 	// Action is ActionInstall, ActionUpgrade (digest changed), ActionRepair
-	// (last run unfinished) or ActionCheck (unchanged: health check only),
-	// decided by decide, as Converge decides it.
+	// (last run unfinished, or unchanged but unhealthy now) or ActionCheck
+	// (unchanged and healthy: health check only), decided as Converge
+	// decides it.
 	Action string
+	// Reason says why, for a repair (and an upgrade forced by --reapply).
+	Reason string
 	// FromVersion and ToVersion are set for upgrades.
 	FromVersion, ToVersion string
 }
@@ -275,7 +292,8 @@ func (e *Engine) Plan(p *render.Platform) []PlanEntry {
 	var out []PlanEntry
 	for _, c := range p.Components {
 		rec := e.Record(c.Name)
-		pe := PlanEntry{Component: c.Name, ToVersion: c.Version, Action: decide(c, rec, e.opts.Reapply)}
+		pe := PlanEntry{Component: c.Name, ToVersion: c.Version}
+		pe.Action, pe.Reason = e.plan(c, rec)
 		if pe.Action == ActionRepair || pe.Action == ActionUpgrade {
 			pe.FromVersion = rec.Version
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"regexp"
 	"sort"
 	"strconv"
@@ -32,6 +33,7 @@ import (
 
 	"github.com/neuroscale-dev/neuroscale/internal/logging"
 	"github.com/neuroscale-dev/neuroscale/internal/render"
+	"github.com/neuroscale-dev/neuroscale/internal/runlock"
 	"github.com/neuroscale-dev/neuroscale/internal/state"
 )
 
@@ -131,6 +133,16 @@ func (e *Engine) recoverRelease(ctx context.Context, cfg *action.Configuration, 
 	if rel == nil || !(rel.Info.Status.IsPending() || rel.Info.Status == release.StatusUninstalling) {
 		return rel, nil
 	}
+	// Pending is also what a live run's release looks like mid-change:
+	// only when no other live run holds the lock on the cluster was it
+	// left by an interrupted one.
+	holder, err := runlock.LiveHolder(ctx, e.kube, e.store.Namespace(), e.opts.RunHolder)
+	if err != nil {
+		return nil, err
+	}
+	if holder != "" {
+		return nil, &BusyReleaseError{Release: rel.Name, Namespace: rel.Namespace, Status: string(rel.Info.Status), Holder: holder}
+	}
 	deployed, err := cfg.Releases.Deployed(rel.Name)
 	if err != nil && !errors.Is(err, driver.ErrNoDeployedReleases) && !strings.Contains(err.Error(), "has no deployed releases") {
 		return nil, fmt.Errorf("read deployed revision of %s: %w", rel.Name, err)
@@ -144,6 +156,13 @@ func (e *Engine) recoverRelease(ctx context.Context, cfg *action.Configuration, 
 		rb.MaxHistory = e.opts.HelmMaxHistory
 		if err := runCtx(ctx, func() error { return rb.Run(rel.Name) }); err != nil {
 			return nil, fmt.Errorf("roll back interrupted release %s to revision %d: %w", rel.Name, deployed.Version, err)
+		}
+		// Helm leaves the interrupted revision pending in the history;
+		// it is superseded by the rollback, so say so (helm history).
+		rel.Info.Status = release.StatusSuperseded
+		rel.Info.Description = "Interrupted; rolled back by neuroscale"
+		if err := cfg.Releases.Update(rel); err != nil {
+			return nil, fmt.Errorf("mark interrupted revision %d of %s superseded: %w", rel.Version, rel.Name, err)
 		}
 		return lastRelease(cfg, rel.Name)
 	}
@@ -190,23 +209,60 @@ func (e *Engine) applyChart(ctx context.Context, comp string, st *render.Step, t
 			return 0, nil, fmt.Errorf("apply CRDs of chart %s: %w", st.Chart.Name(), err)
 		}
 	}
+	log := e.log.With("release", st.Name, "namespace", st.Namespace)
+	var rel *release.Release
+	// The whole sequence is retried, not Helm's call alone: an attempt cut
+	// by an API server restart can leave the release pending or failed,
+	// which the next attempt's recoverRelease and install-or-upgrade
+	// choice take from there.
+	err = e.retryTransient(ctx, "helm install or upgrade of "+st.Name, func(ctx context.Context) error {
+		var err error
+		rel, err = e.installOrUpgrade(ctx, st, timeout, log)
+		return err
+	})
+	if err != nil {
+		var he *HelmError
+		if ctx.Err() == nil && !errors.As(err, &he) {
+			err = &HelmError{Op: "install or upgrade", Release: st.Name, Namespace: st.Namespace, Err: err}
+		}
+		return 0, nil, err
+	}
+	log.Debug("helm done", "revision", rel.Version)
+	objs, err := parseManifest(rel.Manifest)
+	if err != nil {
+		return 0, nil, fmt.Errorf("read manifest of release %s: %w", st.Name, err)
+	}
+	objs = append(crds, objs...)
+	if err := e.defaultNamespaces(objs, st.Namespace); err != nil {
+		return 0, nil, err
+	}
+	return rel.Version, objs, nil
+}
+
+// installOrUpgrade is one attempt at a chart step's release: it clears what
+// an interrupted operation left, then installs (no release, or none ever
+// deployed) or upgrades it, Helm's own wait off.
+func (e *Engine) installOrUpgrade(ctx context.Context, st *render.Step, timeout time.Duration, log *slog.Logger) (*release.Release, error) {
 	cfg, err := e.helmConfig(st.Namespace)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	log := e.log.With("release", st.Name, "namespace", st.Namespace)
 	rel, err := lastRelease(cfg, st.Name)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	if rel, err = e.recoverRelease(ctx, cfg, rel, timeout); err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	values := st.Values
 	if values == nil {
 		values = map[string]any{}
 	}
-	if rel == nil || rel.Info.Status == release.StatusUninstalled {
+	fresh, err := needsInstall(cfg, rel)
+	if err != nil {
+		return nil, err
+	}
+	if fresh {
 		in := action.NewInstall(cfg)
 		in.ReleaseName = st.Name
 		in.Namespace = st.Namespace
@@ -228,7 +284,7 @@ func (e *Engine) applyChart(ctx context.Context, comp string, st *render.Step, t
 		log.Debug("helm install")
 		rel, err = in.RunWithContext(ctx, st.Chart, values)
 		if err != nil {
-			return 0, nil, &HelmError{Op: "install", Release: st.Name, Namespace: st.Namespace, Err: err}
+			return nil, &HelmError{Op: "install", Release: st.Name, Namespace: st.Namespace, Err: err}
 		}
 	} else {
 		up := action.NewUpgrade(cfg)
@@ -244,19 +300,28 @@ func (e *Engine) applyChart(ctx context.Context, comp string, st *render.Step, t
 		log.Debug("helm upgrade", "from", rel.Version)
 		rel, err = up.RunWithContext(ctx, st.Name, st.Chart, values)
 		if err != nil {
-			return 0, nil, &HelmError{Op: "upgrade", Release: st.Name, Namespace: st.Namespace, Err: err}
+			return nil, &HelmError{Op: "upgrade", Release: st.Name, Namespace: st.Namespace, Err: err}
 		}
 	}
-	log.Debug("helm done", "revision", rel.Version)
-	objs, err := parseManifest(rel.Manifest)
-	if err != nil {
-		return 0, nil, fmt.Errorf("read manifest of release %s: %w", st.Name, err)
+	return rel, nil
+}
+
+// needsInstall reports whether a release must be installed rather than
+// upgraded: it does not exist, was uninstalled, or never deployed (a first
+// install that failed; Helm refuses to upgrade it: "has no deployed
+// releases"). A failed install is installed again in place (Replace).
+func needsInstall(cfg *action.Configuration, rel *release.Release) (bool, error) {
+	if rel == nil || rel.Info.Status == release.StatusUninstalled {
+		return true, nil
 	}
-	objs = append(crds, objs...)
-	if err := e.defaultNamespaces(objs, st.Namespace); err != nil {
-		return 0, nil, err
+	if rel.Info.Status != release.StatusFailed {
+		return false, nil
 	}
-	return rel.Version, objs, nil
+	deployed, err := cfg.Releases.Deployed(rel.Name)
+	if err != nil && !errors.Is(err, driver.ErrNoDeployedReleases) && !strings.Contains(err.Error(), "has no deployed releases") {
+		return false, fmt.Errorf("read deployed revision of %s: %w", rel.Name, err)
+	}
+	return deployed == nil, nil
 }
 
 // chartCRDs returns the objects of a chart's crds/ directories (its
@@ -358,22 +423,47 @@ func (e *Engine) releaseHealth(ctx context.Context, namespace, name string) (int
 
 // uninstallRelease removes a release; a missing one is no error.
 func (e *Engine) uninstallRelease(ctx context.Context, namespace, name string, timeout time.Duration) error {
-	cfg, err := e.helmConfig(namespace)
-	if err != nil {
-		return err
-	}
-	rel, err := lastRelease(cfg, name)
-	if err != nil || rel == nil {
-		return err
-	}
-	un := action.NewUninstall(cfg)
-	un.Timeout = timeout
-	un.IgnoreNotFound = true
-	un.DeletionPropagation = "background"
-	if err := runCtx(ctx, func() error { _, err := un.Run(name); return err }); err != nil {
+	err := e.retryTransient(ctx, "helm uninstall of "+name, func(ctx context.Context) error {
+		cfg, err := e.helmConfig(namespace)
+		if err != nil {
+			return err
+		}
+		rel, err := lastRelease(cfg, name)
+		if err != nil || rel == nil {
+			return err
+		}
+		un := action.NewUninstall(cfg)
+		un.Timeout = timeout
+		un.IgnoreNotFound = true
+		un.DeletionPropagation = "background"
+		return runCtx(ctx, func() error { _, err := un.Run(name); return err })
+	})
+	if err != nil && ctx.Err() == nil {
 		return &HelmError{Op: "uninstall", Release: name, Namespace: namespace, Err: err}
 	}
-	return nil
+	return err
+}
+
+// BusyReleaseError is a pending release while another live run holds the
+// lock on the cluster: that run is changing it, it was not interrupted.
+type BusyReleaseError struct {
+	Release, Namespace, Status string
+	// Holder is the lock holder's identity (see runlock.Holder).
+	Holder string
+}
+
+// Error implements error.
+func (e *BusyReleaseError) Error() string {
+	who := e.Holder
+	if h, ok := runlock.ParseHolder(e.Holder); ok {
+		who = h.Describe()
+	}
+	return fmt.Sprintf("release %s in namespace %s is %s: %s is changing it", e.Release, e.Namespace, e.Status, who)
+}
+
+// Hint implements the command layer's hint interface.
+func (e *BusyReleaseError) Hint() string {
+	return "wait for that run to finish, then run neuroscale up again"
 }
 
 // HelmError is a failed Helm operation.

@@ -30,10 +30,37 @@ func New(w io.Writer, verbose bool) *slog.Logger {
 // is called once from the command layer. Without the second,
 // controller-runtime prints a "log.SetLogger(...) was never called" stack
 // trace straight to the real standard error on first use.
+//
+// Every library line goes at debug level, errors included: client-go logs
+// an error for each request an API server restart refuses, which neuroscale
+// retries; what finally fails reaches the user once, as neuroscale's own
+// error with a hint.
 func RouteLibraryLogs(log *slog.Logger) {
-	klog.SetLogger(logr.FromSlogHandler(log.With("lib", "client-go").Handler()))
-	ctrllog.SetLogger(logr.FromSlogHandler(log.With("lib", "controller-runtime").Handler()))
+	klog.SetLogger(logr.FromSlogHandler(debugOnly{log.With("lib", "client-go").Handler()}))
+	ctrllog.SetLogger(logr.FromSlogHandler(debugOnly{log.With("lib", "controller-runtime").Handler()}))
 }
+
+// debugOnly lowers every record to debug level.
+type debugOnly struct{ slog.Handler }
+
+func (h debugOnly) Enabled(ctx context.Context, _ slog.Level) bool {
+	return h.Handler.Enabled(ctx, slog.LevelDebug)
+}
+
+func (h debugOnly) Handle(ctx context.Context, r slog.Record) error {
+	// logr sends errors without asking Enabled first.
+	if !h.Handler.Enabled(ctx, slog.LevelDebug) {
+		return nil
+	}
+	r.Level = slog.LevelDebug
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h debugOnly) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return debugOnly{h.Handler.WithAttrs(attrs)}
+}
+
+func (h debugOnly) WithGroup(name string) slog.Handler { return debugOnly{h.Handler.WithGroup(name)} }
 
 // Printf adapts log to the printf-style loggers Helm's action package
 // takes; the messages go at debug level.

@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/neuroscale-dev/neuroscale/internal/cluster"
@@ -38,6 +39,7 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/preflight"
 	"github.com/neuroscale-dev/neuroscale/internal/progress"
 	"github.com/neuroscale-dev/neuroscale/internal/render"
+	"github.com/neuroscale-dev/neuroscale/internal/runlock"
 	"github.com/neuroscale-dev/neuroscale/internal/secrets"
 	"github.com/neuroscale-dev/neuroscale/internal/sources"
 	"github.com/neuroscale-dev/neuroscale/internal/validate"
@@ -63,6 +65,9 @@ type Options struct {
 	// NoForward returns after verifying instead of supervising the
 	// port-forwards until ctx ends.
 	NoForward bool
+	// NoWait fails at once when another up holds the lock on the cluster
+	// (package runlock), instead of waiting for it.
+	NoWait bool
 	// ForwardWait bounds the wait for the forwards before verifying
 	// (default DefaultForwardWait).
 	ForwardWait time.Duration
@@ -170,7 +175,7 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 	}); err != nil {
 		return nil, err
 	}
-	report, err := u.converge(ctx, r, p, prep, access.REST)
+	report, err := u.convergeLocked(ctx, r, p, prep, access.REST)
 	if err != nil {
 		return nil, err
 	}
@@ -363,12 +368,39 @@ func (u *run) checkPlatform(r *config.Resolved, p *render.Platform) error {
 	return nil
 }
 
+// convergeLocked converges while holding the lock on the cluster (package
+// runlock): one up at a time changes a cluster. A second run waits, saying
+// for whom, or fails at once with NoWait. The lock is released once
+// converging ends; verifying and forwarding change nothing.
+func (u *run) convergeLocked(ctx context.Context, r *config.Resolved, p *render.Platform, prep *secrets.Prepared, cfg *rest.Config) (*dag.Report, error) {
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	lock, lockCtx, err := runlock.Acquire(ctx, kube, runlock.Options{
+		NoWait: u.o.NoWait,
+		Log:    u.log,
+		Waiting: func(holder string) {
+			u.print.Warning(fmt.Sprintf("%s is changing this cluster; waiting for it to finish (--no-wait fails at once instead)", holder))
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	report, err := u.converge(lockCtx, r, p, prep, cfg, lock.Holder())
+	if cause := context.Cause(lockCtx); errors.Is(cause, runlock.ErrLost) && ctx.Err() == nil {
+		return report, fmt.Errorf("%w: stopped so that no two runs change the cluster at once; run neuroscale up again", cause)
+	}
+	return report, err
+}
+
 // converge installs the rendered components in dependency order (phase
 // converge, one stage per component).
-func (u *run) converge(ctx context.Context, r *config.Resolved, p *render.Platform, prep *secrets.Prepared, cfg *rest.Config) (*dag.Report, error) {
+func (u *run) converge(ctx context.Context, r *config.Resolved, p *render.Platform, prep *secrets.Prepared, cfg *rest.Config, holder runlock.Holder) (*dag.Report, error) {
 	var report *dag.Report
 	err := u.phase(ctx, progress.PhaseConverge, func(ctx context.Context) error {
-		eng, err := engine.New(cfg, engine.Options{Log: u.log, Reapply: u.o.Reapply, Samples: stages.Samples(), Hooks: u.secretHooks(p, prep)})
+		eng, err := engine.New(cfg, engine.Options{Log: u.log, Reapply: u.o.Reapply, Samples: stages.Samples(), Hooks: u.secretHooks(p, prep), RunHolder: holder})
 		if err != nil {
 			return err
 		}

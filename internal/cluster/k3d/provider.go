@@ -127,6 +127,11 @@ func (p *Provider) Ensure(ctx context.Context) (*cluster.Access, error) {
 		return nil, &DockerUnavailableError{Err: err}
 	}
 	defer dc.Close()
+	unlock, err := p.lockCluster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 
 	sc := Build(p.r)
 	sc.Options.K3dOptions.Timeout = p.opts.Timeout

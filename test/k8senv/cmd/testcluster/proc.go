@@ -80,17 +80,28 @@ func readPid(dir, name string) (int, bool) {
 }
 
 func ours(pid int, dir string) bool {
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return false
-	}
-	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		// A zombie has exited; only its parent's wait is missing.
-		if i := bytes.LastIndexByte(stat, ')'); i > 0 && len(stat) > i+2 && stat[i+2] == 'Z' {
+	// A process that is still in execve has an empty command line for a
+	// moment (the kernel sets the new one up after telling the parent the
+	// exec succeeded): under load, a process just spawned was taken for
+	// one that had exited ("etcd exited during start"). Look again for up
+	// to a second; only a kernel thread stays empty that long.
+	for range 100 {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
 			return false
 		}
+		if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+			// A zombie has exited; only its parent's wait is missing.
+			if i := bytes.LastIndexByte(stat, ')'); i > 0 && len(stat) > i+2 && stat[i+2] == 'Z' {
+				return false
+			}
+		}
+		if len(cmdline) > 0 {
+			return bytes.Contains(cmdline, []byte(dir))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	return bytes.Contains(cmdline, []byte(dir))
+	return false
 }
 
 // stopAll stops the recorded processes in stopOrder: SIGTERM, then SIGKILL

@@ -10,6 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // A cluster can be hurt on purpose: `scripts/testcluster restart DIR NAME
@@ -148,6 +154,16 @@ func (r *restarter) restart(ctx context.Context, s procSpec, since time.Time) er
 		fmt.Fprintf(f, "\n--- testcluster: restarted by the supervisor at %s ---\n", time.Now().Format(time.RFC3339))
 		_ = f.Close()
 	}
+	if s.Name == "kwok" {
+		// kwok holds each node's Lease under a new random identity per
+		// process, so a restarted kwok would wait for its predecessor's
+		// lease to expire (40 s) before it looks after the node again; a
+		// restarted kubelet renews at once. The predecessor is dead: free
+		// its leases.
+		if err := releaseNodeLeases(ctx, r.dir); err != nil {
+			fmt.Printf("%s could not free the node leases of the previous kwok: %v\n", time.Now().Format(time.RFC3339), err)
+		}
+	}
 	pid, err := startProc(r.dir, s.Name, s.Bin, s.Args, os.O_APPEND)
 	if err != nil {
 		return err
@@ -244,4 +260,28 @@ func logTail(dir, name string, n int) string {
 		sb.WriteString("    " + l + "\n")
 	}
 	return sb.String()
+}
+
+// releaseNodeLeases deletes the node Leases of kube-node-lease.
+func releaseNodeLeases(ctx context.Context, dir string) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "kubeconfig"))
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	leases, err := cs.CoordinationV1().Leases(corev1.NamespaceNodeLease).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, l := range leases.Items {
+		if err := cs.CoordinationV1().Leases(l.Namespace).Delete(ctx, l.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	return nil
 }

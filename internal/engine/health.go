@@ -1,0 +1,91 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/neuroscale-dev/neuroscale/internal/render"
+	"github.com/neuroscale-dev/neuroscale/internal/state"
+)
+
+// lookAtHealth looks once, without waiting, at every component whose last
+// apply finished: its Helm releases deployed at the recorded revision, its
+// objects present and Ready. What it finds is why an unchanged component
+// is re-applied at once, and what the plan says about it, instead of being
+// waited on for its whole readiness budget (up to minutes) in silence.
+// Objects of all components are read together, with one LIST per kind and
+// namespace.
+func (e *Engine) lookAtHealth(ctx context.Context) error {
+	e.mu.Lock()
+	var recs []*state.Record
+	for _, n := range e.recordNamesLocked() {
+		if r := e.records[n]; r.Phase == state.Applied {
+			recs = append(recs, r)
+		}
+	}
+	e.mu.Unlock()
+	unhealthy := map[string]string{}
+	var refs []state.ObjectRef
+	for _, r := range recs {
+		for _, s := range r.Steps {
+			if s.Kind != string(render.StepChart) {
+				continue
+			}
+			rev, status, err := e.releaseHealth(ctx, s.Namespace, s.Release)
+			if err != nil {
+				return err
+			}
+			if rev != s.Revision || status != "deployed" {
+				unhealthy[r.Component] = fmt.Sprintf("release %s is %q at revision %d, recorded deployed at %d", s.Release, status, rev, s.Revision)
+				break
+			}
+		}
+		refs = append(refs, r.Objects()...)
+	}
+	obs, err := e.observe(ctx, refs)
+	if err != nil {
+		return fmt.Errorf("look at the platform's health: %w", err)
+	}
+	for _, r := range recs {
+		if unhealthy[r.Component] != "" {
+			continue
+		}
+		for _, ref := range r.Objects() {
+			if o, ok := obs[ref]; ok && o.Status != statusCurrent {
+				unhealthy[r.Component] = NotReady{Object: ref.String(), Status: o.Status, Message: firstLine(o.Message)}.String()
+				break
+			}
+		}
+	}
+	e.mu.Lock()
+	e.unhealthy = unhealthy
+	e.mu.Unlock()
+	return nil
+}
+
+// unhealthyReason is what lookAtHealth found wrong with a component, or "".
+func (e *Engine) unhealthyReason(name string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.unhealthy[name]
+}
+
+// plan is the one decision Plan reports and Converge acts on, with why:
+// decide's comparison of the rendered component with its record, and an
+// unchanged component that is not healthy now is repaired (re-applied).
+func (e *Engine) plan(c *render.Component, prev *state.Record) (action, reason string) {
+	action = decide(c, prev, e.opts.Reapply)
+	switch action {
+	case ActionRepair:
+		reason = "the last run did not finish"
+	case ActionUpgrade:
+		if e.opts.Reapply && prev.Digest == c.Digest {
+			reason = "--reapply"
+		}
+	case ActionCheck:
+		if why := e.unhealthyReason(c.Name); why != "" {
+			action, reason = ActionRepair, "unhealthy: "+why
+		}
+	}
+	return action, reason
+}

@@ -1,0 +1,78 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/neuroscale-dev/neuroscale/internal/dag"
+	"github.com/neuroscale-dev/neuroscale/internal/render"
+	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
+)
+
+// TestUnhealthyUnchangedComponentIsRepairedAtOnce: a component whose
+// digest did not change but whose Deployment was broken by hand (its pods
+// can no longer be scheduled) is planned as a repair that says why, and
+// re-applied at once instead of being waited on for its whole budget.
+func TestUnhealthyUnchangedComponentIsRepairedAtOnce(t *testing.T) {
+	c := testcluster.Get(t)
+	e := newEngine(t, c, Options{})
+	ctx := context.Background()
+	ns := uniq(t, "sick")
+	t.Cleanup(func() { _ = e.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	step := &render.Step{Kind: render.StepManifest, Name: "manifests", Namespace: ns, Objects: []*unstructured.Unstructured{
+		obj(t, `{apiVersion: v1, kind: Namespace, metadata: {name: `+ns+`}}`),
+		obj(t, `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: app, namespace: `+ns+`}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: app}}
+  template:
+    metadata: {labels: {app: app}}
+    spec:
+      nodeSelector: {kubernetes.io/os: linux}
+      containers: [{name: main, image: registry.example/app:1.0}]
+`),
+	}}
+	comp := component(t, "sick", ns, nil, step)
+	if err := e.Converge(ctx, comp, Spec{}); err != nil {
+		t.Fatalf("first converge: %v", err)
+	}
+
+	// Healthy and unchanged: only checked.
+	e2 := newEngine(t, c, Options{StateNamespace: e.store.Namespace()})
+	if plan := e2.Plan(&render.Platform{Components: []*render.Component{comp}}); plan[0].Action != ActionCheck || plan[0].Reason != "" {
+		t.Fatalf("healthy unchanged component planned as %+v, want a check", plan[0])
+	}
+
+	// Broken by hand, in a field neuroscale applies: the new pods can no
+	// longer be scheduled (the Deployment's rollout never completes).
+	patch := []byte(`{"spec":{"template":{"spec":{"nodeSelector":{"kubernetes.io/os":"windows"}}}}}`)
+	if _, err := e.kube.AppsV1().Deployments(ns).Patch(ctx, "app", types.StrategicMergePatchType, patch, metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
+	e3 := newEngine(t, c, Options{StateNamespace: e.store.Namespace()})
+	pe := e3.Plan(&render.Platform{Components: []*render.Component{comp}})[0]
+	if pe.Action != ActionRepair || !strings.Contains(pe.Reason, "unhealthy: Deployment.apps/"+ns+"/app") {
+		t.Fatalf("plan %+v; want a repair naming the unhealthy Deployment", pe)
+	}
+	err := e3.Converge(ctx, comp, Spec{})
+	var nc *dag.NoChange
+	if errors.As(err, &nc) || err != nil {
+		t.Fatalf("converge of the unhealthy component: %v; want it re-applied", err)
+	}
+	d, err := e.kube.AppsV1().Deployments(ns).Get(ctx, "app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Spec.Template.Spec.NodeSelector["kubernetes.io/os"]; got != "linux" {
+		t.Errorf("the hand-made nodeSelector survived the repair: kubernetes.io/os=%s", got)
+	}
+}
