@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -213,5 +214,35 @@ func TestMergeValuesDoesNotAlias(t *testing.T) {
 	got["a"].(map[string]any)["c"].([]any)[0] = 9
 	if base["a"].(map[string]any)["c"].([]any)[0] != 1 || base["a"].(map[string]any)["b"] != 1 {
 		t.Fatalf("merge modified its input: %v", base)
+	}
+}
+
+// TestProfileForwardsFollowComponents: a profile forward whose component
+// is off is not configured, so forward, verify and doctor do not report it
+// dead; forwards the file lists stay as written.
+func TestProfileForwardsFollowComponents(t *testing.T) {
+	t.Parallel()
+	names := func(r *Resolved) []string {
+		var out []string
+		for _, f := range r.Forwards {
+			out = append(out, f.Name)
+		}
+		return out
+	}
+	off := "apiVersion: neuroscale.dev/v1alpha1\nkind: Platform\ncomponents:\n  backstage: {enabled: false}\n  demo: {enabled: false}\n"
+	mustLoad := func(t *testing.T, src string) *Resolved {
+		t.Helper()
+		r, err := Load(LoadOptions{Path: "-", Stdin: strings.NewReader(src)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if got := names(mustLoad(t, off)); !slices.Equal(got, []string{"argocd"}) {
+		t.Errorf("forwards with backstage and demo off = %v, want [argocd]", got)
+	}
+	own := off + "forwards:\n  - {name: backstage, namespace: backstage, service: neuroscale-backstage, localPort: 7010, remotePort: 7007}\n"
+	if got := names(mustLoad(t, own)); !slices.Equal(got, []string{"backstage"}) {
+		t.Errorf("forwards listed in the file = %v, want them as written", got)
 	}
 }

@@ -354,7 +354,14 @@ func Resolve(p *Platform, doc *Document) (*Resolved, error) {
 		r.Secrets = append(r.Secrets, rs)
 	}
 
-	r.Forwards = prof.Forwards
+	// The profile's forwards are named after the component they reach;
+	// one whose component is turned off would only ever be reported dead
+	// (by forward, verify and doctor). Forwards the file lists are kept.
+	for _, f := range prof.Forwards {
+		if c := r.Component(f.Name); c == nil || c.Enabled {
+			r.Forwards = append(r.Forwards, f)
+		}
+	}
 	if len(p.Forwards) > 0 {
 		r.Forwards = p.Forwards
 	}
