@@ -13,7 +13,7 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d/dockertest"
 	"github.com/neuroscale-dev/neuroscale/internal/engine"
-	"github.com/neuroscale-dev/neuroscale/internal/golden"
+	"github.com/neuroscale-dev/neuroscale/internal/goldentest"
 )
 
 // freePort returns a loopback port nothing listens on.
@@ -92,7 +92,7 @@ components:
 			got = textDuration.ReplaceAllString(got, " D")
 			got = tempPaths.ReplaceAllString(got, "/tmp/…")
 			got = ports.ReplaceAllString(got, "127.0.0.1:PORT")
-			golden.Assert(t, filepath.Join("testdata", tc.golden), []byte(got))
+			goldentest.Assert(t, filepath.Join("testdata", tc.golden), []byte(got))
 		})
 	}
 }

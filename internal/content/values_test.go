@@ -10,7 +10,7 @@ import (
 
 	"github.com/neuroscale-dev/neuroscale/internal/config"
 	"github.com/neuroscale-dev/neuroscale/internal/content"
-	goldenfile "github.com/neuroscale-dev/neuroscale/internal/golden"
+	goldenfile "github.com/neuroscale-dev/neuroscale/internal/goldentest"
 )
 
 // golden compares got with testdata/name, or rewrites it with -update.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
 	"github.com/neuroscale-dev/neuroscale/internal/cli"
-	"github.com/neuroscale-dev/neuroscale/internal/golden"
+	"github.com/neuroscale-dev/neuroscale/internal/goldentest"
 	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
 )
 
@@ -67,8 +67,8 @@ components:
 		}
 		return out.String()
 	}
-	golden.Assert(t, filepath.Join("testdata", "up.json"), normalise(t, run("up", "--no-verify", "--no-forward", "-o", "json")))
-	golden.Assert(t, filepath.Join("testdata", "status.json"), normalise(t, run("status", "-o", "json")))
+	goldentest.Assert(t, filepath.Join("testdata", "up.json"), normalise(t, run("up", "--no-verify", "--no-forward", "-o", "json")))
+	goldentest.Assert(t, filepath.Join("testdata", "status.json"), normalise(t, run("status", "-o", "json")))
 }
 
 // normalise re-encodes each JSON document of out (one per line, or one

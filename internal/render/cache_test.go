@@ -11,7 +11,7 @@ import (
 
 	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
-	"github.com/neuroscale-dev/neuroscale/internal/golden"
+	"github.com/neuroscale-dev/neuroscale/internal/goldentest"
 )
 
 // TestChartCacheGivesTheSameRender checks that a render served from the
@@ -48,7 +48,7 @@ func TestChartCacheGivesTheSameRender(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(a.Bytes(), b.Bytes()) {
-				t.Errorf("%s: cached render differs from Helm's:\n%s", c.Name, golden.FirstDiff(a.String(), b.String()))
+				t.Errorf("%s: cached render differs from Helm's:\n%s", c.Name, goldentest.FirstDiff(a.String(), b.String()))
 			}
 		}
 	}

@@ -22,7 +22,7 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/catalog"
 	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
-	"github.com/neuroscale-dev/neuroscale/internal/golden"
+	"github.com/neuroscale-dev/neuroscale/internal/goldentest"
 	"github.com/neuroscale-dev/neuroscale/internal/sources"
 )
 
@@ -350,7 +350,7 @@ func TestGolden(t *testing.T) {
 			if err := WriteYAML(&buf, goldenView(t, p.Component(g.component))); err != nil {
 				t.Fatal(err)
 			}
-			golden.Assert(t, filepath.Join("testdata", "golden", g.profile+"-"+g.component+".yaml"), buf.Bytes())
+			goldentest.Assert(t, filepath.Join("testdata", "golden", g.profile+"-"+g.component+".yaml"), buf.Bytes())
 		})
 	}
 }

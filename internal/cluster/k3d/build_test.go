@@ -15,7 +15,7 @@ import (
 	k3dtypes "github.com/k3d-io/k3d/v5/pkg/types"
 
 	"github.com/neuroscale-dev/neuroscale/internal/config"
-	goldenfile "github.com/neuroscale-dev/neuroscale/internal/golden"
+	goldenfile "github.com/neuroscale-dev/neuroscale/internal/goldentest"
 )
 
 // resolved loads a config the way the CLI does.

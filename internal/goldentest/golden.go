@@ -1,7 +1,7 @@
-// Package golden compares test output with files under testdata/ and
+// Package goldentest compares test output with files under testdata/ and
 // rewrites them with `go test -update`: the one -update flag of the
 // repository's tests. It is imported only by tests.
-package golden
+package goldentest
 
 import (
 	"bytes"
