@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -144,9 +145,9 @@ func TestNothingLeaks(t *testing.T) {
 		}
 	}
 
-	do("", "render", "-c", cfg, "--output", renderDir)
-	do("", "render", "-c", cfg, "-v", "--output", "-")
-	do("", "render", "-c", cfg, "--profile", "prod", "--output", "-")
+	do("", "render", "-c", cfg, "--output-dir", renderDir)
+	do("", "render", "-c", cfg, "-v", "-o", "yaml")
+	do("", "render", "-c", cfg, "--profile", "prod", "-o", "yaml")
 	do("", "validate", "-c", cfg, "-v")
 	do("", "validate", "-c", cfg, "--profile", "prod", "-o", "json")
 	do("", "status", "-c", cfg, "-v")
@@ -258,7 +259,10 @@ func TestSecretSetRollsExactlyTheConsumer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out["deployment/"+name] = d.ResourceVersion
+			// The generation, not the resourceVersion: the Deployment
+			// controller keeps writing status after a rollout, and only a
+			// changed spec would roll pods.
+			out["deployment/"+name] = strconv.FormatInt(d.Generation, 10)
 			out["annotation/"+name] = d.Spec.Template.Annotations[secrets.ChecksumAnnotation]
 		}
 		s, err := cs.CoreV1().Secrets(ns).Get(ctx, content.BackstageSecret, metav1.GetOptions{})

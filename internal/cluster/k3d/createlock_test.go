@@ -13,6 +13,10 @@ type signalHandler struct {
 	warned chan struct{}
 }
 
+// Enabled lets every record through: the embedded discard handler would
+// refuse them all, and the warning would never be seen.
+func (h signalHandler) Enabled(context.Context, slog.Level) bool { return true }
+
 func (h signalHandler) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level >= slog.LevelWarn {
 		select {
