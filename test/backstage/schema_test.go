@@ -47,7 +47,7 @@ func backstageTool(t *testing.T, script string, env []string, args ...string) (s
 func renderedAppConfig(t *testing.T, p *platform, profile string) map[string]any {
 	t.Helper()
 	out := filepath.Join(p.dir, "rendered-"+profile)
-	code, stdout, stderr := p.run(p.config(profile), "render", "--output", out)
+	code, stdout, stderr := p.run(p.config(profile), "render", "--output-dir", out)
 	if code != 0 {
 		t.Fatalf("render %s: exit %d\n%s\n%s", profile, code, stderr, stdout)
 	}
