@@ -176,8 +176,24 @@ func (e *Engine) deleteRefs(ctx context.Context, refs []state.ObjectRef) error {
 	return nil
 }
 
-// waitGone waits until no ref exists any more.
+// goneSettle is how long deleted ClusterRoles must stay gone before they
+// count as gone: Kubernetes' ClusterRole aggregation applies an
+// aggregated role whenever a role it aggregates changes, and an apply
+// re-creates a role deleted a moment before (seen in down --purge of
+// Knative, whose aggregated roles came back after down had returned).
+const goneSettle = 500 * time.Millisecond
+
+// waitGone waits until no ref exists any more, deleting again what a
+// controller puts back.
 func (e *Engine) waitGone(ctx context.Context, refs []state.ObjectRef, budget time.Duration) error {
+	var settle time.Duration
+	for _, r := range refs {
+		if r.Kind == "ClusterRole" {
+			settle = goneSettle
+			break
+		}
+	}
+	var goneSince time.Time
 	pending := refs
 	err := e.poll(ctx, budget, e.opts.MaxPoll, func(ctx context.Context) (bool, error) {
 		obs, err := e.observe(ctx, pending)
@@ -197,10 +213,21 @@ func (e *Engine) waitGone(ctx context.Context, refs []state.ObjectRef, budget ti
 		}
 		pending = still
 		if len(pending) == 0 {
-			return true, nil
+			if goneSince.IsZero() {
+				goneSince = e.clock.Now()
+			}
+			if e.clock.Since(goneSince) >= settle {
+				return true, nil
+			}
+			pending = refs // look at all of them again after a pause
+			return false, nil
 		}
+		goneSince = time.Time{}
 		return false, e.deleteRefs(ctx, back)
 	})
+	if errors.Is(err, errBudget) && !goneSince.IsZero() {
+		return nil // out of budget while settling: all were gone at the last look
+	}
 	if !errors.Is(err, errBudget) {
 		return err
 	}
