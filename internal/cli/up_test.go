@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,18 +13,8 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d/dockertest"
 	"github.com/neuroscale-dev/neuroscale/internal/engine"
 	"github.com/neuroscale-dev/neuroscale/internal/goldentest"
+	"github.com/neuroscale-dev/neuroscale/internal/porttest"
 )
-
-// freePort returns a loopback port nothing listens on.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 var (
 	// Times and durations differ from run to run; what happens and in
@@ -67,7 +56,7 @@ components:
   kyverno: {enabled: false}
   backstage: {enabled: false}
   demo: {enabled: false}
-`, filepath.Join(dir, "kubeconfig"), freePort(t), freePort(t), catalogtest.MirrorURL(t), filepath.Join(dir, "cache"), freePort(t))
+`, filepath.Join(dir, "kubeconfig"), porttest.Free(t), porttest.Free(t), catalogtest.MirrorURL(t), filepath.Join(dir, "cache"), porttest.Free(t))
 	if err := os.WriteFile(cfg, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/content"
 	"github.com/neuroscale-dev/neuroscale/internal/forward"
 	"github.com/neuroscale-dev/neuroscale/internal/forward/forwardtest"
+	"github.com/neuroscale-dev/neuroscale/internal/porttest"
 	"github.com/neuroscale-dev/neuroscale/internal/secrets"
 	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
 	"github.com/neuroscale-dev/neuroscale/internal/verify/verifytest"
@@ -163,17 +164,6 @@ func backstageDeployment(r *config.Resolved, token string) *appsv1.Deployment {
 	}
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // setup builds the healthy platform: Backstage with its Secret,
 // app-config and probes applied by neuroscale, a KServe webhook with a
 // ready endpoint, Knative routed through Kourier, a Ready demo
@@ -252,8 +242,8 @@ func setup(t *testing.T) *platform {
 
 	// The forwards, on the ports doctor is told about.
 	r.Forwards = []config.Forward{
-		{Name: "backstage", Namespace: content.BackstageNamespace, Service: content.BackstageRelease, LocalPort: freePort(t), RemotePort: content.BackstagePort, Probe: content.BackstageReadinessPath, Scheme: "http"},
-		{Name: "demo", Namespace: content.DemoNamespace, Service: content.DemoName + "-predictor", LocalPort: freePort(t), RemotePort: 80, Probe: "/v1/models/" + content.DemoName, Scheme: "http"},
+		{Name: "backstage", Namespace: content.BackstageNamespace, Service: content.BackstageRelease, LocalPort: porttest.Free(t), RemotePort: content.BackstagePort, Probe: content.BackstageReadinessPath, Scheme: "http"},
+		{Name: "demo", Namespace: content.DemoNamespace, Service: content.DemoName + "-predictor", LocalPort: porttest.Free(t), RemotePort: 80, Probe: "/v1/models/" + content.DemoName, Scheme: "http"},
 	}
 	p.startForwards()
 	return p

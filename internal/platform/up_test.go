@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +17,7 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d/dockertest"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/porttest"
 	"github.com/neuroscale-dev/neuroscale/internal/preflight"
 	"github.com/neuroscale-dev/neuroscale/internal/progress"
 	"github.com/neuroscale-dev/neuroscale/internal/secrets"
@@ -57,27 +57,6 @@ func (r *recorder) phases() (map[string]progress.State, []string) {
 		last[e.Phase] = e.State
 	}
 	return last, order
-}
-
-// occupy listens on a free loopback port until the test ends.
-func occupy(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // tamperedMirror is a copy of the upstream fixtures whose cert-manager
@@ -155,7 +134,7 @@ func failingCases() []failing {
 		{
 			name: "busy port",
 			config: func(t *testing.T) (string, string) {
-				return fmt.Sprintf("forwards:\n  - {name: backstage, namespace: backstage, service: neuroscale-backstage, localPort: %d, remotePort: 7007}\n", occupy(t)) + onlyCertManager,
+				return fmt.Sprintf("forwards:\n  - {name: backstage, namespace: backstage, service: neuroscale-backstage, localPort: %d, remotePort: 7007}\n", porttest.Occupied(t)) + onlyCertManager,
 					catalogtest.MirrorURL(t)
 			},
 			phase: progress.PhasePreflight,
@@ -247,7 +226,7 @@ func TestUpChecksBeforeK3dCluster(t *testing.T) {
 			dir := t.TempDir()
 			extra, mirror := tc.config(t)
 			cluster := fmt.Sprintf("cluster:\n  provider: k3d\n  name: nstest\n  kubeconfig: %s\n  ports: {http: %d, https: %d}",
-				filepath.Join(dir, "kubeconfig"), freePort(t), freePort(t))
+				filepath.Join(dir, "kubeconfig"), porttest.Free(t), porttest.Free(t))
 			rec := &recorder{}
 			_, err := Up(context.Background(), options(writeConfig(t, dir, cluster, mirror, extra), rec))
 			tc.check(t, err)

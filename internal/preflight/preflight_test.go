@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d/dockertest"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/porttest"
 )
 
 // resolved is the dev profile with provider and ports set for the test.
@@ -29,9 +29,9 @@ func resolved(t *testing.T, provider string) *config.Resolved {
 		r.Cluster.Kubeconfig = kubeconfig(t, apiServer(t, "v1.33.1").URL)
 	}
 	// Ports nobody uses, so only what a test sets up is busy.
-	r.Cluster.Ports.HTTP, r.Cluster.Ports.HTTPS = freePort(t), freePort(t)
+	r.Cluster.Ports.HTTP, r.Cluster.Ports.HTTPS = porttest.Free(t), porttest.Free(t)
 	for i := range r.Forwards {
-		r.Forwards[i].LocalPort = freePort(t)
+		r.Forwards[i].LocalPort = porttest.Free(t)
 	}
 	return r
 }
@@ -66,27 +66,6 @@ current-context: ctx
 		t.Fatal(err)
 	}
 	return path
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// occupy listens on a free loopback port until the test ends.
-func occupy(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func problems(t *testing.T, err error) []Problem {
@@ -129,7 +108,7 @@ func expect(t *testing.T, probs []Problem, want map[string][]string) {
 
 func TestPortsExisting(t *testing.T) {
 	t.Parallel()
-	busy := occupy(t)
+	busy := porttest.Occupied(t)
 	tests := []struct {
 		name string
 		set  func(r *config.Resolved)
@@ -169,7 +148,7 @@ func TestExistingCluster(t *testing.T) {
 		{name: "too old", server: func(t *testing.T) string { return apiServer(t, "v1.24.17").URL }, want: map[string][]string{
 			"version": {"runs Kubernetes 1.24.17; the platform needs 1.25.0 or newer", "upgrade the cluster"},
 		}},
-		{name: "not answering", server: func(t *testing.T) string { return fmt.Sprintf("https://127.0.0.1:%d", freePort(t)) }, want: map[string][]string{
+		{name: "not answering", server: func(t *testing.T) string { return fmt.Sprintf("https://127.0.0.1:%d", porttest.Free(t)) }, want: map[string][]string{
 			"cluster": {"cluster unreachable: https://127.0.0.1:", "connection refused", "point --kubeconfig/--context at a running one"},
 		}},
 	}
@@ -197,7 +176,7 @@ func TestSeedPortsDockerDown(t *testing.T) {
 	t.Setenv("DOCKER_CONTEXT", "")
 	r := resolved(t, config.ProviderK3d)
 	// The https port is also held by some other program.
-	lbHTTP, lbHTTPS := freePort(t), occupy(t)
+	lbHTTP, lbHTTPS := porttest.Free(t), porttest.Occupied(t)
 	r.Cluster.Ports.HTTP, r.Cluster.Ports.HTTPS = lbHTTP, lbHTTPS
 	// The seed's port-forward script reused the load balancer's ports.
 	r.Forwards[0].LocalPort, r.Forwards[1].LocalPort = lbHTTP, lbHTTPS
@@ -218,7 +197,7 @@ func TestSeedPortsDockerDown(t *testing.T) {
 }
 
 func TestDockerTCPPortClosed(t *testing.T) {
-	t.Setenv("DOCKER_HOST", fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)))
+	t.Setenv("DOCKER_HOST", fmt.Sprintf("tcp://127.0.0.1:%d", porttest.Free(t)))
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
 	t.Setenv("DOCKER_CONTEXT", "")
 	expect(t, problems(t, Run(context.Background(), resolved(t, config.ProviderK3d), Options{})), map[string][]string{
@@ -280,7 +259,7 @@ func existingCluster(http, https int) *dockertest.Daemon {
 
 func TestRerunOwnPorts(t *testing.T) {
 	// Listeners stand in for the load balancer's published ports.
-	http, https := occupy(t), occupy(t)
+	http, https := porttest.Occupied(t), porttest.Occupied(t)
 	tests := []struct {
 		name string
 		set  func(r *config.Resolved)
