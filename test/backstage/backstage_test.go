@@ -185,6 +185,45 @@ func (p *platform) editAppConfig(edit func(cfg map[string]any)) {
 	}
 }
 
+// editSkeleton changes the skeleton file in the Template ConfigMap
+// neuroscale rendered, as someone editing it by hand would, and puts the
+// rendered one back when the test ends. verify sends the ConfigMap's
+// files to the scaffolder's dry-run, so the real backend renders the
+// edited skeleton at once (no rollout).
+func (p *platform) editSkeleton(t *testing.T, edit func(skeleton string) string) {
+	t.Helper()
+	ctx := context.Background()
+	cms := p.kube.CoreV1().ConfigMaps(content.BackstageNamespace)
+	cm, err := cms.Get(ctx, content.TemplatesConfigMap, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = "inference-service.yaml"
+	rendered, ok := cm.Data[key]
+	if !ok {
+		t.Fatalf("ConfigMap %s has no %s", content.TemplatesConfigMap, key)
+	}
+	edited := edit(rendered)
+	if edited == rendered {
+		t.Fatalf("the edit changed nothing in the rendered skeleton:\n%s", rendered)
+	}
+	cm.Data[key] = edited
+	if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cm, err := cms.Get(ctx, content.TemplatesConfigMap, metav1.GetOptions{})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		cm.Data[key] = rendered
+		if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
 // eventually runs check until it returns "" or the budget is spent; it
 // returns the last reason. The budget covers a new backend's start on a
 // loaded machine, not a guess at how long a step takes.
@@ -221,7 +260,7 @@ func TestRealBackstageGoldenPath(t *testing.T) {
 	t.Run("dev up then verify passes against real Backstage", func(t *testing.T) {
 		rep, text := p.verify(dev)
 		t.Logf("verify (real Backstage, simulated predictor):\n%s", text)
-		for _, id := range []string{verify.CheckCatalogTemplate, verify.CheckScaffolderActions, verify.CheckScaffolderDryRun, verify.CheckCatalogLog, verify.CheckPredict} {
+		for _, id := range []string{verify.CheckCatalogTemplate, verify.CheckScaffolderActions, verify.CheckGuestSignIn, verify.CheckScaffolderDryRun, verify.CheckCatalogLog, verify.CheckPredict} {
 			if r := result(rep, id); r.Status != verify.Pass {
 				t.Errorf("%s: %s (%s), want pass", id, r.Status, r.Evidence)
 			}
@@ -236,6 +275,32 @@ func TestRealBackstageGoldenPath(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+
+	t.Run("a broken skeleton fails the real dry-run with fetch:template's own error", func(t *testing.T) {
+		p.editSkeleton(t, func(s string) string {
+			return strings.Replace(s, "${{ values.name }}", "${{ values.name | nosuchfilter }}", 1)
+		})
+		rep, text := p.verify(dev)
+		t.Logf("verify (real Backstage renders the edited skeleton):\n%s", text)
+		r := result(rep, verify.CheckScaffolderDryRun)
+		if r.Status != verify.Fail || !strings.Contains(r.Evidence, "nosuchfilter") {
+			t.Errorf("scaffolder-dry-run: %s (%s), want a failure with the renderer's error about nosuchfilter", r.Status, r.Evidence)
+		}
+	})
+
+	t.Run("a Template parameter the skeleton does not use fails verify after the real render", func(t *testing.T) {
+		// storageUri is the one parameter only the skeleton uses (owner and
+		// costCenter also reach the pull request's description).
+		p.editSkeleton(t, func(s string) string {
+			return strings.Replace(s, "${{ values.storageUri }}", "gs://neuroscale-test/fixed-model", 1)
+		})
+		rep, text := p.verify(dev)
+		t.Logf("verify (real Backstage renders the edited skeleton):\n%s", text)
+		r := result(rep, verify.CheckScaffolderDryRun)
+		if r.Status != verify.Fail || r.HTTPStatus != 200 || !strings.Contains(r.Evidence, "storageUri reach no rendered file") {
+			t.Errorf("scaffolder-dry-run: %s, HTTP %d (%s), want a failure naming storageUri after a 200 render", r.Status, r.HTTPStatus, r.Evidence)
+		}
+	})
 
 	t.Run("template location without allow gives Backstage's NotAllowedError; verify fails and doctor names it", func(t *testing.T) {
 		// The rollout's new backend refuses the Template at once when
@@ -286,11 +351,33 @@ func TestRealBackstageGoldenPath(t *testing.T) {
 		}
 	})
 
+	t.Run("guest sign-in not allowed outside development: Backstage refuses the guest and verify names it", func(t *testing.T) {
+		p.editAppConfig(func(cfg map[string]any) {
+			guest := cfg["auth"].(map[string]any)["providers"].(map[string]any)["guest"].(map[string]any)
+			delete(guest, "dangerouslyAllowOutsideDevelopment")
+		})
+		var last string
+		why := eventually(t, realBackendReady, func() string {
+			rep, text := p.verify(dev)
+			last = text
+			if r := result(rep, verify.CheckGuestSignIn); r.Status != verify.Fail || !strings.Contains(r.Evidence, "dangerouslyAllowOutsideDevelopment") {
+				return fmt.Sprintf("guest-sign-in: %s %d %s", r.Status, r.HTTPStatus, r.Evidence)
+			}
+			return ""
+		})
+		t.Logf("verify (real Backstage):\n%s", last)
+		if why != "" {
+			t.Fatalf("the real guest provider's refusal never reached verify: %s", why)
+		}
+	})
+
 	t.Run("prod starts with the prod config and refuses a guest", func(t *testing.T) {
 		prod := p.config("prod")
 		p.up(prod)
+		var rep verify.Report
 		why := eventually(t, realBackendReady, func() string {
-			rep, text := p.verify(prod)
+			var text string
+			rep, text = p.verify(prod)
 			r := result(rep, verify.CheckScaffolderActions)
 			if r.HTTPStatus != 401 {
 				return fmt.Sprintf("scaffolder-actions %d, want 401 for a guest:\n%s", r.HTTPStatus, text)
@@ -299,6 +386,9 @@ func TestRealBackstageGoldenPath(t *testing.T) {
 		})
 		if why != "" {
 			t.Fatal(why)
+		}
+		if r := result(rep, verify.CheckGuestSignIn); r.Status != verify.Skip {
+			t.Errorf("guest-sign-in with GitHub sign-in: %s (%s), want skip", r.Status, r.Evidence)
 		}
 		logs, err := verify.DeploymentLogs(context.Background(), p.kube, content.BackstageNamespace, content.BackstageRelease)
 		if err != nil {
