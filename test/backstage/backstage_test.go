@@ -351,7 +351,7 @@ func TestRealBackstageGoldenPath(t *testing.T) {
 		}
 	})
 
-	t.Run("guest sign-in not allowed outside development: Backstage refuses the guest and verify names it", func(t *testing.T) {
+	t.Run("guest sign-in not allowed outside development: Backstage refuses the guest, verify fails and doctor names it", func(t *testing.T) {
 		p.editAppConfig(func(cfg map[string]any) {
 			guest := cfg["auth"].(map[string]any)["providers"].(map[string]any)["guest"].(map[string]any)
 			delete(guest, "dangerouslyAllowOutsideDevelopment")
@@ -368,6 +368,10 @@ func TestRealBackstageGoldenPath(t *testing.T) {
 		t.Logf("verify (real Backstage):\n%s", last)
 		if why != "" {
 			t.Fatalf("the real guest provider's refusal never reached verify: %s", why)
+		}
+		found, out := p.doctor(dev)
+		if ev, ok := found["guest-sign-in-refused"]; !ok || !strings.Contains(ev, "dangerouslyAllowOutsideDevelopment") {
+			t.Errorf("doctor did not name the refusal with Backstage's own message; got %s", out)
 		}
 	})
 
