@@ -1,13 +1,14 @@
 // Package diag is neuroscale's one vocabulary for what a check found: a
 // Diagnostic (ID, severity, object, position, message, fix, evidence),
-// printed by one text printer and one JSON printer, and the one way to
-// carry what to do next (Hint) and an exit code (ExitCode) on an error,
-// read back with errors.As. The checks that run before anything changes
-// (preflight, validate) report Diagnostics; the command layer prints them.
+// printed by one text printer (and as JSON through its field tags, by the
+// command layer's -o json); Failed, every problem a check found as one
+// error; and the one way to carry what to do next (Hint) and an exit code
+// (ExitCode) on an error, read back with errors.As. Config, preflight,
+// secrets, validate and doctor report Diagnostics; the command layer
+// prints them.
 package diag
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -107,14 +108,6 @@ func WriteText(w io.Writer, ds []Diagnostic) error {
 		}
 	}
 	return nil
-}
-
-// WriteJSON prints v (a report holding diagnostics, or a slice of them)
-// as indented JSON.
-func WriteJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 // Failed is the error of a check that found problems: every one of them
