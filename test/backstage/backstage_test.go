@@ -239,6 +239,32 @@ func eventually(t *testing.T, budget time.Duration, check func() string) string 
 	}
 }
 
+// failsAndDoctorNames waits, within a new backend's start, until verify's
+// check fails with want in its evidence or log lines (Backstage's own
+// words), then has doctor name it as finding with doctorWant in its
+// evidence.
+func (p *platform) failsAndDoctorNames(t *testing.T, cfg, check, want, finding, doctorWant string) {
+	t.Helper()
+	var last string
+	why := eventually(t, realBackendReady, func() string {
+		rep, text := p.verify(cfg)
+		last = text
+		r := result(rep, check)
+		if r.Status != verify.Fail || !strings.Contains(r.Evidence+" "+strings.Join(r.Lines, " "), want) {
+			return fmt.Sprintf("%s: %s %d %s", check, r.Status, r.HTTPStatus, r.Evidence)
+		}
+		return ""
+	})
+	t.Logf("verify (real Backstage):\n%s", last)
+	if why != "" {
+		t.Fatalf("real Backstage's %q never reached verify: %s", want, why)
+	}
+	found, out := p.doctor(cfg)
+	if ev, ok := found[finding]; !ok || !strings.Contains(ev, doctorWant) {
+		t.Errorf("doctor did not name %s with Backstage's own message (%q); got %s", finding, doctorWant, out)
+	}
+}
+
 func result(rep verify.Report, id string) verify.Result {
 	for _, r := range rep.Results {
 		if r.ID == id {
@@ -276,31 +302,31 @@ func TestRealBackstageGoldenPath(t *testing.T) {
 		return
 	}
 
-	t.Run("a broken skeleton fails the real dry-run with fetch:template's own error", func(t *testing.T) {
-		p.editSkeleton(t, func(s string) string {
-			return strings.Replace(s, "${{ values.name }}", "${{ values.name | nosuchfilter }}", 1)
-		})
-		rep, text := p.verify(dev)
-		t.Logf("verify (real Backstage renders the edited skeleton):\n%s", text)
-		r := result(rep, verify.CheckScaffolderDryRun)
-		if r.Status != verify.Fail || !strings.Contains(r.Evidence, "nosuchfilter") {
-			t.Errorf("scaffolder-dry-run: %s (%s), want a failure with the renderer's error about nosuchfilter", r.Status, r.Evidence)
-		}
-	})
-
-	t.Run("a Template parameter the skeleton does not use fails verify after the real render", func(t *testing.T) {
+	// Skeleton edits the real backend renders at once (verify sends the
+	// Template ConfigMap's files to the scaffolder's dry-run).
+	for _, tc := range []struct {
+		name     string
+		from, to string
+		httpCode int    // of the dry-run; 0 for any
+		want     string // in scaffolder-dry-run's failure
+	}{
+		{"a broken skeleton fails the real dry-run with fetch:template's own error",
+			"${{ values.name }}", "${{ values.name | nosuchfilter }}", 0, "filter not found: nosuchfilter"},
 		// storageUri is the one parameter only the skeleton uses (owner and
 		// costCenter also reach the pull request's description).
-		p.editSkeleton(t, func(s string) string {
-			return strings.Replace(s, "${{ values.storageUri }}", "gs://neuroscale-test/fixed-model", 1)
+		{"a Template parameter the skeleton does not use fails verify after the real render",
+			"${{ values.storageUri }}", "gs://neuroscale-test/fixed-model", 200, "storageUri reach no rendered file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p.editSkeleton(t, func(s string) string { return strings.Replace(s, tc.from, tc.to, 1) })
+			rep, text := p.verify(dev)
+			t.Logf("verify (real Backstage renders the edited skeleton):\n%s", text)
+			r := result(rep, verify.CheckScaffolderDryRun)
+			if r.Status != verify.Fail || tc.httpCode != 0 && r.HTTPStatus != tc.httpCode || !strings.Contains(r.Evidence, tc.want) {
+				t.Errorf("scaffolder-dry-run: %s, HTTP %d (%s), want a failure with %q", r.Status, r.HTTPStatus, r.Evidence, tc.want)
+			}
 		})
-		rep, text := p.verify(dev)
-		t.Logf("verify (real Backstage renders the edited skeleton):\n%s", text)
-		r := result(rep, verify.CheckScaffolderDryRun)
-		if r.Status != verify.Fail || r.HTTPStatus != 200 || !strings.Contains(r.Evidence, "storageUri reach no rendered file") {
-			t.Errorf("scaffolder-dry-run: %s, HTTP %d (%s), want a failure naming storageUri after a 200 render", r.Status, r.HTTPStatus, r.Evidence)
-		}
-	})
+	}
 
 	t.Run("template location without allow gives Backstage's NotAllowedError; verify fails and doctor names it", func(t *testing.T) {
 		// The rollout's new backend refuses the Template at once when
@@ -312,23 +338,7 @@ func TestRealBackstageGoldenPath(t *testing.T) {
 			locs := cfg["catalog"].(map[string]any)["locations"].([]any)
 			delete(locs[0].(map[string]any), "rules")
 		})
-		var last string
-		why := eventually(t, realBackendReady, func() string {
-			rep, text := p.verify(dev)
-			last = text
-			if r := result(rep, verify.CheckCatalogLog); r.Status != verify.Fail || !strings.Contains(strings.Join(r.Lines, " "), "NotAllowedError") {
-				return "catalog-log: " + string(r.Status) + " " + r.Evidence
-			}
-			return ""
-		})
-		t.Logf("verify (real Backstage):\n%s", last)
-		if why != "" {
-			t.Fatalf("the real catalog's NotAllowedError never reached verify: %s", why)
-		}
-		found, out := p.doctor(dev)
-		if ev, ok := found["template-rejected"]; !ok || !strings.Contains(ev, "is not of an allowed kind for that location") {
-			t.Errorf("doctor did not name the rejection with Backstage's own message; got %s", out)
-		}
+		p.failsAndDoctorNames(t, dev, verify.CheckCatalogLog, "NotAllowedError", "template-rejected", "is not of an allowed kind for that location")
 	})
 
 	t.Run("no dev auth policy gives a real 401 that doctor names", func(t *testing.T) {
@@ -356,23 +366,7 @@ func TestRealBackstageGoldenPath(t *testing.T) {
 			guest := cfg["auth"].(map[string]any)["providers"].(map[string]any)["guest"].(map[string]any)
 			delete(guest, "dangerouslyAllowOutsideDevelopment")
 		})
-		var last string
-		why := eventually(t, realBackendReady, func() string {
-			rep, text := p.verify(dev)
-			last = text
-			if r := result(rep, verify.CheckGuestSignIn); r.Status != verify.Fail || !strings.Contains(r.Evidence, "dangerouslyAllowOutsideDevelopment") {
-				return fmt.Sprintf("guest-sign-in: %s %d %s", r.Status, r.HTTPStatus, r.Evidence)
-			}
-			return ""
-		})
-		t.Logf("verify (real Backstage):\n%s", last)
-		if why != "" {
-			t.Fatalf("the real guest provider's refusal never reached verify: %s", why)
-		}
-		found, out := p.doctor(dev)
-		if ev, ok := found["guest-sign-in-refused"]; !ok || !strings.Contains(ev, "dangerouslyAllowOutsideDevelopment") {
-			t.Errorf("doctor did not name the refusal with Backstage's own message; got %s", out)
-		}
+		p.failsAndDoctorNames(t, dev, verify.CheckGuestSignIn, "dangerouslyAllowOutsideDevelopment", "guest-sign-in-refused", "dangerouslyAllowOutsideDevelopment")
 	})
 
 	t.Run("prod starts with the prod config and refuses a guest", func(t *testing.T) {
