@@ -306,7 +306,9 @@ func TestPlatform(t *testing.T) {
 		t.Errorf("endpoints not attributed to their components: %v", endpoints)
 	}
 
-	// A second up changes nothing and is fast.
+	// A second up changes nothing. How fast it is, is the bench's to
+	// report (scripts/bench), not a test's to assert: on a loaded machine
+	// any limit is a coin toss.
 	before := p.snapshot()
 	noop := p.run(cfg, "up", "--no-forward", "--no-verify", "-o", "json")
 	p.mustSucceed(noop, "no-op up")
@@ -319,9 +321,6 @@ func TestPlatform(t *testing.T) {
 		t.Errorf("no-op up changed resourceVersions: %v", ch)
 	}
 	t.Logf("MEASURE no-op up: %s wall, peak RSS %d MiB", noop.took.Round(10*time.Millisecond), noop.maxRSSKB/1024)
-	if noop.took > 20*time.Second {
-		t.Errorf("no-op up took %s", noop.took)
-	}
 
 	t.Run("values change re-applies only the component, dependents re-checked", func(t *testing.T) {
 		cfg := p.config("components:\n  cert-manager:\n    values:\n      podLabels: {neuroscale-test: changed}\n")
