@@ -31,6 +31,14 @@ type Image struct {
 	Source string `json:"source"`
 }
 
+// PodSpecPath returns where objects of kind keep their pod spec, false
+// for kinds that run no pods. Platform rules on containers
+// (internal/validate) walk the same fields.
+func PodSpecPath(kind string) ([]string, bool) {
+	p, ok := podSpecPaths[kind]
+	return p, ok
+}
+
 // podSpecPaths are where each workload kind keeps its pod spec.
 var podSpecPaths = map[string][]string{
 	"Pod":         {"spec"},
@@ -88,7 +96,7 @@ type fieldRef struct{ ref, field string }
 
 // objectImages are the images named by one rendered object.
 func objectImages(o *unstructured.Unstructured) []fieldRef {
-	if path, ok := podSpecPaths[o.GetKind()]; ok {
+	if path, ok := PodSpecPath(o.GetKind()); ok {
 		spec, _, _ := unstructured.NestedMap(o.Object, path...)
 		return podSpecImages(spec)
 	}
