@@ -8,27 +8,47 @@ import (
 	"sync"
 	"testing"
 
+	"k8s.io/utils/ptr"
+
+	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d/dockertest"
+	"github.com/neuroscale-dev/neuroscale/internal/config"
 	"github.com/neuroscale-dev/neuroscale/internal/prepull"
+	"github.com/neuroscale-dev/neuroscale/internal/render"
 )
 
-// TestNodePullerPrePulls pre-pulls five images, two at a time, into a
-// running cluster's node through the Docker fake: `crictl pull` runs in
-// the server node once for exactly each image the node lacks, never more
-// than two at once, the image the node already has is not pulled, and the
-// one the registry refuses is a warning that does not stop the others.
-func TestNodePullerPrePulls(t *testing.T) {
-	refs := []string{
-		"quay.io/jetstack/cert-manager-controller:v1.21.1",
-		"ghcr.io/backstage/backstage:1.45.0",
-		"kserve/sklearnserver:v0.20.0",
-		"docker.io/library/missing:v1",
-		"docker.io/envoyproxy/envoy:v1.37.2",
+// renderedImages are the images of the real dev platform with the demo,
+// rendered from the upstream fixtures, as up pre-pulls them.
+func renderedImages(t *testing.T) []string {
+	t.Helper()
+	r, err := config.Resolve(&config.Platform{
+		APIVersion: config.APIVersion, Kind: config.KindPlatform, Profile: "dev",
+		Sources:    config.Sources{Mirror: catalogtest.MirrorURL(t), CacheDir: t.TempDir()},
+		Components: config.Components{Demo: &config.Component{Enabled: ptr.To(true)}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	p, err := render.Render(context.Background(), r, render.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return prepull.Refs(prepull.Images(p))
+}
+
+// TestNodePullerPrePulls pre-pulls the rendered platform's images, two at
+// a time, into a running cluster's node through the Docker fake: `crictl
+// pull` runs in the server node once for exactly each rendered image the
+// node lacks, never more than two at once, the image the node already has
+// is not pulled, and one the registry refuses is a warning that does not
+// stop the others.
+func TestNodePullerPrePulls(t *testing.T) {
+	refs := renderedImages(t)
+	present, refused := refs[1], refs[len(refs)-1]
 	const limit = 2
 	var (
 		mu       sync.Mutex
-		onNode   = map[string]bool{"docker.io/envoyproxy/envoy:v1.37.2": true}
+		onNode   = map[string]bool{present: true}
 		inFlight int
 		maxSeen  int
 		pulls    []string
@@ -63,7 +83,7 @@ func TestNodePullerPrePulls(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			inFlight--
-			if ref == "docker.io/library/missing:v1" {
+			if ref == refused {
 				return 1, "FATA[0001] pulling image: rpc error: code = NotFound"
 			}
 			onNode[ref] = true
@@ -81,18 +101,19 @@ func TestNodePullerPrePulls(t *testing.T) {
 	res := prepull.Run(context.Background(), np, refs, prepull.Options{Parallel: limit, Report: func(s prepull.Status) { reports = append(reports, s) }})
 
 	slices.Sort(pulls)
-	want := []string{"docker.io/library/missing:v1", "ghcr.io/backstage/backstage:1.45.0", "kserve/sklearnserver:v0.20.0", "quay.io/jetstack/cert-manager-controller:v1.21.1"}
+	want := slices.DeleteFunc(slices.Clone(refs), func(r string) bool { return r == present })
+	slices.Sort(want)
 	if !slices.Equal(pulls, want) {
 		t.Errorf("crictl pull ran for %q, want once for each image the node lacks %q", pulls, want)
 	}
 	if maxSeen != limit {
 		t.Errorf("%d pulls ran at once, want %d", maxSeen, limit)
 	}
-	if res.Pulled != 4 || res.Bytes != 4_000_000 {
-		t.Errorf("pulled %d images, %d bytes; want 4 and 4000000 (sizes from crictl inspecti)", res.Pulled, res.Bytes)
+	if n := int64(len(refs) - 1); res.Pulled != int(n) || res.Bytes != n*1_000_000 {
+		t.Errorf("pulled %d images, %d bytes; want %d and %d (sizes from crictl inspecti)", res.Pulled, res.Bytes, n, n*1_000_000)
 	}
 	var perr *prepull.PullError
-	if len(res.Failed) != 1 || !errors.As(res.Failed[0], &perr) || perr.Image != "docker.io/library/missing:v1" {
+	if len(res.Failed) != 1 || !errors.As(res.Failed[0], &perr) || perr.Image != refused {
 		t.Errorf("failures %v, want the missing image only", res.Failed)
 	}
 	if len(reports) != len(refs) || reports[len(reports)-1].Done != len(refs) || reports[len(reports)-1].Failed != 1 {
