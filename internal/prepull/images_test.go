@@ -1,16 +1,13 @@
 package prepull
 
 import (
-	"context"
 	"slices"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
-	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
-	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/prepull/prepulltest"
 	"github.com/neuroscale-dev/neuroscale/internal/render"
 )
 
@@ -124,18 +121,7 @@ spec: {rules: [{validate: {pattern: {spec: {containers: [{image: "!*:latest"}]}}
 // (model server, storage initializer, queue-proxy), each once, in install
 // order, and none of the images only Helm tests or deletion use.
 func TestImagesOfThePlatform(t *testing.T) {
-	r, err := config.Resolve(&config.Platform{
-		APIVersion: config.APIVersion, Kind: config.KindPlatform, Profile: "dev",
-		Sources:    config.Sources{Mirror: catalogtest.MirrorURL(t), CacheDir: t.TempDir()},
-		Components: config.Components{Demo: &config.Component{Enabled: ptr.To(true)}},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := render.Render(context.Background(), r, render.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := prepulltest.Platform(t)
 	imgs := Images(p)
 	byRef := map[string]Image{}
 	for _, img := range imgs {

@@ -8,33 +8,10 @@ import (
 	"sync"
 	"testing"
 
-	"k8s.io/utils/ptr"
-
-	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d/dockertest"
-	"github.com/neuroscale-dev/neuroscale/internal/config"
 	"github.com/neuroscale-dev/neuroscale/internal/prepull"
-	"github.com/neuroscale-dev/neuroscale/internal/render"
+	"github.com/neuroscale-dev/neuroscale/internal/prepull/prepulltest"
 )
-
-// renderedImages are the images of the real dev platform with the demo,
-// rendered from the upstream fixtures, as up pre-pulls them.
-func renderedImages(t *testing.T) []string {
-	t.Helper()
-	r, err := config.Resolve(&config.Platform{
-		APIVersion: config.APIVersion, Kind: config.KindPlatform, Profile: "dev",
-		Sources:    config.Sources{Mirror: catalogtest.MirrorURL(t), CacheDir: t.TempDir()},
-		Components: config.Components{Demo: &config.Component{Enabled: ptr.To(true)}},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := render.Render(context.Background(), r, render.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return prepull.Refs(prepull.Images(p))
-}
 
 // TestNodePullerPrePulls pre-pulls the rendered platform's images, two at
 // a time, into a running cluster's node through the Docker fake: `crictl
@@ -43,7 +20,7 @@ func renderedImages(t *testing.T) []string {
 // is not pulled, and one the registry refuses is a warning that does not
 // stop the others.
 func TestNodePullerPrePulls(t *testing.T) {
-	refs := renderedImages(t)
+	refs := prepull.Refs(prepull.Images(prepulltest.Platform(t)))
 	present, refused := refs[1], refs[len(refs)-1]
 	const limit = 2
 	var (
