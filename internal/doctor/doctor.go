@@ -39,6 +39,7 @@ import (
 const (
 	IDTemplateRejected        = "template-rejected"
 	IDScaffolderUnauthorized  = "scaffolder-unauthorized"
+	IDGuestSignInRefused      = "guest-sign-in-refused"
 	IDAppTitleMissing         = "app-title-missing"
 	IDProbesDrift             = "probes-drift"
 	IDSecretEmpty             = "secret-empty"
@@ -159,6 +160,7 @@ func checks() []check {
 		{"forwards", checkForwards},
 		{"backstage logs", checkTemplateRejected},
 		{"scaffolder actions", checkScaffolder},
+		{"guest sign-in", checkGuestSignIn},
 		{"backstage app-config", checkAppTitle},
 		{"backstage probes", checkProbes},
 		{"secrets", checkSecrets},
