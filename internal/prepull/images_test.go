@@ -133,7 +133,7 @@ func TestImagesOfThePlatform(t *testing.T) {
 	for ref, comp := range map[string]string{
 		"quay.io/jetstack/cert-manager-controller:v1.21.1":        "cert-manager",
 		"quay.io/jetstack/cert-manager-startupapicheck:v1.21.1":   "cert-manager",
-		"docker.io/envoyproxy/envoy:v1.37.2":                      "kourier",
+		"docker.io/envoyproxy/envoy:v1.37.5":                      "kourier",
 		"kserve/kserve-controller:v0.20.0":                        "kserve",
 		"kserve/sklearnserver:v0.20.0":                            "demo",
 		"kserve/storage-initializer:v0.20.0":                      "kserve",
