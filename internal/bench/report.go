@@ -25,6 +25,8 @@ type Summary struct {
 	Render     Phase    `json:"render"`
 	PeakRSSMiB float64  `json:"peak_rss_mib"`
 	Delayed    *Delayed `json:"delayed,omitempty"`
+	// Laptop is the laptop model's cold installs, when that variant ran.
+	Laptop *LaptopSummary `json:"laptop,omitempty"`
 }
 
 // Phase is one measured phase: medians in seconds.
@@ -55,6 +57,7 @@ func Summarize(res *Results) Summary {
 		c, n := phases(res.Runs, "delayed")
 		s.Delayed = &Delayed{Cold: c, Noop: n}
 	}
+	s.Laptop = summarizeLaptop(res.Runs)
 	return s
 }
 
@@ -91,6 +94,9 @@ func WriteJSON(file string, s Summary) error {
 // WriteTable prints the summary, the goals of issue 8 beside what was
 // measured, and per-component medians (where the time goes).
 func WriteTable(w io.Writer, res *Results, s Summary) error {
+	if slices.Equal(res.Variants, []string{VariantLaptop}) {
+		return writeLaptop(w, res, s)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "variant\tphase\tneuroscale\tbaseline\tns/baseline\tcritical path\tns/critical\t")
 	row := func(variant, phase string, p Phase) {
@@ -133,6 +139,10 @@ func WriteTable(w io.Writer, res *Results, s Summary) error {
 	goal(w, "no-op <= 2 s", s.Noop.NeuroscaleS, 2, "s")
 	goal(w, "no-op <= 0.1x baseline re-run", Ratio(s.Noop.NeuroscaleS, s.Noop.BaselineS), 0.1, "x")
 	goal(w, "render <= 1 s", s.Render.NeuroscaleS, 1, "s")
+	if l := s.Laptop; l != nil {
+		fmt.Fprintf(w, "\nlaptop model (cold, medians): baseline %s, up %s, up --pre-pull %s\n", secs(l.BaselineS), secs(l.NeuroscaleS), secs(l.PrePullS))
+		goal(w, "laptop: cold up --pre-pull <= 0.6x cold up", l.PrePullRatio, 0.6, "x")
+	}
 
 	for _, v := range res.Variants {
 		if err := stageTable(w, res, v); err != nil {

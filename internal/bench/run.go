@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -45,6 +46,9 @@ const (
 	// Smoke installs only a small part of the platform once, to check the
 	// harness in CI; its numbers mean nothing.
 	Smoke
+	// Laptop runs Options.Pairs rounds of the laptop variant only (its
+	// installs take minutes each: the pulls run at laptop time).
+	Laptop
 )
 
 // Options configure Run.
@@ -77,6 +81,17 @@ type Delay struct {
 type Variant struct {
 	Name   string
 	Delays []Delay
+	// Laptop runs the clusters with the laptop model (LaptopModel).
+	Laptop bool
+	// Tools are what is measured in each round, in order (default the
+	// baseline and neuroscale).
+	Tools []string
+}
+
+// laptopVariant measures the baseline, up and up --pre-pull on the
+// laptop model.
+func laptopVariant(delays []Delay) Variant {
+	return Variant{Name: VariantLaptop, Delays: delays, Laptop: true, Tools: []string{ToolBaseline, ToolNeuroscale, ToolPrePull}}
 }
 
 // Run is one install (cold) and its re-run (no-op) on one fresh cluster.
@@ -144,8 +159,11 @@ func (h *harness) run(ctx context.Context) (*Results, error) {
 	if h.o.Mode == Full {
 		variants = append(variants, Variant{Name: "delayed", Delays: h.o.Delays})
 	}
+	if h.o.Mode == Laptop {
+		variants = []Variant{laptopVariant(h.o.Delays)}
+	}
 	pairs := 1
-	if h.o.Mode == Full {
+	if h.o.Mode == Full || h.o.Mode == Laptop {
 		pairs = max(h.o.Pairs, 1)
 	}
 	for _, v := range variants {
@@ -159,9 +177,12 @@ func (h *harness) run(ctx context.Context) (*Results, error) {
 		for _, v := range variants {
 			// Alternate who goes first, so a drift in the machine's load
 			// over the run (another engineer's build) hits both alike.
-			tools := []string{"baseline", "neuroscale"}
+			tools := []string{ToolBaseline, ToolNeuroscale}
+			if len(v.Tools) > 0 {
+				tools = slices.Clone(v.Tools)
+			}
 			if i%2 == 1 {
-				tools = []string{"neuroscale", "baseline"}
+				slices.Reverse(tools)
 			}
 			for _, tool := range tools {
 				r, err := h.pair(ctx, v, tool, i)
@@ -263,7 +284,7 @@ func (h *harness) renders(ctx context.Context, res *Results) error {
 func (h *harness) pair(ctx context.Context, v Variant, tool string, i int) (_ *Run, err error) {
 	name := fmt.Sprintf("%s-%d-%s", v.Name, i, tool)
 	dir := filepath.Join(h.o.Work, "clusters", name)
-	kubeconfig, err := h.startCluster(ctx, dir, v.Delays)
+	kubeconfig, err := h.startCluster(ctx, dir, v)
 	if err != nil {
 		return nil, err
 	}
@@ -280,12 +301,16 @@ func (h *harness) pair(ctx context.Context, v Variant, tool string, i int) (_ *R
 			steps map[string]float64
 		)
 		switch tool {
-		case "neuroscale":
+		case ToolNeuroscale, ToolPrePull:
 			env := []string{"NEUROSCALE_CLUSTER_PROVIDER=existing"}
 			// --no-verify: verification talks HTTP to Backstage and the
 			// model through forwards, and nothing answers HTTP on the test
 			// cluster; the baseline does not verify either.
-			p, err = h.exec(ctx, label, env, h.o.Tools.Neuroscale, "up", "--no-forward", "--no-verify", "-o", "json", "-c", h.config, "--kubeconfig", kubeconfig)
+			args := []string{"up", "--no-forward", "--no-verify", "-o", "json", "-c", h.config, "--kubeconfig", kubeconfig}
+			if tool == ToolPrePull {
+				args = append(args, "--pre-pull")
+			}
+			p, err = h.exec(ctx, label, env, h.o.Tools.Neuroscale, args...)
 			if err != nil {
 				return nil, err
 			}
@@ -354,14 +379,27 @@ func baselineSteps(out []byte) map[string]float64 {
 	return steps
 }
 
-func (h *harness) startCluster(ctx context.Context, dir string, delays []Delay) (string, error) {
+func (h *harness) startCluster(ctx context.Context, dir string, v Variant) (string, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return "", fmt.Errorf("clear cluster dir: %w", err)
 	}
 	// --owner-pid: the cluster goes away with the harness, even on ^C.
 	args := []string{"start", dir, "--owner-pid", strconv.Itoa(os.Getpid())}
-	for _, d := range delays {
-		args = append(args, "--pod-ready-delay", fmt.Sprintf("%s=%s", d.Selector, d.Duration))
+	if v.Laptop {
+		// The delays become the workloads' start times in the model.
+		model, err := LaptopModel(v.Delays)
+		if err != nil {
+			return "", err
+		}
+		file := filepath.Join(h.o.Work, "laptop-model.yaml")
+		if err := os.WriteFile(file, model, 0o644); err != nil {
+			return "", fmt.Errorf("write laptop model: %w", err)
+		}
+		args = append(args, "--laptop", file)
+	} else {
+		for _, d := range v.Delays {
+			args = append(args, "--pod-ready-delay", fmt.Sprintf("%s=%s", d.Selector, d.Duration))
+		}
 	}
 	label := "cluster-" + filepath.Base(dir)
 	var (

@@ -31,6 +31,10 @@ type upOptions struct {
 	retain    bool
 	noWait    bool
 	dryRun    bool
+	// prePull is --pre-pull; prePullSet says it was given, since its
+	// default depends on the cluster provider.
+	prePull    bool
+	prePullSet bool
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -47,6 +51,7 @@ func newUpCmd(g *globals) *cobra.Command {
 			"up finishes the job.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.prePullSet = cmd.Flags().Changed("pre-pull")
 			return runUp(cmd.Context(), g, o)
 		},
 	}
@@ -57,6 +62,7 @@ func newUpCmd(g *globals) *cobra.Command {
 	f.BoolVar(&o.recreate, "recreate", false, "k3d: delete the cluster and create it anew")
 	f.BoolVar(&o.retain, "retain", false, "k3d: keep a cluster whose creation failed, to look at")
 	f.BoolVar(&o.noWait, "no-wait", false, "fail at once, naming it, when another up is changing the cluster, instead of waiting for it")
+	f.BoolVar(&o.prePull, "pre-pull", false, "pull every image of the platform onto the nodes while the components install (default: on for k3d, off for an existing cluster)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print what up would create and apply (cluster, pinned images, ports, networks, volumes, caches, components in order), touching neither Docker nor a cluster")
 	return cmd
 }
@@ -95,7 +101,12 @@ func runUp(ctx context.Context, g *globals, o upOptions) error {
 	}
 	sink := g.progressSink()
 	defer sink.Close()
+	var prePull *bool
+	if o.prePullSet {
+		prePull = &o.prePull
+	}
 	_, err := platform.Up(ctx, platform.Options{
+		PrePull:   prePull,
 		Config:    g.loadOptions(),
 		Cluster:   k3d.Options{Recreate: o.recreate, Retain: o.retain, Progress: progress.Writer(sink, g.streams.Err)},
 		Reapply:   o.reapply,

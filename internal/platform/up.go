@@ -37,6 +37,7 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/engine"
 	"github.com/neuroscale-dev/neuroscale/internal/forward"
 	"github.com/neuroscale-dev/neuroscale/internal/preflight"
+	"github.com/neuroscale-dev/neuroscale/internal/prepull"
 	"github.com/neuroscale-dev/neuroscale/internal/progress"
 	"github.com/neuroscale-dev/neuroscale/internal/render"
 	"github.com/neuroscale-dev/neuroscale/internal/runlock"
@@ -65,6 +66,10 @@ type Options struct {
 	// NoForward returns after verifying instead of supervising the
 	// port-forwards until ctx ends.
 	NoForward bool
+	// PrePull pulls every image of the rendered platform onto the nodes
+	// while the components install (package prepull); nil means on for
+	// k3d clusters and off for existing ones (--pre-pull).
+	PrePull *bool
 	// NoWait fails at once when another up holds the lock on the cluster
 	// (package runlock), instead of waiting for it.
 	NoWait bool
@@ -175,7 +180,9 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 	}); err != nil {
 		return nil, err
 	}
+	stopPull := u.prePull(ctx, r, p, access.REST)
 	report, err := u.convergeLocked(ctx, r, p, prep, access.REST)
+	stopPull()
 	if err != nil {
 		return nil, err
 	}
@@ -229,6 +236,9 @@ type run struct {
 	sink        progress.Sink
 	print       Printer
 	forwardWait time.Duration
+	// newPuller makes the pre-pull's puller (default run.puller); tests
+	// set it.
+	newPuller func(context.Context, *config.Resolved, *rest.Config) (prepull.Puller, func(), error)
 }
 
 func newRun(o Options) *run {

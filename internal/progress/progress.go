@@ -56,9 +56,13 @@ const (
 	PhaseRender    = "render"
 	PhaseValidate  = "validate"
 	PhaseCluster   = "cluster"
-	PhaseConverge  = "converge"
-	PhaseVerify    = "verify"
-	PhaseForward   = "forward"
+	// PhasePrePull pulls the platform's images onto the nodes while
+	// converge installs (package prepull): it runs beside converge and
+	// reports images done in Message and their bytes in Bytes.
+	PhasePrePull  = "pre-pull"
+	PhaseConverge = "converge"
+	PhaseVerify   = "verify"
+	PhaseForward  = "forward"
 )
 
 // Event is one state change of a phase (Phase set) or of a component's
@@ -404,6 +408,8 @@ func describe(e Event) string {
 	switch {
 	case e.Total > 0:
 		return fmt.Sprintf("%s %s %s/%s", e.Name(), bar(e.Bytes, e.Total, 10), formatBytes(e.Bytes), formatBytes(e.Total))
+	case e.Message != "" && e.Bytes > 0:
+		return e.Name() + " " + e.Message + " " + formatBytes(e.Bytes)
 	case e.Message != "":
 		return e.Name() + " " + e.Message
 	}

@@ -128,6 +128,14 @@ func TestSpinnerLine(t *testing.T) {
 	if n := len([]rune(last)); n != 29 || !strings.HasSuffix(last, "…  1m5s") {
 		t.Errorf("spinner line %q is %d columns, want 29 ending in the total time", last, n)
 	}
+	// Pre-pull knows images, not the total bytes: a count and the bytes.
+	width = 80
+	s.Report(Event{Time: at, Stage: "a-very-long-stage-name", State: StateReady})
+	s.Report(Event{Time: at.Add(60 * time.Second), Phase: "download", State: StateDone})
+	s.Report(Event{Time: at.Add(61 * time.Second), Phase: PhasePrePull, State: StateRunning, Message: "12/25 images", Bytes: 812_400_000})
+	if want := "⠋ pre-pull 12/25 images 812.4MB  1m5s"; !strings.HasSuffix(b.String(), want) {
+		t.Errorf("spinner %q does not end in %q", b.String(), want)
+	}
 	_ = s.Close()
 }
 

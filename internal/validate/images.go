@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/neuroscale-dev/neuroscale/internal/prepull"
 	"github.com/neuroscale-dev/neuroscale/internal/render"
 )
 
@@ -22,17 +23,6 @@ var unservedImages = []struct{ prefix, instead string }{
 	{"k8s.gcr.io/", "registry.k8s.io/ (same name and tag)"},
 }
 
-// podSpecPaths are where workload kinds keep their pod spec.
-var podSpecPaths = map[string][]string{
-	"Pod":         {"spec"},
-	"Deployment":  {"spec", "template", "spec"},
-	"StatefulSet": {"spec", "template", "spec"},
-	"DaemonSet":   {"spec", "template", "spec"},
-	"ReplicaSet":  {"spec", "template", "spec"},
-	"Job":         {"spec", "template", "spec"},
-	"CronJob":     {"spec", "jobTemplate", "spec", "template", "spec"},
-}
-
 // images reports containers whose image cannot be pulled any more: the
 // pod would sit in ImagePullBackOff and the install wait forever.
 func (c *check) images() {
@@ -43,7 +33,7 @@ func (c *check) images() {
 		for _, s := range comp.Steps {
 			// Objects include the hooks.
 			for _, o := range s.Objects {
-				path, ok := podSpecPaths[o.GetKind()]
+				path, ok := prepull.PodSpecPath(o.GetKind())
 				if !ok {
 					continue
 				}

@@ -1,16 +1,26 @@
 package k3d
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	dockerclient "github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/jsonmessage"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	k3dclient "github.com/k3d-io/k3d/v5/pkg/client"
+	"github.com/k3d-io/k3d/v5/pkg/runtimes"
+	"github.com/k3d-io/k3d/v5/pkg/runtimes/docker"
+	k3dtypes "github.com/k3d-io/k3d/v5/pkg/types"
 )
 
 // pullImages pulls every image of imgs that Docker does not have yet, one
@@ -148,4 +158,119 @@ func (e *PullError) Unwrap() error { return e.Err }
 // Hint says that the next run resumes and how to work offline.
 func (e *PullError) Hint() string {
 	return "run `neuroscale up` again: Docker keeps the layers it finished, so the pull resumes; offline, `docker load` the image (or pass a `neuroscale bundle` archive) first"
+}
+
+// NodePuller pulls images straight into the containerd of every node of a
+// running k3d cluster, with the node's own `crictl pull` run through the
+// Docker exec API: containerd then goes through the same registries.yaml
+// mirrors (the pull-through caches) as the kubelet, so what it fetches is
+// cached for the next cluster too, and a pod that needs the image later
+// finds it on its node.
+type NodePuller struct {
+	dc    dockerclient.APIClient
+	nodes []string
+}
+
+// NewNodePuller returns the puller for the named cluster's server and
+// agent nodes. Close it when done.
+func NewNodePuller(ctx context.Context, cluster string) (*NodePuller, error) {
+	dc, err := docker.GetDockerClient()
+	if err != nil {
+		return nil, &DockerUnavailableError{Err: err}
+	}
+	cl, err := k3dclient.ClusterGet(ctx, runtimes.Docker, &k3dtypes.Cluster{Name: cluster})
+	if err != nil {
+		dc.Close()
+		return nil, fmt.Errorf("look up k3d cluster %s: %w", cluster, err)
+	}
+	np := &NodePuller{dc: dc}
+	for _, n := range cl.Nodes {
+		if n.Role == k3dtypes.ServerRole || n.Role == k3dtypes.AgentRole {
+			np.nodes = append(np.nodes, n.Name)
+		}
+	}
+	if len(np.nodes) == 0 {
+		dc.Close()
+		return nil, fmt.Errorf("k3d cluster %s has no server or agent node", cluster)
+	}
+	return np, nil
+}
+
+// Close releases the Docker client.
+func (np *NodePuller) Close() error { return np.dc.Close() }
+
+// Pull pulls ref on every node unless the node has it, and returns the
+// image's size on a node as containerd reports it (unpacked layers).
+func (np *NodePuller) Pull(ctx context.Context, ref string) (int64, error) {
+	var size int64
+	for _, node := range np.nodes {
+		n, err := np.pullOn(ctx, node, ref)
+		if err != nil {
+			return 0, fmt.Errorf("node %s: %w", node, err)
+		}
+		size = n
+	}
+	return size, nil
+}
+
+func (np *NodePuller) pullOn(ctx context.Context, node, ref string) (int64, error) {
+	if n, ok := np.inspect(ctx, node, ref); ok {
+		return n, nil
+	}
+	code, out, err := execIn(ctx, np.dc, node, []string{"crictl", "pull", ref})
+	if err != nil {
+		return 0, err
+	}
+	if code != 0 {
+		return 0, fmt.Errorf("crictl pull exited %d: %s", code, strings.TrimSpace(out))
+	}
+	n, _ := np.inspect(ctx, node, ref)
+	return n, nil
+}
+
+// inspect asks the node's containerd whether it has ref, and its size.
+func (np *NodePuller) inspect(ctx context.Context, node, ref string) (int64, bool) {
+	code, out, err := execIn(ctx, np.dc, node, []string{"crictl", "inspecti", "-o", "json", ref})
+	if err != nil || code != 0 {
+		return 0, false
+	}
+	return imageSize(out), true
+}
+
+// imageSize reads status.size from `crictl inspecti -o json`, which
+// writes the CRI's uint64 as a JSON string; 0 when it is not there.
+func imageSize(out string) int64 {
+	var v struct {
+		Status struct {
+			Size json.RawMessage `json:"size"`
+		} `json:"status"`
+	}
+	if json.Unmarshal([]byte(out), &v) != nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(strings.Trim(string(v.Status.Size), `"`), 10, 64)
+	return n
+}
+
+// execIn runs cmd in the container and returns its exit code and its
+// standard output and error together.
+func execIn(ctx context.Context, dc dockerclient.APIClient, name string, cmd []string) (int, string, error) {
+	ex, err := dc.ContainerExecCreate(ctx, name, container.ExecOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		return 0, "", fmt.Errorf("exec in %s: %w", name, err)
+	}
+	att, err := dc.ContainerExecAttach(ctx, ex.ID, container.ExecAttachOptions{})
+	if err != nil {
+		return 0, "", fmt.Errorf("exec in %s: %w", name, err)
+	}
+	defer att.Close()
+	var out bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &out, att.Reader); err != nil {
+		return 0, "", fmt.Errorf("exec in %s: %w", name, err)
+	}
+	st, err := dc.ContainerExecInspect(ctx, ex.ID)
+	if err != nil {
+		return 0, "", fmt.Errorf("exec in %s: %w", name, err)
+	}
+	return st.ExitCode, out.String(), nil
 }

@@ -38,6 +38,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		o        bench.Options
 		quick    = fs.Bool("quick", false, "one pair, no delayed variant")
 		smoke    = fs.Bool("smoke", false, "one pair of a three-component platform, to check the harness (CI); numbers mean nothing")
+		laptop   = fs.Bool("laptop", false, "only the laptop variant (baseline, up, up --pre-pull on the laptop model), --pairs rounds")
 		jsonFile = fs.String("json", "", "write the medians as JSON to this file")
 		delays   = fs.String("delays", "", "delayed variant's pod readiness delays, SELECTOR=DURATION[;...] (default: bench.DefaultDelays)")
 	)
@@ -58,6 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	switch {
+	case *laptop:
+		o.Mode, o.RenderRuns = bench.Laptop, 1
 	case *smoke:
 		o.Mode, o.RenderRuns = bench.Smoke, 1
 	case *quick:

@@ -30,6 +30,8 @@ type Exec struct {
 }
 
 // ExecResult decides how an exec ends; nil runs every exec successfully.
+// It is called from the exec's own request, without the daemon's lock,
+// so execs may call it at the same time.
 type ExecResult func(e Exec) (exitCode int, output string)
 
 // SetExecResult installs f; use it after Start.
@@ -394,12 +396,16 @@ func (d *Daemon) startExec(w http.ResponseWriter, r *http.Request, execID string
 	}
 	d.mu.Lock()
 	e.Stdin = stdin
-	e.exit, e.output = 0, ""
-	if d.execResult != nil {
-		e.exit, e.output = d.execResult(e.Exec)
+	result, ex := d.execResult, e.Exec
+	d.mu.Unlock()
+	// ExecResult runs without the lock, so execs run side by side as on
+	// Docker and a test can hold one back to see how many are in flight.
+	exit, out := 0, ""
+	if result != nil {
+		exit, out = result(ex)
 	}
-	e.done = true
-	out := e.output
+	d.mu.Lock()
+	e.exit, e.output, e.done = exit, out, true
 	d.mu.Unlock()
 	if out != "" {
 		hdr := []byte{1, 0, 0, 0, 0, 0, 0, 0}

@@ -104,6 +104,15 @@ func (s *sim) runKind(ctx context.Context, k simKind, statusSub bool) {
 		if !ok || u.GetDeletionTimestamp() != nil || k.done(u) {
 			return
 		}
+		if s.laptop && k.gvr.Resource == "inferenceservices" {
+			ready, err := s.predictorReady(ctx, u)
+			if err != nil {
+				s.log.Warn("laptop: predictor pod", "object", u.GetNamespace()+"/"+u.GetName(), "err", err)
+			}
+			if !ready {
+				return
+			}
+		}
 		status := k.status(u, time.Now().UTC().Format(time.RFC3339))
 		patch, err := json.Marshal(map[string]any{"status": status})
 		if err != nil {
@@ -125,6 +134,15 @@ func (s *sim) runKind(ctx context.Context, k simKind, statusSub bool) {
 		AddFunc:    handle,
 		UpdateFunc: func(_, obj any) { handle(obj) },
 	})
+	if k.gvr.Resource == "inferenceservices" {
+		s.mu.Lock()
+		s.kickISVC = func(namespace, name string) {
+			if u, err := s.dyn.Resource(k.gvr).Namespace(namespace).Get(ctx, name, metav1.GetOptions{}); err == nil {
+				handle(u)
+			}
+		}
+		s.mu.Unlock()
+	}
 	go inf.Informer().Run(ctx.Done())
 }
 

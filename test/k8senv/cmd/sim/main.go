@@ -8,7 +8,10 @@
 //     kube-controller-manager then binds (as k3s's local-path provisioner);
 //   - KServe InferenceServices (serving.kserve.io/v1beta1) get the status
 //     KServe's controller writes once ready;
-//   - ArgoCD Applications (argoproj.io/v1alpha1) become Synced and Healthy.
+//   - ArgoCD Applications (argoproj.io/v1alpha1) become Synced and Healthy;
+//   - with --laptop, a laptop's image pulls and start times (laptop.go):
+//     a pod turns Ready only once its images came over a shared link into
+//     its node's cache and its workload's start time has passed.
 //
 // Custom resources are watched only once their CRD is Established, so sim
 // can start before the charts that bring those CRDs.
@@ -21,6 +24,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -32,17 +36,25 @@ import (
 func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the test cluster")
 	resync := flag.Duration("resync", 30*time.Second, "how often every object is looked at again, to retry failed updates")
+	laptop := flag.String("laptop", "", "laptop model file (image sizes, bandwidth, start times); the test cluster's pod-ready stages must wait for "+StartedAnnotation)
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := run(ctx, log, *kubeconfig, *resync); err != nil {
+	if err := run(ctx, log, *kubeconfig, *resync, *laptop); err != nil {
 		log.Error("sim failed", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, log *slog.Logger, kubeconfig string, resync time.Duration) error {
+func run(ctx context.Context, log *slog.Logger, kubeconfig string, resync time.Duration, laptopPath string) error {
+	var laptop *laptopModel
+	if laptopPath != "" {
+		var err error
+		if laptop, err = readLaptop(laptopPath); err != nil {
+			return err
+		}
+	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return fmt.Errorf("load kubeconfig: %w", err)
@@ -57,12 +69,15 @@ func run(ctx context.Context, log *slog.Logger, kubeconfig string, resync time.D
 	if err != nil {
 		return fmt.Errorf("dynamic client: %w", err)
 	}
-	s := &sim{log: log, cs: cs, dyn: dyn, resync: resync}
+	s := &sim{log: log, cs: cs, dyn: dyn, resync: resync, laptop: laptop != nil}
 	if err := s.ensureStorageClass(ctx); err != nil {
 		return err
 	}
 	s.runCore(ctx)
 	s.runCustomResources(ctx)
+	if laptop != nil {
+		s.runLaptop(ctx, laptop)
+	}
 	log.Info("sim running")
 	<-ctx.Done()
 	return nil
@@ -74,4 +89,12 @@ type sim struct {
 	cs     kubernetes.Interface
 	dyn    dynamic.Interface
 	resync time.Duration
+	// laptop is on with --laptop: InferenceServices then wait for their
+	// predictor pod (predictor.go).
+	laptop bool
+
+	mu sync.Mutex
+	// kickISVC looks at an InferenceService again (set while they are
+	// watched), when its predictor pod turned Ready.
+	kickISVC func(namespace, name string)
 }

@@ -21,6 +21,10 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
+// laptopStarted is sim's annotation for a pod whose images are pulled and
+// whose start is over (sim's StartedAnnotation; separate binaries).
+const laptopStarted = "testcluster.neuroscale.dev/started"
+
 var (
 	crdGVR   = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 	stageGVR = schema.GroupVersionResource{Group: "kwok.x-k8s.io", Version: "v1alpha1", Resource: "stages"}
@@ -141,8 +145,10 @@ func waitEstablished(ctx context.Context, dyn dynamic.Interface, name string) er
 // podReadyAgain). Each delay adds a copy of pod-ready restricted to its labels,
 // held back by the delay and given weight 1: kwok picks among matching
 // stages by weight, so a pod matching a delayed stage (weight 1) never
-// takes the default one (weight 0).
-func createStages(ctx context.Context, dyn dynamic.Interface, delays []podReadyDelay) error {
+// takes the default one (weight 0). With laptop set (sim's laptop model),
+// pod-ready and its delayed copies also wait for sim's StartedAnnotation,
+// which sim sets once the pod's images are pulled and its start is over.
+func createStages(ctx context.Context, dyn dynamic.Interface, delays []podReadyDelay, laptop bool) error {
 	docs := []string{
 		nodefast.DefaultNodeInit,
 		nodelease.DefaultNodeHeartbeatWithLease,
@@ -191,6 +197,16 @@ func createStages(ctx context.Context, dyn dynamic.Interface, delays []podReadyD
 			return fmt.Errorf("stage for %q: %w", d.Selector, err)
 		}
 		stages = append(stages, s)
+	}
+	if laptop {
+		for _, s := range stages {
+			if s.GetName() != podReady.GetName() && !strings.HasPrefix(s.GetName(), "pod-ready-delay-") {
+				continue
+			}
+			if err := unstructured.SetNestedStringMap(s.Object, map[string]string{laptopStarted: "true"}, "spec", "selector", "matchAnnotations"); err != nil {
+				return fmt.Errorf("stage %s: %w", s.GetName(), err)
+			}
+		}
 	}
 	for _, s := range stages {
 		if _, err := dyn.Resource(stageGVR).Create(ctx, s, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {

@@ -38,6 +38,7 @@ type startOptions struct {
 	timeout     time.Duration
 	resolvedDel []podReadyDelay
 	real        realComponents
+	laptop      string
 }
 
 func runStart(ctx context.Context, args []string) error {
@@ -52,12 +53,26 @@ func runStart(ctx context.Context, args []string) error {
 	fs.IntVar(&o.ownerPid, "owner-pid", 0, "stop the cluster when this process exits (used by the Go test helper)")
 	fs.BoolVar(&o.removeDir, "remove-dir-on-owner-exit", false, "remove DIR after stopping because the owner exited (the owner cannot clean up then)")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "how long to wait for the cluster to become ready")
+	fs.StringVar(&o.laptop, "laptop", "", "laptop model file for sim (image sizes, bandwidth, start times): pods turn Ready only once sim has pulled their images and let them start")
 	fs.Var(&o.real, "real", "comma-separated parts run for real beside the simulated pods (see real.go): backstage")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if o.dir == "" || o.bin == "" {
 		return errors.New("start needs --dir and --bin")
+	}
+	if o.laptop != "" {
+		if !o.simulate {
+			return errors.New("--laptop needs the simulator (--simulate=true)")
+		}
+		abs, err := filepath.Abs(o.laptop)
+		if err != nil {
+			return fmt.Errorf("resolve %s: %w", o.laptop, err)
+		}
+		o.laptop = abs
+		if _, err := os.Stat(o.laptop); err != nil {
+			return fmt.Errorf("--laptop: %w", err)
+		}
 	}
 	if o.webhooks != "on" && o.webhooks != "off" {
 		return fmt.Errorf("--webhooks=%q: want on or off", o.webhooks)
@@ -228,7 +243,7 @@ func start(ctx context.Context, o startOptions) error {
 	if err := installKwokCRDs(ctx, dyn); err != nil {
 		return err
 	}
-	if err := createStages(ctx, dyn, o.resolvedDel); err != nil {
+	if err := createStages(ctx, dyn, o.resolvedDel, o.laptop != ""); err != nil {
 		return err
 	}
 
@@ -277,7 +292,11 @@ func start(ctx context.Context, o startOptions) error {
 		return err
 	}
 	if o.simulate {
-		if _, err := spawn(dir, "sim", bin("sim"), "--kubeconfig="+kubeconfig); err != nil {
+		simArgs := []string{"--kubeconfig=" + kubeconfig}
+		if o.laptop != "" {
+			simArgs = append(simArgs, "--laptop="+o.laptop)
+		}
+		if _, err := spawn(dir, "sim", bin("sim"), simArgs...); err != nil {
 			return err
 		}
 	}
