@@ -33,18 +33,6 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
 )
 
-// simulated is what the bench still plays instead of the real program
-// (the README's test-cluster section has the same table); it is printed
-// with the results so a reader of the test output knows what was real.
-var simulated = []string{
-	"pods: kwok marks them Running; only the programs in test/k8senv/cmd/testcluster/real_programs.go run, as local processes",
-	"cert-manager (controller, cainjector, webhook): built and run by the harness, but not installed by this test",
-	"KServe controller manager, Knative Serving (controller, webhook, autoscaler), net-kourier: not yet built; InferenceService status is the simulator's",
-	"Kourier's Envoy gateway and the model server: simulated",
-	"ArgoCD's controllers: Application status is the simulator's",
-	"LoadBalancer ingress and volume provisioning: the simulator (as k3s's servicelb and local-path)",
-}
-
 func TestMain(m *testing.M) {
 	os.Exit(testcluster.Main(m, testcluster.WithReal("controllers")))
 }
@@ -65,7 +53,7 @@ type bench struct {
 func newBench(t *testing.T) *bench {
 	t.Helper()
 	c := testcluster.Get(t)
-	t.Logf("still simulated on this bench:\n  - %s", strings.Join(simulated, "\n  - "))
+	t.Logf("still simulated on this bench:\n  - %s", strings.Join(testcluster.Simulated("controllers"), "\n  - "))
 	root, err := testcluster.RepoRoot()
 	if err != nil {
 		t.Fatal(err)

@@ -54,12 +54,17 @@ build_real_controllers() {
 	exec 8>&-
 }
 
-# real_stop DIR: remove the local route of a bench's pod IPs, should its
-# launcher have been killed before it could (see real_controllers.go).
+# real_stop DIR: remove the network namespace and veth pair of a bench's
+# pods, should its launcher have been killed before it could (see
+# test/k8senv/cmd/testcluster/real_netns.go).
 real_stop() {
-	local route
-	[[ -f $1/pod-route ]] || return 0
-	route=$(<"$1/pod-route")
-	ip route del local "$route" dev lo 2>/dev/null || true
-	rm -f "$1/pod-route"
+	local ns hostif
+	[[ -f $1/netns ]] || return 0
+	read -r ns hostif <"$1/netns"
+	if [[ $ns == nsb-* ]]; then
+		ip netns delete "$ns" 2>/dev/null || true
+		ip link delete "$hostif" 2>/dev/null || true
+		rm -f "/run/neuroscale-testcluster/$ns"
+	fi
+	rm -f "$1/netns"
 }
