@@ -172,7 +172,7 @@ func tail(s string, n int) string {
 func (b *bench) render() map[string][]*unstructured.Unstructured {
 	b.t.Helper()
 	out := filepath.Join(b.dir, "rendered")
-	r := b.run(b.config("render.yaml", ""), "render", "--output", out)
+	r := b.run(b.config("render.yaml", ""), "render", "--output-dir", out)
 	b.mustSucceed(r, "render")
 	objs := map[string][]*unstructured.Unstructured{}
 	files, err := filepath.Glob(filepath.Join(out, "*.yaml"))

@@ -156,7 +156,8 @@ func TestKyverno(t *testing.T) {
 				return false, fmt.Errorf("up ended before applying kyverno: %s\n%s", errb.String(), out.String())
 			default:
 			}
-			return strings.Contains(errb.String(), "kyverno"), nil
+			// -o json: progress events on standard output.
+			return strings.Contains(out.String(), `"stage":"kyverno"`), nil
 		})
 		select {
 		case <-done:
