@@ -20,11 +20,11 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/validate"
 )
 
-// kyvernoOnly is the platform with Kyverno and its policies alone: the
+// realOnly is the platform with the components whose programs run for
+// real on the bench, cert-manager and Kyverno (with its policies): the
 // other components' webhooks have no real server on the bench yet, and
 // with admission webhooks on their resources could not be created.
-const kyvernoOnly = `components:
-  cert-manager: {enabled: false}
+const realOnly = `components:
   knative-serving: {enabled: false}
   kourier: {enabled: false}
   kserve: {enabled: false}
@@ -33,7 +33,9 @@ const kyvernoOnly = `components:
   demo: {enabled: false}
 `
 
-// TestKyverno installs Kyverno with neuroscale up while the real Kyverno
+// TestKyverno installs cert-manager and Kyverno with neuroscale up while
+// their real programs play their pods (cert-manager is then checked to
+// issue KServe's webhook certificate), and while the real Kyverno
 // admission controller plays its pod, then puts a corpus through the real
 // webhooks and through neuroscale's own evaluator (validate.Refusals) and
 // compares the verdicts, and finally stops the real server to check that
@@ -65,7 +67,7 @@ func TestKyverno(t *testing.T) {
 		})
 	}
 
-	cfg := b.config("neuroscale.yaml", kyvernoOnly)
+	cfg := b.config("neuroscale.yaml", realOnly)
 	// frozen is the pid of a Kyverno process stopped with SIGSTOP; it is
 	// continued whatever happens, so the cluster can stop cleanly.
 	var frozen int
@@ -74,8 +76,12 @@ func TestKyverno(t *testing.T) {
 			_ = syscall.Kill(frozen, syscall.SIGCONT)
 		}
 	})
-	b.mustSucceed(b.run(cfg, "up", "--no-forward", "--no-verify", "-o", "json"), "cold up with the real Kyverno")
+	b.mustSucceed(b.run(cfg, "up", "--no-forward", "--no-verify", "-o", "json"), "cold up with the real cert-manager and Kyverno")
 	b.checkKyvernoIsReal()
+
+	t.Run("cert-manager issues KServe's webhook certificate", func(t *testing.T) {
+		b.checkCertManagerIssues(t, rendered["kserve"])
+	})
 
 	t.Run("admission corpus, real Kyverno against validate", func(t *testing.T) {
 		var policies []*unstructured.Unstructured
@@ -143,7 +149,7 @@ func TestKyverno(t *testing.T) {
 		}
 		// A values change makes up re-apply Kyverno and its policies, whose
 		// webhooks are registered but not answering.
-		changed := b.config("changed.yaml", kyvernoOnly+"  kyverno:\n    values:\n      cleanupController:\n        podLabels: {bench: changed}\n")
+		changed := b.config("changed.yaml", realOnly+"  kyverno:\n    values:\n      cleanupController:\n        podLabels: {bench: changed}\n")
 		cmd, out, errb := b.start(changed, "up", "--no-forward", "--no-verify", "-o", "json")
 		done := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(done) }()

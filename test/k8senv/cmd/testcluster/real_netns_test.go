@@ -147,3 +147,35 @@ func TestPodNetwork(t *testing.T) {
 		t.Fatalf("veth %s left after remove", hostIf)
 	}
 }
+
+// TestPodNetworkReclaim: the namespace of a bench whose launcher died
+// (its record names a process that is gone) is removed by the next bench's
+// allocation, and its subnet is free again.
+func TestPodNetworkReclaim(t *testing.T) {
+	if why := podNetworkUnsupported(); why != "" {
+		t.Skip(why)
+	}
+	dead, err := newPodNetwork(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.remove()
+	record := filepath.Join(podNetRegistry, dead.name)
+	if err := os.WriteFile(record, []byte("999999999 1 /gone\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	next, err := newPodNetwork(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.remove()
+	if _, err := os.Stat(filepath.Join("/run/netns", dead.name)); err == nil {
+		t.Fatalf("the dead bench's namespace %s was not reclaimed", dead.name)
+	}
+	if _, err := net.InterfaceByName(dead.hostIf); err == nil {
+		t.Fatalf("the dead bench's veth %s was not reclaimed", dead.hostIf)
+	}
+	if next.cidr != dead.cidr {
+		t.Logf("reclaimed range %s, new bench got %s (another bench holds a lower one)", dead.cidr, next.cidr)
+	}
+}
