@@ -17,7 +17,8 @@ type program struct {
 	// adapt receives the container's args (variables expanded, mounted
 	// paths mapped) and returns the command line to run: where the program
 	// would bind a port on every address (taken by other programs here,
-	// as all pods share this machine's network) it binds its pod IP, and
+	// as all pods share the bench's one pod network namespace) it binds
+	// its pod IP, and
 	// it is pointed at its ServiceAccount kubeconfig when it reads no
 	// KUBECONFIG variable. Each deviation from the pod spec is listed in
 	// the README's test-cluster section.
