@@ -209,10 +209,12 @@ func (c *container) prepare(ctx context.Context, root string) (runSpec, error) {
 	if err := os.RemoveAll(files); err != nil {
 		return runSpec{}, fmt.Errorf("clean %s: %w", files, err)
 	}
-	if err := layoutVolumes(ctx, c.h.cs, c.pod, c.ctr, files); err != nil {
+	// The root is the container's own: no other pod shares it.
+	fs := podFS{root: files, files: map[string]string{}}
+	if err := layoutVolumes(ctx, c.h.cs, c.pod, c.ctr, fs, files); err != nil {
 		return runSpec{}, fmt.Errorf("pod %s/%s: %w", c.pod.Namespace, c.pod.Name, err)
 	}
-	mounts := containerMounts(c.ctr, files)
+	mounts := containerMounts(c.ctr, fs)
 	kubeconfig := filepath.Join(root, "kubeconfig")
 	if err := c.h.writeTokenKubeconfig(ctx, c.pod, kubeconfig); err != nil {
 		return runSpec{}, err
