@@ -2,8 +2,11 @@ package testcluster
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 )
 
 // WithReal runs the named parts of the platform for real beside the
@@ -11,7 +14,15 @@ import (
 // the real Backstage backend (test/backstage) for every Backstage pod, with
 // the config, files and environment that pod mounts, and a real PostgreSQL
 // for the chart's PostgreSQL pod; the pod's port-forward and logs reach
-// it. Use CanRunReal first to skip where the tools are missing.
+// it. "controllers" runs the platform's controllers and admission webhooks
+// (Kyverno's admission controller, cert-manager's controller, cainjector
+// and webhook; see test/k8senv/cmd/testcluster/real_programs.go), one
+// local process per container of the pods their charts create, with the
+// API server's admission webhooks on; the pods get IPs in a network
+// namespace of the bench's own. The first start builds the programs
+// (minutes cold; scripts/test builds them beforehand). The names combine:
+// WithReal("controllers", "backstage"). Use CanRunReal first to skip where
+// the tools or privileges are missing; Simulated lists what stays played.
 func WithReal(names ...string) Option {
 	return func(o *options) { o.real = append(o.real, names...) }
 }
@@ -34,9 +45,37 @@ func CanRunReal(names ...string) string {
 			if !havePostgres() {
 				return "PostgreSQL not found (initdb): real Backstage needs it for the chart's PostgreSQL pod; apt-get install -y postgresql"
 			}
+		case "controllers":
+			if why := podNetworkUnsupported(); why != "" {
+				return why
+			}
 		}
 	}
 	return ""
+}
+
+// podNetworkUnsupported says why the launcher cannot create the pods'
+// network namespace here (ip netns add and a veth pair need iproute2, and
+// CAP_NET_ADMIN and CAP_SYS_ADMIN), or "". The launcher checks the same
+// before it starts (real_netns.go in test/k8senv, a module of its own).
+func podNetworkUnsupported() string {
+	if _, err := exec.LookPath("ip"); err != nil {
+		return "ip (iproute2) not found on PATH: real controllers run in a network namespace of the bench's own"
+	}
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "cannot read this process's capabilities: " + err.Error()
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			const netAdmin, sysAdmin = 12, 21
+			if err == nil && caps&(1<<netAdmin) != 0 && caps&(1<<sysAdmin) != 0 {
+				return ""
+			}
+		}
+	}
+	return "real controllers run in a network namespace and veth pair of the bench's own (ip netns add): that needs root, or CAP_NET_ADMIN and CAP_SYS_ADMIN"
 }
 
 func havePostgres() bool {
@@ -45,4 +84,32 @@ func havePostgres() bool {
 	}
 	m, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
 	return len(m) > 0
+}
+
+// Simulated names what a cluster started WithReal(real...) still plays
+// instead of running the real program: the one list of it, printed by the
+// tests that use real components (issue 12) and quoted in the README.
+func Simulated(real ...string) []string {
+	has := map[string]bool{}
+	for _, r := range real {
+		has[r] = true
+	}
+	out := []string{"pods: kwok marks them Running and Ready; no container image runs"}
+	if has["controllers"] {
+		out = append(out,
+			"containers of Kyverno's admission controller and cert-manager (controller, cainjector, webhook) run as local processes built from their Go modules, in the bench's pod network namespace; every other container stays simulated, including Kyverno's background, cleanup and reports controllers")
+	} else {
+		out = append(out, "admission webhooks: off unless started WithReal(\"controllers\") or --webhooks=on (then nothing answers them)")
+	}
+	out = append(out,
+		"KServe's controller manager, Knative Serving (controller, webhook, autoscaler, activator) and net-kourier's controller: not run; the simulator writes InferenceService status",
+		"Kourier's Envoy gateway and the model server: not run",
+		"ArgoCD's controllers: not run; the simulator writes Application status",
+		"LoadBalancer ingress and volume provisioning: the simulator (as k3s's servicelb and local-path do)",
+		"Service IPs and cluster DNS: not routed; the API server reaches webhooks at their endpoints",
+	)
+	if !has["backstage"] {
+		out = append(out, "Backstage: not run unless started WithReal(\"backstage\")")
+	}
+	return out
 }

@@ -105,6 +105,29 @@ func enforces(spec, rule map[string]any) bool {
 
 // admit reports each policy rule that would refuse obj.
 func (c *check) admit(id string, policies []*unstructured.Unstructured, obj *unstructured.Unstructured, objName, fix string) {
+	for _, r := range Refusals(policies, obj) {
+		c.add(Finding{ID: id, Severity: Error, Object: objName,
+			Message: fmt.Sprintf("would be refused by ClusterPolicy %s rule %s at %s: %s", r.Policy, r.Rule, r.Path, r.Message),
+			Fix:     fix})
+	}
+}
+
+// Refusal is one enforcing policy rule whose validate pattern obj fails.
+type Refusal struct {
+	Policy, Rule string
+	// Path is where obj first differs from the pattern, e.g.
+	// metadata.labels.owner.
+	Path    string
+	Message string
+}
+
+// Refusals answers "would Kyverno refuse obj" with this package's own
+// evaluator of the platform's policies: every enforcing rule that selects
+// obj and whose pattern obj fails. Rules using constructs the evaluator does
+// not know are not judged. The test bench compares it with the real
+// Kyverno (test/real), so the answer is kept honest.
+func Refusals(policies []*unstructured.Unstructured, obj *unstructured.Unstructured) []Refusal {
+	var out []Refusal
 	for _, p := range policies {
 		spec, _ := p.Object["spec"].(map[string]any)
 		list, _ := spec["rules"].([]any)
@@ -121,12 +144,11 @@ func (c *check) admit(id string, policies []*unstructured.Unstructured, obj *uns
 			if err != nil || where == "" {
 				continue
 			}
-			msg := str(dig(rule, "validate", "message"))
-			c.add(Finding{ID: id, Severity: Error, Object: objName,
-				Message: fmt.Sprintf("would be refused by ClusterPolicy %s rule %s at %s: %s", p.GetName(), str(rule["name"]), strings.TrimPrefix(where, "."), msg),
-				Fix:     fix})
+			out = append(out, Refusal{Policy: p.GetName(), Rule: str(rule["name"]),
+				Path: strings.TrimPrefix(where, "."), Message: str(dig(rule, "validate", "message"))})
 		}
 	}
+	return out
 }
 
 // scaffolderValue matches ${{ values.x }} in the template's skeleton.
@@ -141,9 +163,29 @@ func (c *check) templateAdmission(policies []*unstructured.Unstructured) {
 	if cm == nil {
 		return
 	}
+	name := "the " + content.TemplateName + " skeleton (ConfigMap " + cm.GetNamespace() + "/" + cm.GetName() + ")"
+	obj, err := TemplateSample(cm)
+	if err != nil {
+		c.add(Finding{ID: RulePolicyTemplate, Severity: Error, Object: name,
+			Message: err.Error(),
+			Fix:     "fix assets/components/backstage/template"})
+		return
+	}
+	if obj == nil {
+		return
+	}
+	c.admit(RulePolicyTemplate, policies, obj, name,
+		"make the skeleton carry what the policy asks (labels owner and cost-center, kebab-case)")
+}
+
+// TemplateSample fills the model-endpoint template's InferenceService
+// skeleton (key inference-service.yaml of the templates ConfigMap cm) with
+// sample answers: what a developer gets from the form. It returns nil when
+// cm holds no skeleton.
+func TemplateSample(cm *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 	skel, _, _ := unstructured.NestedString(cm.Object, "data", "inference-service.yaml")
 	if skel == "" {
-		return
+		return nil, nil
 	}
 	sample := scaffolderValue.ReplaceAllStringFunc(skel, func(m string) string {
 		switch scaffolderValue.FindStringSubmatch(m)[1] {
@@ -155,15 +197,10 @@ func (c *check) templateAdmission(policies []*unstructured.Unstructured) {
 		return "sample"
 	})
 	obj := map[string]any{}
-	name := "the " + content.TemplateName + " skeleton (ConfigMap " + cm.GetNamespace() + "/" + cm.GetName() + ")"
 	if err := yaml.Unmarshal([]byte(sample), &obj); err != nil {
-		c.add(Finding{ID: RulePolicyTemplate, Severity: Error, Object: name,
-			Message: fmt.Sprintf("the skeleton is not YAML once filled in: %v", err),
-			Fix:     "fix assets/components/backstage/template"})
-		return
+		return nil, fmt.Errorf("the skeleton is not YAML once filled in: %w", err)
 	}
-	c.admit(RulePolicyTemplate, policies, &unstructured.Unstructured{Object: normalize(obj).(map[string]any)}, name,
-		"make the skeleton carry what the policy asks (labels owner and cost-center, kebab-case)")
+	return &unstructured.Unstructured{Object: normalize(obj).(map[string]any)}, nil
 }
 
 // normalize turns goccy's decoded integer types into int64, as in

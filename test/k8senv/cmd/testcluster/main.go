@@ -14,6 +14,10 @@
 // --real=backstage runs the real Backstage backend (test/backstage) for
 // every Backstage pod, with a real PostgreSQL for the chart's PostgreSQL
 // pod; see real_backstage.go and, for what stays simulated, real_pod.go.
+// --real=controllers runs the platform's controllers and admission
+// webhooks (real_programs.go) for the pods their charts create, in a
+// network namespace of the bench's own (real_netns.go), with webhooks on;
+// see real_harness.go. The two combine: --real=controllers,backstage.
 package main
 
 import (

@@ -36,7 +36,9 @@ func newPKIFiles(dir string) pkiFiles {
 
 // writePKI creates a throw-away CA and the certificates the stack needs.
 // ECDSA P-256 keeps generation instant; every component of 1.36 accepts it.
-func writePKI(f pkiFiles) error {
+// extraIPs are further addresses the API server is reached at (the node
+// side of a bench's pod network, see real_netns.go).
+func writePKI(f pkiFiles, extraIPs ...string) error {
 	if err := os.MkdirAll(filepath.Dir(f.CACert), 0o700); err != nil {
 		return fmt.Errorf("create pki dir: %w", err)
 	}
@@ -80,6 +82,9 @@ func writePKI(f pkiFiles) error {
 		DNSNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
 			"kubernetes.default.svc.cluster.local"},
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.96.0.1")},
+	}
+	for _, ip := range extraIPs {
+		server.IPAddresses = append(server.IPAddresses, net.ParseIP(ip))
 	}
 	if err := issue(ca, caKey, server, f.ServerCert, f.ServerKey); err != nil {
 		return err

@@ -152,8 +152,9 @@ func freePorts(n int) ([]int, error) {
 // processes until ctx ends (SIGTERM from scripts/testcluster stop) or the
 // owner process exits (a test binary that panicked skips its TestMain
 // cleanup; this is what stops its cluster then), and stops them in order.
-// It reports whether it stopped because the owner was gone.
-func supervise(ctx context.Context, dir string, owner int) (ownerGone bool) {
+// It reports whether it stopped because the owner was gone. beforeStop
+// runs before the processes are stopped (it stops the --real components).
+func supervise(ctx context.Context, dir string, owner int, beforeStop func()) (ownerGone bool) {
 	start := ""
 	if owner > 1 {
 		start = procStart(owner)
@@ -165,6 +166,7 @@ func supervise(ctx context.Context, dir string, owner int) (ownerGone bool) {
 		select {
 		case <-ctx.Done():
 			fmt.Printf("%s stop requested\n", time.Now().Format(time.RFC3339))
+			beforeStop()
 			stopAll(dir, 5*time.Second)
 			return false
 		case <-t.C:
@@ -173,6 +175,7 @@ func supervise(ctx context.Context, dir string, owner int) (ownerGone bool) {
 		if owner > 1 {
 			if s := procStart(owner); s == "" || s != start {
 				fmt.Printf("%s owner %d is gone: stopping the cluster\n", time.Now().Format(time.RFC3339), owner)
+				beforeStop()
 				stopAll(dir, 5*time.Second)
 				return true
 			}

@@ -23,70 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 )
-
-// realEnv is what a real component's starter gets from the launcher.
-type realEnv struct {
-	dir  string
-	root string // the repository (NEUROSCALE_TESTCLUSTER_ROOT)
-	cs   kubernetes.Interface
-	dyn  dynamic.Interface
-}
-
-// realStarters start the components --real can name. A starter prepares
-// what it needs before the cluster is reported ready and returns a stop
-// function that the launcher calls when the cluster stops.
-var realStarters = map[string]func(ctx context.Context, env realEnv) (stop func(), err error){
-	"backstage": startRealBackstage,
-}
-
-// startReal starts the components of o.real.
-func startReal(ctx context.Context, o startOptions) (stop func(), err error) {
-	var stops []func()
-	stop = func() {
-		for i := len(stops) - 1; i >= 0; i-- {
-			stops[i]()
-		}
-	}
-	if len(o.real) == 0 {
-		return stop, nil
-	}
-	root := os.Getenv("NEUROSCALE_TESTCLUSTER_ROOT")
-	if root == "" {
-		return nil, errors.New("--real needs NEUROSCALE_TESTCLUSTER_ROOT (the repository; scripts/testcluster sets it)")
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(o.dir, "kubeconfig"))
-	if err != nil {
-		return nil, fmt.Errorf("load kubeconfig: %w", err)
-	}
-	cfg.QPS, cfg.Burst = 50, 100
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("client: %w", err)
-	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("dynamic client: %w", err)
-	}
-	env := realEnv{dir: o.dir, root: root, cs: cs, dyn: dyn}
-	names := make([]string, 0, len(o.real))
-	for n := range o.real {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		s, err := realStarters[n](ctx, env)
-		if err != nil {
-			stop()
-			return nil, fmt.Errorf("--real=%s: %w", n, err)
-		}
-		stops = append(stops, s)
-	}
-	return stop, nil
-}
 
 // Labels the Backstage chart puts on its pods: the backend's and the
 // bundled PostgreSQL's.
@@ -124,6 +61,9 @@ type backend struct {
 }
 
 func startRealBackstage(ctx context.Context, env realEnv) (func(), error) {
+	if env.root == "" {
+		return nil, errors.New("needs NEUROSCALE_TESTCLUSTER_ROOT (the repository; scripts/testcluster sets it)")
+	}
 	logf := func(format string, args ...any) {
 		fmt.Printf("%s real backstage: %s\n", time.Now().Format(time.RFC3339), fmt.Sprintf(format, args...))
 	}
@@ -247,7 +187,10 @@ func (b *backstageBench) startBackend(ctx context.Context, p *corev1.Pod) (*back
 	if err := layoutVolumes(ctx, b.env.cs, p, c, fs, podDir); err != nil {
 		return nil, err
 	}
-	env, err := containerEnv(ctx, b.env.cs, p, c)
+	// The backend listens on loopback here, so that is its pod IP.
+	local := p.DeepCopy()
+	local.Status.PodIP = "127.0.0.1"
+	env, err := containerEnv(ctx, b.env.cs, local, c)
 	if err != nil {
 		return nil, err
 	}

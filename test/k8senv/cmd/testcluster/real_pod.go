@@ -14,7 +14,17 @@ package main
 //     see mapConfigPaths) are mapped to those places; its working
 //     directory is the image's WORKDIR under the pod root, where the
 //     image's root package.json is stood in for (layoutImage).
-//   - Network: a pod has its own network namespace and cluster DNS; here
+//   - Filesystem, --real=controllers: the same layout under a root per
+//     container, DIR/real/<ns>_<pod>_<container>/fs; a container path in
+//     an argument or variable is mapped to it by rewritePaths.
+//   - Network, --real=controllers: every pod of a real program shares the
+//     bench's one pod network namespace (real_netns.go), where the pod's IP
+//     is an address; a program that binds every address binds a port that
+//     the other pods' programs must then not use (real_programs.go moves
+//     such binds to the pod IP). There is no cluster DNS and no Service
+//     IP: the programs reach only the API server, and the API server
+//     reaches them at their endpoints.
+//   - Network, --real=backstage: a pod has its own network namespace and cluster DNS; here
 //     every process shares 127.0.0.1. The port the container listens on is
 //     replaced by a free loopback port (the pod's port-forward is pointed at
 //     it), and a Service name that a real stand-in serves (say the chart's
@@ -31,6 +41,7 @@ import (
 	"strconv"
 	"strings"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -125,7 +136,7 @@ func layoutVolumes(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod
 		if !ok {
 			return fmt.Errorf("volume mount %s: no volume of that name", m.Name)
 		}
-		files, err := volumeFiles(ctx, cs, pod.Namespace, v)
+		files, err := volumeFiles(ctx, cs, pod, v)
 		if err != nil {
 			return fmt.Errorf("volume %s: %w", v.Name, err)
 		}
@@ -180,14 +191,24 @@ func writeFile(path string, data []byte) error {
 	return nil
 }
 
-// volumeFiles returns a volume's files by relative path; nil for an emptyDir.
-func volumeFiles(ctx context.Context, cs kubernetes.Interface, ns string, v corev1.Volume) (map[string][]byte, error) {
+// volumeFiles returns a volume's files by relative path; nil for an
+// emptyDir and for volume types a real process cannot get here (hostPath,
+// PVCs: an empty directory stands in). A projected volume's
+// ServiceAccount token is a real token of the pod's ServiceAccount, bound
+// to the pod (TokenRequest), so the chart's RBAC is what the process gets.
+func volumeFiles(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod, v corev1.Volume) (map[string][]byte, error) {
+	ns := pod.Namespace
 	var data map[string][]byte
 	var items []corev1.KeyToPath
+	var optional *bool
 	switch {
 	case v.ConfigMap != nil:
+		optional, items = v.ConfigMap.Optional, v.ConfigMap.Items
 		cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, v.ConfigMap.Name, metav1.GetOptions{})
 		if err != nil {
+			if optional != nil && *optional {
+				return map[string][]byte{}, nil
+			}
 			return nil, err
 		}
 		data = map[string][]byte{}
@@ -197,32 +218,35 @@ func volumeFiles(ctx context.Context, cs kubernetes.Interface, ns string, v core
 		for k, b := range cm.BinaryData {
 			data[k] = b
 		}
-		items = v.ConfigMap.Items
 	case v.Secret != nil:
+		optional, items = v.Secret.Optional, v.Secret.Items
 		s, err := cs.CoreV1().Secrets(ns).Get(ctx, v.Secret.SecretName, metav1.GetOptions{})
 		if err != nil {
+			if optional != nil && *optional {
+				return map[string][]byte{}, nil
+			}
 			return nil, err
 		}
 		data = s.Data
-		items = v.Secret.Items
-	case v.EmptyDir != nil:
-		return nil, nil
+	case v.DownwardAPI != nil:
+		return downwardFiles(pod, v.DownwardAPI.Items)
 	case v.Projected != nil:
-		// The ServiceAccount token volume every pod gets: its ConfigMap
-		// (the cluster CA) is laid out; the token and downward API parts
-		// are not, as no real process here talks to the API server.
 		out := map[string][]byte{}
 		for _, src := range v.Projected.Sources {
-			var sub corev1.Volume
+			var files map[string][]byte
+			var err error
 			switch {
 			case src.ConfigMap != nil:
-				sub.ConfigMap = &corev1.ConfigMapVolumeSource{LocalObjectReference: src.ConfigMap.LocalObjectReference, Items: src.ConfigMap.Items}
+				files, err = volumeFiles(ctx, cs, pod, corev1.Volume{VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+					LocalObjectReference: src.ConfigMap.LocalObjectReference, Items: src.ConfigMap.Items, Optional: src.ConfigMap.Optional}}})
 			case src.Secret != nil:
-				sub.Secret = &corev1.SecretVolumeSource{SecretName: src.Secret.Name, Items: src.Secret.Items}
-			default:
-				continue
+				files, err = volumeFiles(ctx, cs, pod, corev1.Volume{VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+					SecretName: src.Secret.Name, Items: src.Secret.Items, Optional: src.Secret.Optional}}})
+			case src.DownwardAPI != nil:
+				files, err = downwardFiles(pod, src.DownwardAPI.Items)
+			case src.ServiceAccountToken != nil:
+				files, err = saTokenFile(ctx, cs, pod, src.ServiceAccountToken)
 			}
-			files, err := volumeFiles(ctx, cs, ns, sub)
 			if err != nil {
 				return nil, err
 			}
@@ -232,7 +256,7 @@ func volumeFiles(ctx context.Context, cs kubernetes.Interface, ns string, v core
 		}
 		return out, nil
 	default:
-		return nil, fmt.Errorf("only configMap, secret, emptyDir and projected volumes are laid out for a real process")
+		return nil, nil
 	}
 	if len(items) == 0 {
 		return data, nil
@@ -241,6 +265,9 @@ func volumeFiles(ctx context.Context, cs kubernetes.Interface, ns string, v core
 	for _, it := range items {
 		b, ok := data[it.Key]
 		if !ok {
+			if optional != nil && *optional {
+				continue
+			}
 			return nil, fmt.Errorf("item %s: no such key", it.Key)
 		}
 		out[it.Path] = b
@@ -248,79 +275,260 @@ func volumeFiles(ctx context.Context, cs kubernetes.Interface, ns string, v core
 	return out, nil
 }
 
+// saTokenFile is a projected ServiceAccount token: a real one, bound to the pod.
+func saTokenFile(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod, p *corev1.ServiceAccountTokenProjection) (map[string][]byte, error) {
+	sa := pod.Spec.ServiceAccountName
+	if sa == "" {
+		sa = "default"
+	}
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+		ExpirationSeconds: p.ExpirationSeconds,
+		BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
+	}}
+	if p.Audience != "" {
+		tr.Spec.Audiences = []string{p.Audience}
+	}
+	tok, err := cs.CoreV1().ServiceAccounts(pod.Namespace).CreateToken(ctx, sa, tr, metav1.CreateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("projected token of %s/%s: %w", pod.Namespace, sa, err)
+	}
+	path := p.Path
+	if path == "" {
+		path = "token"
+	}
+	return map[string][]byte{path: []byte(tok.Status.Token)}, nil
+}
+
+func downwardFiles(pod *corev1.Pod, items []corev1.DownwardAPIVolumeFile) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for _, it := range items {
+		if it.FieldRef == nil {
+			continue
+		}
+		v, err := fieldValue(pod, it.FieldRef.FieldPath)
+		if err != nil {
+			return nil, err
+		}
+		out[it.Path] = []byte(v)
+	}
+	return out, nil
+}
+
+// fieldValue answers the fieldRef paths the kubelet supports.
+func fieldValue(pod *corev1.Pod, path string) (string, error) {
+	switch path {
+	case "metadata.name":
+		return pod.Name, nil
+	case "metadata.namespace":
+		return pod.Namespace, nil
+	case "metadata.uid":
+		return string(pod.UID), nil
+	case "spec.nodeName":
+		return pod.Spec.NodeName, nil
+	case "spec.serviceAccountName":
+		return pod.Spec.ServiceAccountName, nil
+	case "status.podIP", "status.podIPs":
+		return pod.Status.PodIP, nil
+	case "status.hostIP":
+		return pod.Status.HostIP, nil
+	}
+	for _, pre := range []struct {
+		prefix string
+		m      map[string]string
+	}{{"metadata.labels['", pod.Labels}, {"metadata.annotations['", pod.Annotations}} {
+		if strings.HasPrefix(path, pre.prefix) && strings.HasSuffix(path, "']") {
+			return pre.m[strings.TrimSuffix(strings.TrimPrefix(path, pre.prefix), "']")], nil
+		}
+	}
+	if path == "metadata.labels" || path == "metadata.annotations" {
+		m := pod.Labels
+		if path == "metadata.annotations" {
+			m = pod.Annotations
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var b strings.Builder
+		for _, k := range keys {
+			b.WriteString(k + "=" + strconv.Quote(m[k]) + "\n")
+		}
+		return b.String(), nil
+	}
+	return "", fmt.Errorf("pod %s/%s: fieldRef %q is not supported by the bench", pod.Namespace, pod.Name, path)
+}
+
 // containerEnv resolves container c's environment as the kubelet would:
-// envFrom first, then env (which wins), with values from Secrets and
-// ConfigMaps read from the API. Secret values stay in memory and in the
-// process's environment; they are never logged.
+// envFrom first, then env (later entries win; $(VAR) refers to earlier
+// ones), with values from Secrets and ConfigMaps read from the API and
+// fieldRefs from the pod as the API server has it. Secret values stay in
+// memory and in the process's environment; they are never logged.
 func containerEnv(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod, c *corev1.Container) (map[string]string, error) {
-	ns := pod.Namespace
 	env := map[string]string{}
+	ns := pod.Namespace
 	for _, from := range c.EnvFrom {
 		switch {
-		case from.SecretRef != nil:
-			s, err := cs.CoreV1().Secrets(ns).Get(ctx, from.SecretRef.Name, metav1.GetOptions{})
-			if err != nil {
-				if from.SecretRef.Optional != nil && *from.SecretRef.Optional {
-					continue
-				}
-				return nil, fmt.Errorf("envFrom secret %s: %w", from.SecretRef.Name, err)
-			}
-			for k, v := range s.Data {
-				env[from.Prefix+k] = string(v)
-			}
 		case from.ConfigMapRef != nil:
 			cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, from.ConfigMapRef.Name, metav1.GetOptions{})
 			if err != nil {
 				if from.ConfigMapRef.Optional != nil && *from.ConfigMapRef.Optional {
 					continue
 				}
-				return nil, fmt.Errorf("envFrom configmap %s: %w", from.ConfigMapRef.Name, err)
+				return nil, fmt.Errorf("envFrom configmap %s/%s: %w", ns, from.ConfigMapRef.Name, err)
 			}
 			for k, v := range cm.Data {
 				env[from.Prefix+k] = v
 			}
+		case from.SecretRef != nil:
+			s, err := cs.CoreV1().Secrets(ns).Get(ctx, from.SecretRef.Name, metav1.GetOptions{})
+			if err != nil {
+				if from.SecretRef.Optional != nil && *from.SecretRef.Optional {
+					continue
+				}
+				return nil, fmt.Errorf("envFrom secret %s/%s: %w", ns, from.SecretRef.Name, err)
+			}
+			for k, v := range s.Data {
+				env[from.Prefix+k] = string(v)
+			}
 		}
 	}
 	for _, e := range c.Env {
+		if e.ValueFrom == nil {
+			env[e.Name] = expandVars(e.Value, env)
+			continue
+		}
+		vf := e.ValueFrom
 		switch {
-		case e.ValueFrom == nil:
-			env[e.Name] = expandEnvRefs(e.Value, env)
-		case e.ValueFrom.SecretKeyRef != nil:
-			ref := e.ValueFrom.SecretKeyRef
-			s, err := cs.CoreV1().Secrets(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+		case vf.FieldRef != nil:
+			v, err := fieldValue(pod, vf.FieldRef.FieldPath)
 			if err != nil {
-				return nil, fmt.Errorf("env %s: secret %s: %w", e.Name, ref.Name, err)
+				return nil, err
 			}
-			v, ok := s.Data[ref.Key]
-			if !ok {
-				return nil, fmt.Errorf("env %s: secret %s has no key %s", e.Name, ref.Name, ref.Key)
+			env[e.Name] = v
+		case vf.ResourceFieldRef != nil:
+			env[e.Name] = resourceValue(c, vf.ResourceFieldRef)
+		case vf.ConfigMapKeyRef != nil:
+			cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, vf.ConfigMapKeyRef.Name, metav1.GetOptions{})
+			if err != nil {
+				if vf.ConfigMapKeyRef.Optional != nil && *vf.ConfigMapKeyRef.Optional {
+					continue
+				}
+				return nil, fmt.Errorf("env %s: configmap %s/%s: %w", e.Name, ns, vf.ConfigMapKeyRef.Name, err)
+			}
+			env[e.Name] = cm.Data[vf.ConfigMapKeyRef.Key]
+		case vf.SecretKeyRef != nil:
+			s, err := cs.CoreV1().Secrets(ns).Get(ctx, vf.SecretKeyRef.Name, metav1.GetOptions{})
+			if err != nil {
+				if vf.SecretKeyRef.Optional != nil && *vf.SecretKeyRef.Optional {
+					continue
+				}
+				return nil, fmt.Errorf("env %s: secret %s/%s: %w", e.Name, ns, vf.SecretKeyRef.Name, err)
+			}
+			v, ok := s.Data[vf.SecretKeyRef.Key]
+			if !ok && (vf.SecretKeyRef.Optional == nil || !*vf.SecretKeyRef.Optional) {
+				return nil, fmt.Errorf("env %s: secret %s/%s has no key %s", e.Name, ns, vf.SecretKeyRef.Name, vf.SecretKeyRef.Key)
 			}
 			env[e.Name] = string(v)
-		case e.ValueFrom.ConfigMapKeyRef != nil:
-			ref := e.ValueFrom.ConfigMapKeyRef
-			cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, ref.Name, metav1.GetOptions{})
-			if err != nil {
-				return nil, fmt.Errorf("env %s: configmap %s: %w", e.Name, ref.Name, err)
-			}
-			env[e.Name] = cm.Data[ref.Key]
-		case e.ValueFrom.FieldRef != nil:
-			switch e.ValueFrom.FieldRef.FieldPath {
-			case "metadata.name":
-				env[e.Name] = pod.Name
-			case "metadata.namespace":
-				env[e.Name] = pod.Namespace
-			case "status.podIP":
-				env[e.Name] = "127.0.0.1"
-			}
 		}
 	}
 	return env, nil
 }
 
-// expandEnvRefs expands $(VAR) from earlier variables, as the kubelet does.
-func expandEnvRefs(s string, env map[string]string) string {
-	for k, v := range env {
-		s = strings.ReplaceAll(s, "$("+k+")", v)
+// resourceValue gives limits/requests as the kubelet does: bytes for
+// memory, whole cores (rounded up) for cpu; an unset limit is the node's
+// capacity, which the bench does not model, so it is left empty.
+func resourceValue(ctr *corev1.Container, ref *corev1.ResourceFieldSelector) string {
+	list := ctr.Resources.Limits
+	name := strings.TrimPrefix(ref.Resource, "limits.")
+	if strings.HasPrefix(ref.Resource, "requests.") {
+		list, name = ctr.Resources.Requests, strings.TrimPrefix(ref.Resource, "requests.")
+	}
+	q, ok := list[corev1.ResourceName(name)]
+	if !ok {
+		return ""
+	}
+	div := int64(1)
+	if !ref.Divisor.IsZero() {
+		div = ref.Divisor.Value()
+	}
+	if name == "cpu" {
+		milli := q.MilliValue()
+		if ref.Divisor.IsZero() {
+			return strconv.FormatInt((milli+999)/1000, 10)
+		}
+		d := ref.Divisor.MilliValue()
+		return strconv.FormatInt((milli+d-1)/d, 10)
+	}
+	return strconv.FormatInt((q.Value()+div-1)/div, 10)
+}
+
+// expandVars replaces $(NAME) by env's value, and $$ by $, as the kubelet
+// does for env values, command and args; unknown references stay as they
+// are.
+func expandVars(s string, env map[string]string) string {
+	if !strings.Contains(s, "$") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '$' && i+1 < len(s) {
+			switch s[i+1] {
+			case '$':
+				b.WriteByte('$')
+				i++
+				continue
+			case '(':
+				if end := strings.IndexByte(s[i+2:], ')'); end >= 0 {
+					name := s[i+2 : i+2+end]
+					if v, ok := env[name]; ok {
+						b.WriteString(v)
+						i += 2 + end
+						continue
+					}
+				}
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// mount maps a container's mountPath to where its contents are on this
+// machine (where layoutVolumes put them, see podFS).
+type mount struct {
+	path string // in the container
+	host string // on this machine
+}
+
+// containerMounts lists container c's mounts as laid out in fs, longest
+// path first, so rewritePaths maps the most specific one.
+func containerMounts(c *corev1.Container, fs podFS) []mount {
+	var mounts []mount
+	for _, m := range c.VolumeMounts {
+		mounts = append(mounts, mount{path: m.MountPath, host: fs.path(m.MountPath)})
+	}
+	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i].path) > len(mounts[j].path) })
+	return mounts
+}
+
+// rewritePaths maps a path inside the container to where the harness wrote
+// it: in a value that is a mounted path, or holds one after '=' (a flag) or
+// after ':' (a list), the mount path is replaced by the host directory.
+func rewritePaths(s string, mounts []mount) string {
+	for _, m := range mounts {
+		for _, sep := range []string{"", "=", ",", ":"} {
+			needle := sep + m.path
+			idx := strings.Index(s, needle)
+			if idx < 0 || (sep == "" && idx != 0) {
+				continue
+			}
+			rest := s[idx+len(needle):]
+			if rest != "" && rest[0] != '/' && rest[0] != ',' && rest[0] != ':' {
+				continue
+			}
+			return s[:idx] + sep + m.host + rewritePaths(rest, mounts)
+		}
 	}
 	return s
 }

@@ -39,6 +39,10 @@ type startOptions struct {
 	resolvedDel []podReadyDelay
 	real        realComponents
 	laptop      string
+	// podNet and podAPI exist with --real=controllers: the pods' network
+	// namespace and the API server's URL inside it (real_netns.go).
+	podNet *podNetwork
+	podAPI string
 }
 
 func runStart(ctx context.Context, args []string) error {
@@ -46,7 +50,7 @@ func runStart(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("start", flag.ContinueOnError)
 	fs.StringVar(&o.dir, "dir", "", "cluster directory (kubeconfig, pids, logs, data)")
 	fs.StringVar(&o.bin, "bin", "", "directory with the built binaries")
-	fs.StringVar(&o.webhooks, "webhooks", "off", "off: the API server never calls admission webhooks; on: it does (and they fail, as no webhook pod really runs)")
+	fs.StringVar(&o.webhooks, "webhooks", "off", "off: the API server never calls admission webhooks; on: it does (and they fail unless --real=controllers runs their servers, which turns this on)")
 	fs.StringVar(&o.delaysFile, "delays", "", "YAML file with podReadyDelays: [{selector, delay}]")
 	fs.Var(&o.delays, "pod-ready-delay", "SELECTOR=DURATION, e.g. app.kubernetes.io/name=backstage=20s (repeatable)")
 	fs.BoolVar(&o.simulate, "simulate", true, "run the simulator (load balancers, storage, InferenceService and Application status)")
@@ -54,7 +58,7 @@ func runStart(ctx context.Context, args []string) error {
 	fs.BoolVar(&o.removeDir, "remove-dir-on-owner-exit", false, "remove DIR after stopping because the owner exited (the owner cannot clean up then)")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "how long to wait for the cluster to become ready")
 	fs.StringVar(&o.laptop, "laptop", "", "laptop model file for sim (image sizes, bandwidth, start times): pods turn Ready only once sim has pulled their images and let them start")
-	fs.Var(&o.real, "real", "comma-separated parts run for real beside the simulated pods (see real.go): backstage")
+	fs.Var(&o.real, "real", "comma-separated parts run for real beside the simulated pods (see real.go): backstage, controllers")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -73,6 +77,9 @@ func runStart(ctx context.Context, args []string) error {
 		if _, err := os.Stat(o.laptop); err != nil {
 			return fmt.Errorf("--laptop: %w", err)
 		}
+	}
+	if o.real["controllers"] {
+		o.webhooks = "on" // real webhook servers answer
 	}
 	if o.webhooks != "on" && o.webhooks != "off" {
 		return fmt.Errorf("--webhooks=%q: want on or off", o.webhooks)
@@ -96,8 +103,16 @@ func runStart(ctx context.Context, args []string) error {
 		return fmt.Errorf("create pids dir: %w", err)
 	}
 	_ = os.Remove(filepath.Join(dir, "ready"))
+	if o.real["controllers"] {
+		// Before any process starts: the API server's certificate names
+		// the node-side address and kwok hands out the pod IPs.
+		if o.podNet, err = newPodNetwork(dir); err != nil {
+			return fmt.Errorf("--real=controllers: %w", err)
+		}
+		defer o.podNet.remove() // after every process stopped
+	}
 	startCtx, cancel := context.WithTimeout(ctx, o.timeout)
-	err = start(startCtx, o)
+	err = start(startCtx, &o)
 	cancel()
 	if err != nil {
 		stopAll(dir, 5*time.Second)
@@ -115,8 +130,9 @@ func runStart(ctx context.Context, args []string) error {
 		stopAll(dir, 5*time.Second)
 		return fmt.Errorf("write ready file: %w", err)
 	}
-	ownerGone := supervise(ctx, dir, o.ownerPid)
-	stopReal()
+	// Real components stop first: a program like Kyverno removes its
+	// webhook configurations through the API server as it stops.
+	ownerGone := supervise(ctx, dir, o.ownerPid, stopReal)
 	_ = os.Remove(pidFile(dir, "supervisor"))
 	if ownerGone && o.removeDir {
 		if err := os.RemoveAll(dir); err != nil {
@@ -126,7 +142,7 @@ func runStart(ctx context.Context, args []string) error {
 	return nil
 }
 
-func start(ctx context.Context, o startOptions) error {
+func start(ctx context.Context, o *startOptions) error {
 	began := time.Now()
 	dir := o.dir
 	for _, name := range append([]string{"supervisor"}, stopOrder...) {
@@ -155,7 +171,11 @@ func start(ctx context.Context, o startOptions) error {
 		}
 	}
 	pki := newPKIFiles(dir)
-	if err := writePKI(pki); err != nil {
+	var extraIPs []string
+	if o.podNet != nil {
+		extraIPs = append(extraIPs, o.podNet.nodeIP)
+	}
+	if err := writePKI(pki, extraIPs...); err != nil {
 		return err
 	}
 	tokenBytes := make([]byte, 24)
@@ -214,7 +234,12 @@ func start(ctx context.Context, o startOptions) error {
 		// path where charts' webhook configurations are accepted but never called.
 		apiArgs = append(apiArgs, "--disable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook")
 	}
+	if o.real["controllers"] {
+		apiArgs = realControllerArgs(apiArgs)
+	}
+	var apiPort int
 	if err := startListening(ctx, dir, "kube-apiserver", 1, func(ports []int) error {
+		apiPort = ports[0]
 		server = fmt.Sprintf("https://127.0.0.1:%d", ports[0])
 		if err := writeKubeconfig(kubeconfig, server, pki.CACert, token); err != nil {
 			return err
@@ -223,6 +248,12 @@ func start(ctx context.Context, o startOptions) error {
 		return err
 	}, func() error { return waitHTTP(ctx, "kube-apiserver", server+"/readyz", &token, dir) }); err != nil {
 		return err
+	}
+	if o.podNet != nil {
+		var err error
+		if o.podAPI, err = o.podNet.forwardAPI(apiPort); err != nil {
+			return err
+		}
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
@@ -245,6 +276,11 @@ func start(ctx context.Context, o startOptions) error {
 	}
 	if err := createStages(ctx, dyn, o.resolvedDel, o.laptop != ""); err != nil {
 		return err
+	}
+	if o.real["controllers"] {
+		if err := createRealStages(ctx, dyn); err != nil {
+			return err
+		}
 	}
 
 	if _, err := spawn(dir, "kube-controller-manager", bin("kube-controller-manager"),
@@ -271,6 +307,10 @@ func start(ctx context.Context, o startOptions) error {
 	if err := os.WriteFile(kwokConfig, []byte("# stages are custom resources (--enable-crds=Stage)\n"), 0o644); err != nil {
 		return fmt.Errorf("write kwok config: %w", err)
 	}
+	podCIDR := "10.244.0.1/24"
+	if o.podNet != nil {
+		podCIDR = o.podNet.cidr
+	}
 	var kubeletPort int
 	if err := startListening(ctx, dir, "kwok", 1, func(ports []int) error {
 		kubeletPort = ports[0]
@@ -281,7 +321,7 @@ func start(ctx context.Context, o startOptions) error {
 			"--node-ip=127.0.0.1",
 			fmt.Sprintf("--node-port=%d", kubeletPort),
 			fmt.Sprintf("--server-address=127.0.0.1:%d", kubeletPort),
-			"--cidr=10.244.0.1/24",
+			"--cidr="+podCIDR,
 			"--tls-cert-file="+pki.ServerCert, "--tls-private-key-file="+pki.ServerKey,
 			// Without a lease the node flaps NotReady about every minute.
 			"--node-lease-duration-seconds=40",
@@ -306,7 +346,10 @@ func start(ctx context.Context, o startOptions) error {
 	if err := waitReady(ctx, cs, dir, o.simulate); err != nil {
 		return err
 	}
-	env := fmt.Sprintf("KUBECONFIG=%s\nAPISERVER=%s\nETCD=%s\nKUBELET_PORT=%d\nWEBHOOKS=%s\n", kubeconfig, server, etcdURL, kubeletPort, o.webhooks)
+	env := fmt.Sprintf("KUBECONFIG=%s\nAPISERVER=%s\nETCD=%s\nKUBELET_PORT=%d\nWEBHOOKS=%s\nREAL=%s\n", kubeconfig, server, etcdURL, kubeletPort, o.webhooks, o.real.String())
+	if o.podNet != nil {
+		env += fmt.Sprintf("POD_NETNS=%s\nPOD_CIDR=%s\nPOD_APISERVER=%s\n", o.podNet.name, o.podNet.cidr, o.podAPI)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "cluster.env"), []byte(env), 0o644); err != nil {
 		return fmt.Errorf("write cluster.env: %w", err)
 	}

@@ -1,0 +1,312 @@
+package real_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/restmapper"
+
+	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(testcluster.Main(m, testcluster.WithReal("controllers")))
+}
+
+// bench drives the neuroscale binary against the shared bench cluster with
+// the upstream fixtures through a file:// mirror.
+type bench struct {
+	t          *testing.T
+	bin, dir   string
+	clusterDir string
+	kubeconfig string
+	mirror     string
+	kube       kubernetes.Interface
+	dyn        dynamic.Interface
+	mapper     meta.RESTMapper
+}
+
+func newBench(t *testing.T) *bench {
+	t.Helper()
+	c := testcluster.Get(t)
+	t.Logf("still simulated on this bench:\n  - %s", strings.Join(testcluster.Simulated("controllers"), "\n  - "))
+	root, err := testcluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mirror := filepath.Join(root, "..", "shared", "fixtures", "upstream")
+	if _, err := os.Stat(mirror); err != nil {
+		t.Fatalf("fixtures: %v (CI clones the repository next to shared/)", err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "neuroscale")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/neuroscale")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build neuroscale: %v\n%s", err, out)
+	}
+	cfg := c.RESTConfig()
+	dc := memory.NewMemCacheClient(discovery.NewDiscoveryClientForConfigOrDie(cfg))
+	return &bench{
+		t: t, bin: bin, dir: dir, clusterDir: c.Dir, kubeconfig: c.Kubeconfig, mirror: "file://" + mirror,
+		kube: c.Client(t), dyn: dynamic.NewForConfigOrDie(cfg),
+		mapper: restmapper.NewDeferredDiscoveryRESTMapper(dc),
+	}
+}
+
+// config writes a neuroscale.yaml (named name) for the bench with extra
+// YAML appended under the root.
+func (b *bench) config(name, extra string) string {
+	b.t.Helper()
+	path := filepath.Join(b.dir, name)
+	y := fmt.Sprintf(`apiVersion: neuroscale.dev/v1alpha1
+kind: Platform
+profile: dev
+cluster:
+  provider: existing
+  kubeconfig: %s
+sources:
+  mirror: %s
+  cacheDir: %s
+%s`, b.kubeconfig, b.mirror, filepath.Join(b.dir, "cache"), extra)
+	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+		b.t.Fatal(err)
+	}
+	return path
+}
+
+// result is one neuroscale run.
+type result struct {
+	code           int
+	stdout, stderr string
+	took           time.Duration
+}
+
+func (b *bench) run(cfg string, args ...string) result {
+	b.t.Helper()
+	cmd := exec.Command(b.bin, append(args, "-c", cfg)...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + b.dir, "NO_COLOR=1"}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	started := time.Now()
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		b.t.Fatalf("run neuroscale %v: %v", args, err)
+	}
+	return result{code: cmd.ProcessState.ExitCode(), stdout: out.String(), stderr: errb.String(), took: time.Since(started)}
+}
+
+// start runs neuroscale in the background.
+func (b *bench) start(cfg string, args ...string) (*exec.Cmd, *syncBuffer, *syncBuffer) {
+	b.t.Helper()
+	cmd := exec.Command(b.bin, append(args, "-c", cfg)...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + b.dir, "NO_COLOR=1"}
+	out, errb := &syncBuffer{}, &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, errb
+	if err := cmd.Start(); err != nil {
+		b.t.Fatal(err)
+	}
+	return cmd, out, errb
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a process writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (b *bench) mustSucceed(r result, what string) {
+	b.t.Helper()
+	if r.code != 0 {
+		b.t.Fatalf("%s: exit %d\nstderr:\n%s\nstdout:\n%s", what, r.code, tail(r.stderr, 6000), tail(r.stdout, 3000))
+	}
+	b.t.Logf("%s took %v", what, r.took.Round(100*time.Millisecond))
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}
+
+// render writes the whole dev platform (every component) and returns its
+// objects by component.
+func (b *bench) render() map[string][]*unstructured.Unstructured {
+	b.t.Helper()
+	out := filepath.Join(b.dir, "rendered")
+	r := b.run(b.config("render.yaml", ""), "render", "--output-dir", out)
+	b.mustSucceed(r, "render")
+	objs := map[string][]*unstructured.Unstructured{}
+	files, err := filepath.Glob(filepath.Join(out, "*.yaml"))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for _, f := range files {
+		comp := strings.TrimSuffix(filepath.Base(f), ".yaml")
+		objs[comp] = decodeAll(b.t, f)
+	}
+	return objs
+}
+
+func decodeAll(t *testing.T, file string) []*unstructured.Unstructured {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*unstructured.Unstructured
+	for _, doc := range strings.Split(string(data), "\n---") {
+		m := map[string]any{}
+		if err := yaml.Unmarshal([]byte(doc), &m); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if len(m) == 0 {
+			continue
+		}
+		out = append(out, &unstructured.Unstructured{Object: normalize(m).(map[string]any)})
+	}
+	return out
+}
+
+// normalize turns goccy's integer types into int64, as in unstructured.
+func normalize(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normalize(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = normalize(e)
+		}
+	case uint64:
+		return int64(x)
+	case int:
+		return int64(x)
+	}
+	return v
+}
+
+// chartFile reads one file from a fixture chart.
+func (b *bench) chartFile(chart, name string) []byte {
+	b.t.Helper()
+	f, err := os.Open(filepath.Join(strings.TrimPrefix(b.mirror, "file://"), "charts", chart))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			b.t.Fatalf("%s not in %s: %v", name, chart, err)
+		}
+		if h.Name == name {
+			data, err := io.ReadAll(tr)
+			if err != nil {
+				b.t.Fatal(err)
+			}
+			return data
+		}
+	}
+}
+
+// apply server-side applies obj as the test's field manager.
+func (b *bench) apply(obj *unstructured.Unstructured) {
+	b.t.Helper()
+	m := b.mapping(obj)
+	data, err := json.Marshal(obj.Object)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	force := true
+	_, err = b.dyn.Resource(m.Resource).Namespace(obj.GetNamespace()).Patch(context.Background(), obj.GetName(),
+		"application/apply-patch+yaml", data, metav1.PatchOptions{FieldManager: "bench-test", Force: &force})
+	if err != nil {
+		b.t.Fatalf("apply %s %s: %v", obj.GetKind(), obj.GetName(), err)
+	}
+}
+
+func (b *bench) mapping(obj *unstructured.Unstructured) *meta.RESTMapping {
+	b.t.Helper()
+	gvk := obj.GroupVersionKind()
+	m, err := b.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		b.mapper.(meta.ResettableRESTMapper).Reset()
+		if m, err = b.mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+			b.t.Fatalf("map %s: %v", gvk, err)
+		}
+	}
+	return m
+}
+
+// admitted asks the API server, with its admission webhooks, whether obj
+// would be created: a server-side dry run. It returns the refusal, or nil.
+func (b *bench) admitted(obj *unstructured.Unstructured) error {
+	b.t.Helper()
+	m := b.mapping(obj)
+	_, err := b.dyn.Resource(m.Resource).Namespace(obj.GetNamespace()).Create(context.Background(), obj.DeepCopy(),
+		metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err == nil || apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	if !strings.Contains(err.Error(), "denied the request") {
+		b.t.Fatalf("dry-run create %s %s failed, but not by a webhook's refusal: %v", obj.GetKind(), obj.GetName(), err)
+	}
+	return err
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func(ctx context.Context) (bool, error)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	start := time.Now()
+	if err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, cond); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	t.Logf("%s after %v", what, time.Since(start).Round(100*time.Millisecond))
+}
+
+var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
