@@ -18,6 +18,7 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/releaseutil"
 	"helm.sh/helm/v3/pkg/storage/driver"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -393,15 +394,19 @@ func (e *Engine) defaultNamespaces(objs []*unstructured.Unstructured, ns string)
 	return nil
 }
 
+// secretsResource is where Helm's storage driver keeps releases.
+var secretsResource = corev1.SchemeGroupVersion.WithResource("secrets")
+
 // releaseHealth reads a release's newest revision from the labels of its
 // storage Secrets (metadata only: the payload is the whole chart) and
 // returns its revision and status, or 0 and "" when it does not exist.
 func (e *Engine) releaseHealth(ctx context.Context, namespace, name string) (int, string, error) {
-	list, err := e.kube.CoreV1().Secrets(namespace).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,name=" + name})
+	// Read as metadata: a typed list would carry every revision's
+	// payload, megabytes for a chart with large CRDs.
+	list, err := e.meta.Resource(secretsResource).Namespace(namespace).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,name=" + name})
 	if err != nil {
 		return 0, "", fmt.Errorf("read release %s/%s: %w", namespace, name, err)
 	}
-	// The typed list carries the payload; keep only labels from here on.
 	type rev struct {
 		v      int
 		status string
