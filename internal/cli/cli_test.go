@@ -107,7 +107,7 @@ func TestUnreachableCluster(t *testing.T) {
 				if cc.args[0] == "up" {
 					// up's preflight lists every problem at once, this one
 					// among them, with the same words.
-					want = "cluster unreachable: " + server + " (context gone): connection refused\n    " +
+					want = "cluster unreachable: " + server + " (context gone): connection refused\n    fix: " +
 						"start the cluster (neuroscale up creates a k3d one), or point --kubeconfig/--context at a running one\n"
 					if !strings.Contains(stderr, want) {
 						t.Errorf("stderr:\n%s\nwant it to contain:\n%s", stderr, want)

@@ -7,11 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"io"
 	"log/slog"
 	"time"
 
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -188,7 +188,7 @@ func (g *globals) load(ctx context.Context) (*config.Resolved, error) {
 		fmt.Fprintln(g.streams.Err, "note:", r.ProviderNote)
 	}
 	for _, w := range r.Warnings {
-		fmt.Fprintln(g.streams.Err, "warning:", w.Error())
+		fmt.Fprintln(g.streams.Err, "warning:", w.Text())
 	}
 	return r, nil
 }

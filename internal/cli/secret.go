@@ -168,7 +168,7 @@ is missing or any value is invalid.`,
 				writeSecretStatuses(g.streams.Out, r.Profile, sts)
 			}
 			if len(problems) > 0 {
-				return &ExitError{Code: 1, Err: &secrets.ValidationError{Problems: problems}}
+				return &ExitError{Code: 1, Err: secrets.Invalid(problems)}
 			}
 			return nil
 		},
@@ -201,7 +201,7 @@ func writeSecretStatuses(w io.Writer, profile string, sts []secrets.Status) {
 		default:
 			reasons := make([]string, len(st.Problems))
 			for i, p := range st.Problems {
-				reasons[i] = p.Reason
+				reasons[i] = p.Message
 			}
 			state = "INVALID (" + st.Origin.String() + "): " + strings.Join(reasons, "; ")
 		}

@@ -21,8 +21,10 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		Short: "Check the platform end to end and print each check's evidence",
 		Long: `verify checks what the platform is for, through the port-forwards: the
 model-endpoint Template is in Backstage's catalog; GET /api/scaffolder/v2/actions
-answers 200; the Template runs through the scaffolder's dry-run with sample
-values and what it renders passes a server-side dry-run apply; Backstage logged no catalog NotAllowedError since it started; with a
+answers 200; with guest sign-in, Backstage signs a guest in; the Template runs
+through the scaffolder's dry-run with sample values and what it renders passes
+a server-side dry-run apply; the catalog refuses no entity of its locations
+(NotAllowedError, in its log or its verdict now); with a
 GitOps repository, ArgoCD's Applications are Synced and Healthy; and the demo
 model answers {"predictions":[1,1]}. It uses a running neuroscale forward when
 one answers on the configured ports, and opens its own forwards otherwise.

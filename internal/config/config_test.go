@@ -23,12 +23,13 @@ func TestBrokenConfigs(t *testing.T) {
 		{"header.yaml", []string{"apiVersion is \"neuroscale.dev/v1\"", "use apiVersion: neuroscale.dev/v1alpha1", "kind is \"Platfrom\""}},
 		{"duplicate.yaml", []string{"duplicate.yaml:4:1", "profile"}},
 		{"semantic.yaml", []string{
-			`semantic.yaml:4:13: cluster.provider "k3s" is not known (did you mean "k3d"?)`,
-			`semantic.yaml:5:9: cluster.name "My_Cluster" is not a valid name`,
-			`semantic.yaml:9:9: backstage.auth "ldap" is not known`,
-			`semantic.yaml:11:11: sources.mirror "/tmp/mirror" is neither file:// nor http(s)://`,
+			"config found 4 problems",
+			`config: cluster.provider "k3s" is not known (at semantic.yaml:4:13)` + "\n    fix: did you mean \"k3d\"?",
+			`config: cluster.name "My_Cluster" is not a valid name (at semantic.yaml:5:9)`,
+			`config: backstage.auth "ldap" is not known (at semantic.yaml:9:9)`,
+			`config: sources.mirror "/tmp/mirror" is neither file:// nor http(s):// (at semantic.yaml:11:11)`,
 		}},
-		{"ports.yaml", []string{"ports.yaml:6:11: port 7010 is used twice: by the k3d load balancer (http) and by the backstage port-forward"}},
+		{"ports.yaml", []string{"config: port 7010 is used twice: by the k3d load balancer (http) and by the backstage port-forward (at ports.yaml:6:11)"}},
 		{"bad-duration.yaml", []string{"bad-duration.yaml:5:14", `invalid duration "soon"`}},
 		{"unknown-profile.yaml", []string{`profile "staging"`, "define it under profiles:"}},
 	}

@@ -1,13 +1,13 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"github.com/neuroscale-dev/neuroscale/profiles"
 )
 
@@ -393,33 +393,21 @@ func expandHome(p string) string {
 	return p
 }
 
-// Problem is one thing wrong with a configuration.
-type Problem struct {
-	// Pos is file:line:col where known.
-	Pos string
-	Msg string
-	// Fix says what to do.
-	Fix string
-}
+// Problem is one thing wrong with a configuration: a diag.Diagnostic
+// whose ID is "config" (or "yaml11" for the YAML 1.1 warnings), at the
+// file:line:col the cause is written at when it is written in the file.
+type Problem = diag.Diagnostic
 
-func (p Problem) Error() string {
-	s := p.Msg
-	if p.Pos != "" {
-		s = p.Pos + ": " + s
-	}
-	if p.Fix != "" {
-		s += " (" + p.Fix + ")"
-	}
-	return s
-}
+// NextStep is what to do after the configuration failed to validate.
+const NextStep = "nothing was changed; fix the configuration where each problem points and run again"
 
 // Validate returns every structural problem of the resolved configuration
-// at once, joined; nil when there is none. Platform-level rules with IDs
+// at once, in a *diag.Failed; nil when there is none. Platform-level rules with IDs
 // (Backstage auth, probes, ...) live in package validate.
 func (r *Resolved) Validate() error {
-	var errs []error
+	var errs []Problem
 	add := func(path, msg, fix string) {
-		errs = append(errs, Problem{Pos: r.Doc.Position(path), Msg: msg, Fix: fix})
+		errs = append(errs, Problem{ID: "config", Severity: diag.Error, Position: r.Doc.Position(path), Message: msg, Fix: fix})
 	}
 	switch r.Cluster.Provider {
 	case ProviderK3d:
@@ -462,7 +450,7 @@ func (r *Resolved) Validate() error {
 			if pos == r.Doc.Name || pos == "" {
 				pos = r.Doc.Position(prev.path)
 			}
-			errs = append(errs, Problem{Pos: pos, Msg: fmt.Sprintf("port %d is used twice: by %s and by %s", port, prev.what, what), Fix: "give each a different port"})
+			errs = append(errs, Problem{ID: "config", Severity: diag.Error, Position: pos, Message: fmt.Sprintf("port %d is used twice: by %s and by %s", port, prev.what, what), Fix: "give each a different port"})
 			return
 		}
 		used[port] = use{path, what}
@@ -525,7 +513,10 @@ func (r *Resolved) Validate() error {
 			add("$.profiles."+name, fmt.Sprintf("profile %s redefines a built-in profile", Quote(name)), "give it another name and extends: "+name)
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) == 0 {
+		return nil
+	}
+	return &diag.Failed{Check: "config", Diagnostics: errs, Next: NextStep}
 }
 
 func validDNSLabel(s string) bool {

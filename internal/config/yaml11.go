@@ -7,6 +7,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/token"
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 )
 
 // yaml11Bools are the plain scalars YAML 1.1 reads as booleans and YAML
@@ -91,8 +92,8 @@ func yaml11In(file, prefix string, n ast.Node) []Problem {
 			effect = "not a boolean"
 		}
 		return []Problem{{
-			Pos: pos,
-			Msg: fmt.Sprintf("%s: %s is the string %q here, %s; Helm reads it as %t",
+			ID: "yaml11", Severity: diag.Warning, Position: pos,
+			Message: fmt.Sprintf("%s: %s is the string %q here, %s; Helm reads it as %t",
 				prefix, n.Value, n.Value, effect, b),
 			Fix: fmt.Sprintf("write %t, or quote it to keep the string", b),
 		}}

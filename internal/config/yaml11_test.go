@@ -29,12 +29,12 @@ components:
 	}
 	var got []string
 	for _, w := range r.Warnings {
-		got = append(got, w.Error())
+		got = append(got, w.Text())
 	}
 	want := []string{
-		`<stdin>:6:22: components.argocd.values.dex.enabled: no is the string "no" here, true in a template; Helm reads it as false (write false, or quote it to keep the string)`,
-		`<stdin>:9:21: components.argocd.values.server.extraArgs[0]: on is the string "on" here, not a boolean; Helm reads it as true (write true, or quote it to keep the string)`,
-		`<stdin>:14:26: components.backstage.values.backstage.debug: Yes is the string "Yes" here, not a boolean; Helm reads it as true (write true, or quote it to keep the string)`,
+		`yaml11: components.argocd.values.dex.enabled: no is the string "no" here, true in a template; Helm reads it as false (at <stdin>:6:22) (fix: write false, or quote it to keep the string)`,
+		`yaml11: components.argocd.values.server.extraArgs[0]: on is the string "on" here, not a boolean; Helm reads it as true (at <stdin>:9:21) (fix: write true, or quote it to keep the string)`,
+		`yaml11: components.backstage.values.backstage.debug: Yes is the string "Yes" here, not a boolean; Helm reads it as true (at <stdin>:14:26) (fix: write true, or quote it to keep the string)`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"strings"
+
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 )
 
 // GraphError is a stage graph that cannot run: a missing need, a cycle.

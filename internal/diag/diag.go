@@ -1,13 +1,14 @@
 // Package diag is neuroscale's one vocabulary for what a check found: a
 // Diagnostic (ID, severity, object, position, message, fix, evidence),
-// printed by one text printer and one JSON printer, and the one way to
-// carry what to do next (Hint) and an exit code (ExitCode) on an error,
-// read back with errors.As. The checks that run before anything changes
-// (preflight, validate) report Diagnostics; the command layer prints them.
+// printed by one text printer (and as JSON through its field tags, by the
+// command layer's -o json); Failed, every problem a check found as one
+// error; and the one way to carry what to do next (Hint) and an exit code
+// (ExitCode) on an error, read back with errors.As. Config, preflight,
+// secrets, validate and doctor report Diagnostics; the command layer
+// prints them.
 package diag
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +53,20 @@ func (d Diagnostic) String() string {
 // Text is the diagnostic without its severity, for callers that say it
 // themselves ("warning: NS-ID object: ...").
 func (d Diagnostic) Text() string {
+	s := d.text()
+	if d.Fix != "" {
+		s += " (fix: " + d.Fix + ")"
+	}
+	return s
+}
+
+// Error makes a Diagnostic an error, so a check that finds one problem
+// returns it as one and the caller still reads every field with
+// errors.As. Its text is Text's.
+func (d Diagnostic) Error() string { return d.Text() }
+
+// text is Text without the fix.
+func (d Diagnostic) text() string {
 	var b strings.Builder
 	b.WriteString(d.ID)
 	if d.Object != "" {
@@ -70,9 +85,6 @@ func (d Diagnostic) Text() string {
 	}
 	if d.Evidence != "" {
 		fmt.Fprintf(&b, " (seen: %s)", d.Evidence)
-	}
-	if d.Fix != "" {
-		fmt.Fprintf(&b, " (fix: %s)", d.Fix)
 	}
 	return b.String()
 }
@@ -98,13 +110,44 @@ func WriteText(w io.Writer, ds []Diagnostic) error {
 	return nil
 }
 
-// WriteJSON prints v (a report holding diagnostics, or a slice of them)
-// as indented JSON.
-func WriteJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+// Failed is the error of a check that found problems: every one of them
+// at once (Validate returns every problem), each a Diagnostic, and what
+// to do next. Config, preflight and secrets return it; JSON printers and
+// tests read Diagnostics with errors.As.
+type Failed struct {
+	// Check names what found the problems: "config", "preflight", "secrets".
+	Check       string       `json:"check"`
+	Diagnostics []Diagnostic `json:"diagnostics"`
+	// Next says what to do next; the command layer prints it as the hint.
+	Next string `json:"next,omitempty"`
 }
+
+// Error lists every diagnostic on a line of its own, its fix on the next,
+// so no line runs far past a terminal's width:
+//
+//	config found 2 problems
+//	  - config: cluster.provider "k3s" is not known (at neuroscale.yaml:4:13)
+//	    fix: did you mean "k3d"?
+//	  - ...
+func (e *Failed) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s found %d problem", e.Check, len(e.Diagnostics))
+	if len(e.Diagnostics) != 1 {
+		b.WriteString("s")
+	}
+	for _, d := range e.Diagnostics {
+		b.WriteString("\n  - ")
+		b.WriteString(d.text())
+		if d.Fix != "" {
+			b.WriteString("\n    fix: ")
+			b.WriteString(d.Fix)
+		}
+	}
+	return b.String()
+}
+
+// Hint says what to do next.
+func (e *Failed) Hint() string { return e.Next }
 
 // Hinter is an error that knows what the user should do next; the command
 // layer prints it under the error as "Hint: ...".

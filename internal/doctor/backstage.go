@@ -122,6 +122,34 @@ func checkScaffolder(ctx context.Context, e *env) ([]Finding, error) {
 	}}, nil
 }
 
+// checkGuestSignIn finds Backstage refusing the guest sign-in the
+// platform is configured for (verify's guest-sign-in check).
+func checkGuestSignIn(ctx context.Context, e *env) ([]Finding, error) {
+	if e.Config.Backstage.Auth != verify.SignInGuest {
+		return nil, nil
+	}
+	if e.BackstageURL == "" {
+		if e.BackstageErr != nil {
+			return nil, fmt.Errorf("no way to reach Backstage: %w", e.BackstageErr)
+		}
+		return nil, errors.New("no way to reach Backstage")
+	}
+	res := verify.GuestSignIn(ctx, verify.Options{BackstageURL: e.BackstageURL, HTTP: e.HTTP, SignIn: verify.SignInGuest})
+	switch {
+	case res.Status != verify.Fail:
+		return nil, nil
+	case res.HTTPStatus == 0:
+		return nil, errors.New(res.Evidence)
+	}
+	return []Finding{{
+		ID:       IDGuestSignInRefused,
+		Object:   object("Deployment", e.Names.BackstageNamespace, e.Names.BackstageDeployment),
+		Message:  "Backstage refuses guest sign-in: the sign-in page offers \"Enter as guest\" and fails",
+		Fix:      res.Fix,
+		Evidence: res.Evidence,
+	}}, nil
+}
+
 // appConfigs returns the YAML documents of the ConfigMaps mounted into
 // Backstage's pods, by "ConfigMap name (key)", and the app-config set
 // through APP_CONFIG_* environment variables.

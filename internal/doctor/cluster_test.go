@@ -578,6 +578,15 @@ func TestDoctorFindsEachFailure(t *testing.T) {
 			evidence: map[string]string{IDScaffolderUnauthorized: "GET /api/scaffolder/v2/actions → 401"},
 		},
 		{
+			name: "guest sign-in refused",
+			induce: func() {
+				p.backstage.Set(verifytest.BackstageState{Templates: []string{content.TemplateName}, GuestStatus: 403})
+			},
+			mend:     func() { p.backstage.Set(verifytest.BackstageState{Templates: []string{content.TemplateName}}) },
+			want:     []string{IDGuestSignInRefused},
+			evidence: map[string]string{IDGuestSignInRefused: "GET /api/auth/guest/refresh → 403"},
+		},
+		{
 			name: "template rejected",
 			induce: func() {
 				p.setLogs([]string{`{"level":"warn","message":"Failed to process location","location":{"type":"file","target":"/app/templates/model-endpoint/template.yaml"},"error":"NotAllowedError: Forbidden: entity of kind Template is not allowed from that location","plugin":"catalog"}`})

@@ -16,7 +16,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"io"
 	"log/slog"
 	"net/http"
@@ -24,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
@@ -39,6 +39,7 @@ import (
 const (
 	IDTemplateRejected        = "template-rejected"
 	IDScaffolderUnauthorized  = "scaffolder-unauthorized"
+	IDGuestSignInRefused      = "guest-sign-in-refused"
 	IDAppTitleMissing         = "app-title-missing"
 	IDProbesDrift             = "probes-drift"
 	IDSecretEmpty             = "secret-empty"
@@ -159,6 +160,7 @@ func checks() []check {
 		{"forwards", checkForwards},
 		{"backstage logs", checkTemplateRejected},
 		{"scaffolder actions", checkScaffolder},
+		{"guest sign-in", checkGuestSignIn},
 		{"backstage app-config", checkAppTitle},
 		{"backstage probes", checkProbes},
 		{"secrets", checkSecrets},

@@ -2,11 +2,11 @@ package doctor
 
 import (
 	"encoding/json"
-	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"

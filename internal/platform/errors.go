@@ -1,31 +1,15 @@
 package platform
 
 import (
-	"fmt"
-	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"strings"
 
 	"github.com/neuroscale-dev/neuroscale/internal/verify"
 )
 
-// InvalidPlatformError is a rendered platform that breaks platform rules;
-// Up returns it before the cluster is touched.
-type InvalidPlatformError struct{ Findings []diag.Diagnostic }
-
-// Error implements error.
-func (e *InvalidPlatformError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "the rendered platform breaks %d rule(s), nothing was created or applied:", len(e.Findings))
-	for _, f := range e.Findings {
-		b.WriteString("\n  " + f.String())
-	}
-	return b.String()
-}
-
-// Hint says what to do next.
-func (e *InvalidPlatformError) Hint() string {
-	return "fix the findings (neuroscale validate lists them with their lines) and run neuroscale up again"
-}
+// invalidPlatformHint is what to do when the rendered platform breaks a
+// rule: Up returns a *diag.Failed of check "validate" before the cluster is
+// touched.
+const invalidPlatformHint = "nothing was created or applied; fix the findings (neuroscale validate lists them with their lines) and run neuroscale up again"
 
 // VerifyError is a platform that converged but failed an end-to-end
 // check; the report was already shown through the Printer.

@@ -19,12 +19,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -140,7 +140,7 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 		u.print.Warning(r.ProviderNote)
 	}
 	for _, w := range r.Warnings {
-		u.print.Warning(w.Error())
+		u.print.Warning(w.Text())
 	}
 	if err := u.phase(ctx, progress.PhasePreflight, func(ctx context.Context) error {
 		return preflight.Run(ctx, r, preflight.Options{Log: u.log})
@@ -351,7 +351,7 @@ func (u *run) prepareSecrets(ctx context.Context, r *config.Resolved) (*secrets.
 		return nil, err
 	}
 	for _, w := range prep.Warnings {
-		u.print.Warning(w.String())
+		u.print.Warning(w.Text())
 	}
 	return prep, nil
 }
@@ -369,7 +369,7 @@ func (u *run) checkPlatform(r *config.Resolved, p *render.Platform) error {
 		}
 	}
 	if len(errs) > 0 {
-		return &InvalidPlatformError{Findings: errs}
+		return &diag.Failed{Check: "validate", Diagnostics: errs, Next: invalidPlatformHint}
 	}
 	return nil
 }
@@ -441,7 +441,7 @@ func (u *run) secretHooks(p *render.Platform, prep *secrets.Prepared) map[string
 				AfterReady: func(ctx context.Context, env engine.HookEnv) error {
 					warns, err := prep.Verify(ctx, env.REST, env.Log)
 					for _, w := range warns {
-						u.print.Warning(w.String())
+						u.print.Warning(w.Text())
 					}
 					return err
 				},

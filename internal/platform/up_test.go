@@ -17,8 +17,8 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d/dockertest"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"github.com/neuroscale-dev/neuroscale/internal/porttest"
-	"github.com/neuroscale-dev/neuroscale/internal/preflight"
 	"github.com/neuroscale-dev/neuroscale/internal/progress"
 	"github.com/neuroscale-dev/neuroscale/internal/secrets"
 	"github.com/neuroscale-dev/neuroscale/internal/sources"
@@ -139,8 +139,8 @@ func failingCases() []failing {
 			},
 			phase: progress.PhasePreflight,
 			check: func(t *testing.T, err error) {
-				var pe *preflight.Error
-				if !errors.As(err, &pe) || !strings.Contains(err.Error(), "is already in use") {
+				var pe *diag.Failed
+				if !errors.As(err, &pe) || pe.Check != "preflight" || !strings.Contains(err.Error(), "is already in use") {
 					t.Errorf("got %v, want a preflight error about the busy port", err)
 				}
 			},
@@ -161,9 +161,9 @@ func failingCases() []failing {
 			config: func(t *testing.T) (string, string) { return brokenBackstage, catalogtest.MirrorURL(t) },
 			phase:  progress.PhaseValidate,
 			check: func(t *testing.T, err error) {
-				var ie *InvalidPlatformError
-				if !errors.As(err, &ie) {
-					t.Errorf("got %v, want an InvalidPlatformError", err)
+				var ie *diag.Failed
+				if !errors.As(err, &ie) || ie.Check != "validate" || !strings.Contains(err.Error(), "NS-VALUES-UNUSED") {
+					t.Errorf("got %v, want a *diag.Failed of validate naming the rule", err)
 				}
 			},
 		},

@@ -3,7 +3,6 @@ package preflight
 import (
 	"errors"
 	"fmt"
-	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"github.com/neuroscale-dev/neuroscale/internal/forward"
 )
 

@@ -12,14 +12,13 @@ package preflight
 
 import (
 	"context"
-	"fmt"
-	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 )
 
 // clusterTimeout bounds the existing cluster's answer.
@@ -36,37 +35,11 @@ type Options struct {
 // cluster, version or port).
 type Problem = diag.Diagnostic
 
-// Error is every problem preflight found.
-type Error struct {
-	Problems []Problem
-}
+// Hint is what to do after preflight failed.
+const Hint = "nothing was changed; fix the problems above (each says how) and run again"
 
-// Error lists every problem, each with its fix on the next line, so no
-// line runs far past a terminal's width.
-func (e *Error) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "preflight found %d problem", len(e.Problems))
-	if len(e.Problems) != 1 {
-		b.WriteString("s")
-	}
-	for _, p := range e.Problems {
-		b.WriteString("\n  - ")
-		b.WriteString(p.Message)
-		if p.Fix != "" {
-			b.WriteString("\n    ")
-			b.WriteString(p.Fix)
-		}
-	}
-	return b.String()
-}
-
-// Hint says what to do next.
-func (e *Error) Hint() string {
-	return "nothing was changed; fix the problems above (each says how) and run again"
-}
-
-// Run checks the machine against r and returns an *Error listing every
-// problem, or nil. It changes nothing.
+// Run checks the machine against r and returns a *diag.Failed listing
+// every problem, or nil. It changes nothing.
 func Run(ctx context.Context, r *config.Resolved, opts Options) error {
 	log := opts.Log
 	if log == nil {
@@ -101,7 +74,7 @@ func Run(ctx context.Context, r *config.Resolved, opts Options) error {
 	probs = append(probs, collisions(uses)...)
 	probs = append(probs, ports(uses, published, localPorts)...)
 	if len(probs) > 0 {
-		return &Error{Problems: probs}
+		return &diag.Failed{Check: "preflight", Diagnostics: probs, Next: Hint}
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d/dockertest"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"github.com/neuroscale-dev/neuroscale/internal/porttest"
 )
 
@@ -73,11 +74,11 @@ func problems(t *testing.T, err error) []Problem {
 	if err == nil {
 		return nil
 	}
-	var pe *Error
-	if !errors.As(err, &pe) {
-		t.Fatalf("got %T %v, want *preflight.Error", err, err)
+	var pe *diag.Failed
+	if !errors.As(err, &pe) || pe.Check != "preflight" {
+		t.Fatalf("got %T %v, want a *diag.Failed of preflight", err, err)
 	}
-	return pe.Problems
+	return pe.Diagnostics
 }
 
 // expect checks that probs are exactly the wanted checks, each message

@@ -2,13 +2,13 @@ package preflight
 
 import (
 	"fmt"
-	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"log/slog"
 	"os"
 	"path/filepath"
 
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 )
 
 const gib = 1 << 30

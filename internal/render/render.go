@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/catalog"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
 	"github.com/neuroscale-dev/neuroscale/internal/content"
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"github.com/neuroscale-dev/neuroscale/internal/sources"
 )
 

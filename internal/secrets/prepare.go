@@ -19,7 +19,7 @@ type Prepared struct {
 	// already holds, i.e. what it will hold after Apply.
 	Local, Merged *Set
 	// Warnings are for optional secrets that are not set anywhere.
-	Warnings []Warning
+	Warnings []Problem
 	// Checksums map each consumer to the checksum of what it will read:
 	// render's content.Inputs.SecretChecksums.
 	Checksums map[string]string
@@ -28,7 +28,7 @@ type Prepared struct {
 // Prepare resolves r's secrets (keys the cluster already holds count as
 // set, and are not asked for again), merges them with the cluster Secret
 // and computes the consumers' checksums. Nothing is changed in the
-// cluster; a nil cfg is a cluster that does not exist yet. All problems come back at once in a *ValidationError.
+// cluster; a nil cfg is a cluster that does not exist yet. All problems come back at once in a *diag.Failed.
 func Prepare(ctx context.Context, cfg *rest.Config, r *config.Resolved, opts Options) (*Prepared, error) {
 	target := DefaultTarget()
 	if opts.Target != nil {
@@ -73,11 +73,11 @@ func (p *Prepared) Apply(ctx context.Context, cfg *rest.Config) error {
 // missing is the error (a *VerifyError). A check that could not run (no
 // shell in the image, exec not allowed, no ready pod) is a warning, not an
 // error: it proves nothing either way.
-func (p *Prepared) Verify(ctx context.Context, cfg *rest.Config, log *slog.Logger) ([]Warning, error) {
+func (p *Prepared) Verify(ctx context.Context, cfg *rest.Config, log *slog.Logger) ([]Problem, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var warns []Warning
+	var warns []Problem
 	var failed []error
 	for _, consumer := range p.Merged.Consumers() {
 		v, err := VerifyInContainer(ctx, cfg, p.Merged, consumer)
@@ -89,7 +89,7 @@ func (p *Prepared) Verify(ctx context.Context, cfg *rest.Config, log *slog.Logge
 			if ctx.Err() != nil {
 				return warns, err
 			}
-			warns = append(warns, Warning{Secret: consumer, Message: fmt.Sprintf("could not check the secrets inside the container: %v", err)})
+			warns = append(warns, warning(consumer, fmt.Sprintf("could not check the secrets inside the container: %v", err)))
 		default:
 			for _, c := range v.Checks {
 				log.Debug("secret verified in container", "check", c.String())

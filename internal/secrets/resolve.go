@@ -97,16 +97,6 @@ func (s *Set) put(e Entry) {
 	sort.Slice(s.Entries, func(i, j int) bool { return s.Entries[i].Name < s.Entries[j].Name })
 }
 
-// Warning is something worth knowing that does not stop anything, such as
-// an optional secret that is not set.
-type Warning struct {
-	Secret  string `json:"secret"`
-	Message string `json:"message"`
-}
-
-// String is the warning as one line.
-func (w Warning) String() string { return w.Secret + ": " + w.Message }
-
 // Options are what Resolve reads besides the configuration.
 type Options struct {
 	// LookupEnv reads an environment variable; the command layer passes
@@ -183,11 +173,11 @@ func Statuses(ctx context.Context, r *config.Resolved, opts Options) ([]Status, 
 			return nil, err
 		}
 		st := Status{Name: rs.Name, Kind: knownKind(rs.Source.Kind), Required: rs.Require.Required, Why: rs.Require.Why}
-		v, origin, problem := read(rs, opts)
+		v, origin, bad := read(rs, opts)
 		st.Origin = origin
 		switch {
-		case problem != nil:
-			st.State, st.Problems = StateInvalid, []Problem{*problem}
+		case bad != nil:
+			st.State, st.Problems = StateInvalid, []Problem{*bad}
 		case v.IsZero() && opts.NoPrompt && rs.Source.Prompt:
 			st.State = StateAsk
 		case v.IsZero() && slices.Contains(opts.Stored, rs.Name):
@@ -195,11 +185,9 @@ func Statuses(ctx context.Context, r *config.Resolved, opts Options) ([]Status, 
 			log.Debug("secret kept from the cluster", "secret", rs.Name)
 		case v.IsZero() && rs.Require.Required:
 			envName := envToSet(rs)
-			st.State, st.Problems = StateInvalid, []Problem{{
-				Secret: rs.Name, Origin: origin,
-				Reason: "is required and not set" + because(rs.Require.Why),
-				Fix:    fmt.Sprintf("export %s, or run `neuroscale secret set %s` with the value on standard input", envName, rs.Name),
-			}}
+			st.State, st.Problems = StateInvalid, []Problem{problem(rs.Name, origin,
+				"is required and not set"+because(rs.Require.Why),
+				fmt.Sprintf("export %s, or run `neuroscale secret set %s` with the value on standard input", envName, rs.Name))}
 		case v.IsZero():
 			st.State = StateMissing
 		default:
@@ -222,10 +210,10 @@ func Statuses(ctx context.Context, r *config.Resolved, opts Options) ([]Status, 
 }
 
 // Resolve reads every secret r declares from its source and checks it.
-// It returns every problem at once in a *ValidationError, and a warning for
+// It returns every problem at once in a *diag.Failed (Invalid), and a warning for
 // each optional secret that is not set, saying what will not work without
 // it (the profile's why). No value is in any message.
-func Resolve(ctx context.Context, r *config.Resolved, opts Options) (*Set, []Warning, error) {
+func Resolve(ctx context.Context, r *config.Resolved, opts Options) (*Set, []Problem, error) {
 	sts, err := Statuses(ctx, r, opts)
 	if err != nil {
 		return nil, nil, err
@@ -235,19 +223,19 @@ func Resolve(ctx context.Context, r *config.Resolved, opts Options) (*Set, []War
 		set.Target = *opts.Target
 	}
 	var problems []Problem
-	var warnings []Warning
+	var warnings []Problem
 	for _, st := range sts {
 		problems = append(problems, st.Problems...)
 		if st.State == StateMissing {
-			warnings = append(warnings, Warning{Secret: st.Name, Message: fmt.Sprintf(
-				"not set (%s)%s; export %s or run `neuroscale secret set %s`", st.Origin, because(st.Why), st.Origin.Ref, st.Name)})
+			warnings = append(warnings, warning(st.Name, fmt.Sprintf(
+				"not set (%s)%s; export %s or run `neuroscale secret set %s`", st.Origin, because(st.Why), st.Origin.Ref, st.Name)))
 		}
 		if st.entry != nil {
 			set.put(*st.entry)
 		}
 	}
 	if len(problems) > 0 {
-		return nil, warnings, &ValidationError{Problems: problems}
+		return nil, warnings, Invalid(problems)
 	}
 	return set, warnings, nil
 }
@@ -259,7 +247,8 @@ func Resolve(ctx context.Context, r *config.Resolved, opts Options) (*Set, []War
 func read(rs config.ResolvedSecret, opts Options) (Value, Origin, *Problem) {
 	src := rs.Source
 	fail := func(o Origin, reason, fix string) (Value, Origin, *Problem) {
-		return Value{}, o, &Problem{Secret: rs.Name, Origin: o, Reason: reason, Fix: fix}
+		p := problem(rs.Name, o, reason, fix)
+		return Value{}, o, &p
 	}
 	if src.File != "" {
 		o := Origin{Kind: OriginFile, Ref: src.File}

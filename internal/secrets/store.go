@@ -78,15 +78,15 @@ func ReadOne(r *config.Resolved, name string, opts ReadOptions) (*Set, error) {
 	} else {
 		origin = Origin{Kind: OriginStdin}
 		if opts.In == nil {
-			return nil, &ValidationError{Problems: []Problem{{Secret: name, Origin: origin, Reason: "nothing to read: standard input is closed"}}}
+			return nil, Invalid([]Problem{problem(name, origin, "nothing to read: standard input is closed", "")})
 		}
 		v, err = ReadStream(opts.In)
 	}
 	if err != nil {
-		return nil, &ValidationError{Problems: []Problem{{Secret: name, Origin: origin, Reason: "could not be read: " + err.Error()}}}
+		return nil, Invalid([]Problem{problem(name, origin, "could not be read: "+err.Error(), "")})
 	}
 	if ps := Validate(name, rs.Source.Kind, origin, v); len(ps) > 0 {
-		return nil, &ValidationError{Problems: ps}
+		return nil, Invalid(ps)
 	}
 	consumers := rs.Require.Consumers
 	readers := defaultConsumers(r)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 )
 
 // Kinds of secret values; each has its own shape and length checks. They
@@ -48,67 +50,31 @@ func knownKind(kind string) string {
 	return KindOpaque
 }
 
-// Problem is one thing wrong with one secret. It names the secret and its
-// origin, and never holds the value.
-type Problem struct {
-	Secret string `json:"secret"`
-	Origin Origin `json:"origin"`
-	Reason string `json:"reason"`
-	// Fix says what to do about it; empty when the reason says it.
-	Fix string `json:"fix,omitempty"`
+// Problem is one thing wrong with one secret: a diag.Diagnostic with ID
+// "secret" whose Object is the secret's name and where its value came from
+// ("GITHUB_TOKEN (from env GITHUB_TOKEN)"). It never holds the value.
+type Problem = diag.Diagnostic
+
+// NextStep is what to do about invalid secrets.
+const NextStep = "fix each value where it comes from (the environment variable, file or prompt named above), or store one with `neuroscale secret set NAME`, which reads it from standard input; the README (section Secrets) shows where each secret is created"
+
+// problem is a Problem of severity error with secret name from origin.
+func problem(name string, origin Origin, reason, fix string) Problem {
+	obj := name
+	if origin.Kind != "" {
+		obj += " (from " + origin.String() + ")"
+	}
+	return Problem{ID: "secret", Severity: diag.Error, Object: obj, Message: reason, Fix: fix}
 }
 
-// Error implements error.
-func (p Problem) Error() string {
-	s := "secret " + p.Secret
-	if p.Origin.Kind != "" {
-		s += " (from " + p.Origin.String() + ")"
-	}
-	s += ": " + p.Reason
-	if p.Fix != "" {
-		s += " (" + p.Fix + ")"
-	}
-	return s
+// warning is a Problem of severity warning about secret name.
+func warning(name, msg string) Problem {
+	return Problem{ID: "secret", Severity: diag.Warning, Object: name, Message: msg}
 }
 
-// ValidationError is every problem found with the secrets at once.
-type ValidationError struct {
-	Problems []Problem
-}
-
-// Error lists the problems, one line per secret.
-func (e *ValidationError) Error() string {
-	type group struct {
-		head    string
-		reasons []string
-	}
-	var groups []*group
-	for _, p := range e.Problems {
-		head := Problem{Secret: p.Secret, Origin: p.Origin}.Error()
-		head = strings.TrimSuffix(head, ": ")
-		r := p.Reason
-		if p.Fix != "" {
-			r += " (" + p.Fix + ")"
-		}
-		if n := len(groups); n > 0 && groups[n-1].head == head {
-			groups[n-1].reasons = append(groups[n-1].reasons, r)
-			continue
-		}
-		groups = append(groups, &group{head: head, reasons: []string{r}})
-	}
-	lines := make([]string, len(groups))
-	for i, g := range groups {
-		lines[i] = g.head + ": " + strings.Join(g.reasons, "; ")
-	}
-	if len(lines) == 1 {
-		return lines[0]
-	}
-	return fmt.Sprintf("%d secrets have problems:\n  - %s", len(lines), strings.Join(lines, "\n  - "))
-}
-
-// Hint tells the user how to give a correct value.
-func (e *ValidationError) Hint() string {
-	return "fix each value where it comes from (the environment variable, file or prompt named above), or store one with `neuroscale secret set NAME`, which reads it from standard input; the README (section Secrets) shows where each secret is created"
+// Invalid is the error for problems: every one at once, and what to do.
+func Invalid(problems []Problem) error {
+	return &diag.Failed{Check: "secrets", Diagnostics: problems, Next: NextStep}
 }
 
 // Check returns every reason the value is not acceptable as kind, or nil.
@@ -175,10 +141,10 @@ func Check(kind string, v Value) []string {
 func Validate(name, kind string, origin Origin, v Value) []Problem {
 	var out []Problem
 	if !validKey(name) {
-		out = append(out, Problem{Secret: name, Origin: origin, Reason: "is not a valid Secret key", Fix: "use letters, digits, '-', '_' and '.'"})
+		out = append(out, problem(name, origin, "is not a valid Secret key", "use letters, digits, '-', '_' and '.'"))
 	}
 	for _, r := range Check(kind, v) {
-		out = append(out, Problem{Secret: name, Origin: origin, Reason: r})
+		out = append(out, problem(name, origin, r, ""))
 	}
 	return out
 }

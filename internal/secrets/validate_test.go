@@ -140,7 +140,7 @@ func TestCheck(t *testing.T) {
 			}
 			// The whole message, as the user sees it, never holds the value.
 			ps := Validate("GITHUB_TOKEN", tt.kind, Origin{Kind: OriginEnv, Ref: "GITHUB_TOKEN"}, NewValue([]byte(tt.value)))
-			msg := (&ValidationError{Problems: ps}).Error()
+			msg := Invalid(ps).Error()
 			assertNoValue(t, msg, tt.value)
 			if !strings.Contains(msg, "secret GITHUB_TOKEN (from env GITHUB_TOKEN): ") {
 				t.Errorf("message %q does not name the secret and its source", msg)

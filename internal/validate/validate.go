@@ -10,9 +10,8 @@
 package validate
 
 import (
-	"github.com/neuroscale-dev/neuroscale/internal/diag"
-
 	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"github.com/neuroscale-dev/neuroscale/internal/render"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )

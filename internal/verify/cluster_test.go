@@ -123,14 +123,14 @@ func prepare(t *testing.T, st platformState) Options {
 	return Options{
 		BackstageURL: eps[0].URL, BackstageErr: eps[0].Err,
 		PredictorURL: eps[1].URL, PredictorErr: eps[1].Err,
-		Kube: c.Client(t), Dynamic: dyn, GitOps: true, Names: names,
+		Kube: c.Client(t), Dynamic: dyn, GitOps: true, SignIn: SignInGuest, Names: names,
 	}
 }
 
 func TestVerifyOnCluster(t *testing.T) {
 	t.Parallel()
 	type want map[string]Status
-	allPass := want{CheckCatalogTemplate: Pass, CheckScaffolderActions: Pass, CheckScaffolderDryRun: Pass, CheckCatalogLog: Pass, CheckArgoCDApps: Pass, CheckPredict: Pass}
+	allPass := want{CheckCatalogTemplate: Pass, CheckScaffolderActions: Pass, CheckGuestSignIn: Pass, CheckScaffolderDryRun: Pass, CheckCatalogLog: Pass, CheckArgoCDApps: Pass, CheckPredict: Pass}
 	with := func(overrides want) want {
 		w := want{}
 		for k, v := range allPass {
@@ -184,7 +184,7 @@ func TestVerifyOnCluster(t *testing.T) {
 		{"model not loaded", func(s *platformState) { s.predictions = nil }, with(want{CheckPredict: Fail}), map[string]string{
 			CheckPredict: "→ 503",
 		}},
-		{"no backstage pod", func(s *platformState) { s.noBackstage = true }, with(want{CheckCatalogTemplate: Fail, CheckScaffolderActions: Fail, CheckScaffolderDryRun: Fail, CheckCatalogLog: Unknown}), map[string]string{
+		{"no backstage pod", func(s *platformState) { s.noBackstage = true }, with(want{CheckCatalogTemplate: Fail, CheckScaffolderActions: Fail, CheckGuestSignIn: Fail, CheckScaffolderDryRun: Fail, CheckCatalogLog: Unknown}), map[string]string{
 			CheckCatalogTemplate: "no backstage forward: forward backstage is waiting: Service ",
 			CheckCatalogLog:      "no Backstage pods",
 		}},

@@ -398,7 +398,10 @@ func backstageError(body []byte) string {
 	}
 	if json.Unmarshal(body, &e) == nil {
 		if e.Error.Message != "" {
-			return strings.TrimSpace(e.Error.Name + ": " + e.Error.Message)
+			// One line: the renderer's errors span several ("Error:
+			// (unknown path)\n  Error: filter not found: x"), and the
+			// evidence is one line of the report.
+			return strings.Join(strings.Fields(e.Error.Name+": "+e.Error.Message), " ")
 		}
 		if len(e.Errors) > 0 {
 			var msgs []string

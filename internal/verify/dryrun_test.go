@@ -43,3 +43,20 @@ func TestWithoutPublishSteps(t *testing.T) {
 		t.Errorf("plain template changed: %s %v %v", out, removed, err)
 	}
 }
+
+// TestBackstageError: the error of a failed dry-run is one line of
+// evidence; the first body is what the real backend (test/backstage)
+// answered for a skeleton using an unknown filter.
+func TestBackstageError(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ body, want string }{
+		{`{"error":{"name":"Error","message":"(unknown path)\n  Error: filter not found: nosuchfilter"},"request":{"method":"POST","url":"/v2/dry-run"},"response":{"statusCode":500}}`,
+			"Error: (unknown path) Error: filter not found: nosuchfilter"},
+		{`{"error":{"name":"InputError","message":"No token available for host: github.com"}}`, "InputError: No token available for host: github.com"},
+	}
+	for _, tt := range tests {
+		if got := backstageError([]byte(tt.body)); got != tt.want {
+			t.Errorf("backstageError(%s) = %q, want %q", tt.body, got, tt.want)
+		}
+	}
+}

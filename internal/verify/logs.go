@@ -170,7 +170,7 @@ func CatalogLog(ctx context.Context, o Options) Result {
 		res.Evidence += "; catalog API: " + err.Error()
 	case len(rejected) > 0:
 		res.Lines = firstLines(rejected, maxLines)
-		return failed(res, "the catalog rejected entities (NotAllowedError in the status of its Location entity, GET "+catalogLocationsPath+")",
+		return failed(res, "the catalog rejected entities (NotAllowedError for its Location entity: GET "+catalogLocationsPath+", POST "+catalogValidatePath+")",
 			"the catalog location needs rules: [{allow: [Template]}]; neuroscale renders it, so run neuroscale up to restore the app-config, or fix the location you added")
 	default:
 		res.Evidence += "; none in the catalog's Location entities"

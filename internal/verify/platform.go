@@ -45,7 +45,7 @@ func ForPlatform(r *config.Resolved, cfg *rest.Config, eps []forward.Endpoint) (
 	if err != nil {
 		return Options{}, fmt.Errorf("dynamic client: %w", err)
 	}
-	o := Options{Kube: kube, Dynamic: dyn, GitOps: r.GitOps != nil, Names: DefaultNames()}
+	o := Options{Kube: kube, Dynamic: dyn, GitOps: r.GitOps != nil, SignIn: r.Backstage.Auth, Names: DefaultNames()}
 	o.BackstageURL, o.BackstageErr = endpoint(eps, BackstageForward(r), "Backstage")
 	o.PredictorURL, o.PredictorErr = endpoint(eps, PredictorForward(r), "the demo predictor")
 	return o, nil

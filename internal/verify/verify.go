@@ -38,6 +38,7 @@ const (
 const (
 	CheckCatalogTemplate   = "catalog-template"
 	CheckScaffolderActions = "scaffolder-actions"
+	CheckGuestSignIn       = "guest-sign-in"
 	CheckCatalogLog        = "catalog-log"
 	CheckArgoCDApps        = "argocd-apps"
 	CheckPredict           = "predict"
@@ -128,6 +129,9 @@ type Options struct {
 	// GitOps is true when a GitOps repository is configured, so ArgoCD's
 	// applications are expected.
 	GitOps bool
+	// SignIn is how people sign in to Backstage (SignInGuest,
+	// SignInGitHub; config's backstage.auth); guest sign-in is checked.
+	SignIn string
 	Names  Names
 	// HTTP is the client for the checks' requests; a 10 s timeout client
 	// when nil.
@@ -145,6 +149,7 @@ func Run(ctx context.Context, o Options) Report {
 	return Report{Results: []Result{
 		CatalogTemplate(ctx, o),
 		ScaffolderActions(ctx, o),
+		GuestSignIn(ctx, o),
 		ScaffolderDryRun(ctx, o),
 		CatalogLog(ctx, o),
 		ArgoCDApps(ctx, o),
@@ -322,6 +327,11 @@ func do(ctx context.Context, c *http.Client, method, url, body string) (int, []b
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
+	return send(c, req)
+}
+
+// send sends req and returns the status and up to 1 MiB of body.
+func send(c *http.Client, req *http.Request) (int, []byte, error) {
 	resp, err := c.Do(req)
 	if err != nil {
 		return 0, nil, err

@@ -93,6 +93,8 @@ func TestHTTPChecks(t *testing.T) {
 		{"actions 200", verifytest.BackstageState{}, nil, ScaffolderActions, Pass, 200, "GET /api/scaffolder/v2/actions → 200"},
 		{"actions 401", verifytest.BackstageState{ActionsStatus: 401}, nil, ScaffolderActions, Fail, 401, `→ 401: {"error":{"message":"Missing credentials","name":"AuthenticationError"}}`},
 		{"actions 404", verifytest.BackstageState{ActionsStatus: 404}, nil, ScaffolderActions, Fail, 404, "→ 404"},
+		{"guest signs in", verifytest.BackstageState{}, nil, GuestSignIn, Pass, 200, "GET /api/auth/guest/refresh → 200: signed in as user:development/guest"},
+		{"guest refused", verifytest.BackstageState{GuestStatus: 403}, nil, GuestSignIn, Fail, 403, "→ 403: {\"error\":{\"message\":\"The guest provider cannot be used outside of a development environment"},
 		{"predict [1,1]", verifytest.BackstageState{}, []int{1, 1}, Predict, Pass, 200, `POST /v1/models/demo-iris-2:predict → 200: {"predictions":[1,1]}`},
 		{"predict wrong answer", verifytest.BackstageState{}, []int{1, 0}, Predict, Fail, 200, `{"predictions":[1,0]}, want {"predictions":[1,1]}`},
 		{"predict model not ready", verifytest.BackstageState{}, nil, Predict, Fail, 503, "→ 503: {\"error\":\"Model with name demo-iris-2 is not ready.\"}"},
@@ -104,8 +106,11 @@ func TestHTTPChecks(t *testing.T) {
 			defer bs.Close()
 			pr := httptest.NewServer(verifytest.NewPredictor("demo-iris-2", tt.pred))
 			defer pr.Close()
-			o := Options{BackstageURL: bs.URL, PredictorURL: pr.URL, Names: DefaultNames(), HTTP: bs.Client()}
+			o := Options{BackstageURL: bs.URL, PredictorURL: pr.URL, SignIn: SignInGuest, Names: DefaultNames(), HTTP: bs.Client()}
 			got := tt.check(context.Background(), o)
+			if strings.Contains(got.Evidence, "stand-in-token") {
+				t.Error("the guest token is in the evidence")
+			}
 			if got.Status != tt.want || got.HTTPStatus != tt.code || !strings.Contains(got.Evidence, tt.evidence) {
 				t.Errorf("got %s %d %q; want %s %d containing %q", got.Status, got.HTTPStatus, got.Evidence, tt.want, tt.code, tt.evidence)
 			}
@@ -113,6 +118,18 @@ func TestHTTPChecks(t *testing.T) {
 				t.Error("a failure without a fix")
 			}
 		})
+	}
+}
+
+// TestGuestSignInOnlyForGuest: with GitHub sign-in (prod) nothing is
+// asked, since signing in takes a browser.
+func TestGuestSignInOnlyForGuest(t *testing.T) {
+	t.Parallel()
+	for _, signIn := range []string{SignInGitHub, ""} {
+		got := GuestSignIn(context.Background(), Options{SignIn: signIn, BackstageURL: "http://127.0.0.1:1", HTTP: http.DefaultClient})
+		if got.Status != Skip {
+			t.Errorf("sign-in %q: %s %q, want skip", signIn, got.Status, got.Evidence)
+		}
 	}
 }
 

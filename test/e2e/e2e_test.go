@@ -21,7 +21,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -43,6 +42,7 @@ import (
 	"github.com/k3d-io/k3d/v5/pkg/runtimes/docker"
 
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d"
+	"github.com/neuroscale-dev/neuroscale/internal/porttest"
 )
 
 const (
@@ -68,7 +68,7 @@ func TestUpStatusPredictDownUp(t *testing.T) {
 
 	dir := t.TempDir()
 	bin := build(t, dir)
-	demoPort := freePort(t)
+	demoPort := porttest.Free(t)
 	cfg := writeConfig(t, dir, demoPort)
 	run := func(timeout time.Duration, args ...string) string {
 		t.Helper()
@@ -292,7 +292,7 @@ func build(t *testing.T, dir string) string {
 // its own, so the test never touches the developer's ~/.kube/config.
 func writeConfig(t *testing.T, dir string, demoPort int) string {
 	t.Helper()
-	backstage := freePort(t)
+	backstage := porttest.Free(t)
 	cfg := fmt.Sprintf(`apiVersion: neuroscale.dev/v1alpha1
 kind: Platform
 profile: dev
@@ -309,7 +309,7 @@ forwards:
   - {name: backstage, namespace: backstage, service: neuroscale-backstage, localPort: %d, remotePort: 7007, probe: /.backstage/health/v1/readiness}
   - {name: argocd, namespace: argocd, service: argocd-server, localPort: %d, remotePort: 443, scheme: https, probe: /healthz}
   - {name: demo, namespace: default, service: demo-iris-2-predictor, localPort: %d, remotePort: 80, probe: /v1/models/demo-iris-2}
-`, clusterName, filepath.Join(dir, "kubeconfig"), freePort(t), freePort(t), backstage, backstage, freePort(t), demoPort)
+`, clusterName, filepath.Join(dir, "kubeconfig"), porttest.Free(t), porttest.Free(t), backstage, backstage, porttest.Free(t), demoPort)
 	path := filepath.Join(dir, "neuroscale.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -467,16 +467,6 @@ func publishedPort(dc dockerclient.APIClient, name string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("port 5000 is not published")
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // lockedBuffer collects a child's output from two streams at once.

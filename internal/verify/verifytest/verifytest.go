@@ -31,6 +31,10 @@ type BackstageState struct {
 	ActionsStatus int
 	// CatalogStatus is the status of /api/catalog/entities; 200 when 0.
 	CatalogStatus int
+	// GuestStatus is the status of the guest sign-in
+	// (/api/auth/guest/refresh); 200 when 0, 403 answers Backstage's
+	// NotAllowedError for a guest provider not allowed in production.
+	GuestStatus int
 	// NotReady makes the readiness endpoint answer 503.
 	NotReady bool
 	// DryRunFiles are what the scaffolder's dry-run answers it rendered,
@@ -105,6 +109,18 @@ func (b *Backstage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		writeJSON(w, http.StatusOK, entities)
+	case "/api/auth/guest/refresh":
+		switch s.GuestStatus {
+		case 0, http.StatusOK:
+			writeJSON(w, http.StatusOK, map[string]any{"profile": map[string]any{}, "backstageIdentity": map[string]any{
+				"token": "stand-in-token", "identity": map[string]any{"type": "user", "userEntityRef": "user:development/guest", "ownershipEntityRefs": []any{"user:development/guest"}},
+			}})
+		case http.StatusForbidden:
+			writeJSON(w, http.StatusForbidden, map[string]any{"error": map[string]any{"name": "NotAllowedError",
+				"message": "The guest provider cannot be used outside of a development environment unless 'auth.providers.guest.dangerouslyAllowOutsideDevelopment' is enabled"}})
+		default:
+			writeJSON(w, s.GuestStatus, map[string]any{"error": map[string]any{"name": "Error"}})
+		}
 	case "/api/scaffolder/v2/dry-run":
 		b.dryRun(w, r, s)
 	case "/api/scaffolder/v2/actions":

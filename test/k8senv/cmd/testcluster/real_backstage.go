@@ -242,8 +242,9 @@ func (b *backstageBench) startBackend(ctx context.Context, p *corev1.Pod) (*back
 		return nil, fmt.Errorf("container %s declares no port", c.Name)
 	}
 	podPort := int(c.Ports[0].ContainerPort)
-	root := podRoot(b.env.dir, p)
-	if err := layoutVolumes(ctx, b.env.cs, p, c, root); err != nil {
+	podDir := filepath.Join(b.env.dir, "real", p.Namespace+"-"+p.Name)
+	fs := newPodFS(b.env.dir, p)
+	if err := layoutVolumes(ctx, b.env.cs, p, c, fs, podDir); err != nil {
 		return nil, err
 	}
 	env, err := containerEnv(ctx, b.env.cs, p, c)
@@ -267,8 +268,8 @@ func (b *backstageBench) startBackend(ctx context.Context, p *corev1.Pod) (*back
 	for i := 0; i < len(c.Args); i++ {
 		a := c.Args[i]
 		if a == "--config" && i+1 < len(c.Args) {
-			f := inPod(root, c.Args[i+1])
-			if _, err := mapConfigPaths(f, root); err != nil {
+			f := fs.path(c.Args[i+1])
+			if _, err := mapConfigPaths(f, fs); err != nil {
 				return nil, fmt.Errorf("config %s: %w", c.Args[i+1], err)
 			}
 			args = append(args, a, f)
@@ -277,11 +278,11 @@ func (b *backstageBench) startBackend(ctx context.Context, p *corev1.Pod) (*back
 		}
 		args = append(args, a)
 	}
-	workdir := inPod(root, imageWorkdir)
+	workdir := fs.path(imageWorkdir)
 	if c.WorkingDir != "" {
-		workdir = inPod(root, c.WorkingDir)
+		workdir = fs.path(c.WorkingDir)
 	}
-	if err := layoutImage(root); err != nil {
+	if err := layoutImage(fs); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(workdir, 0o755); err != nil {
@@ -308,7 +309,7 @@ func (b *backstageBench) startBackend(ctx context.Context, p *corev1.Pod) (*back
 	for _, k := range keys {
 		cmd.Env = append(cmd.Env, k+"="+env[k])
 	}
-	logPath := filepath.Join(b.env.dir, "real", p.Namespace+"-"+p.Name, "container.log")
+	logPath := filepath.Join(podDir, "container.log")
 	logw, err := newCRILog(logPath)
 	if err != nil {
 		return nil, err

@@ -8,11 +8,12 @@ package main
 //
 //   - Filesystem: the pod's volumes (ConfigMaps, Secrets, emptyDirs) are
 //     written under a root directory of its workload, DIR/real/<ns>-<deployment>/root, at their
-//     mount paths (subPath and items honoured). Absolute paths the process
-//     is given (its arguments, and file locations inside the config files
-//     it reads, see mapConfigPaths) are prefixed with the pod root; its
-//     working directory is the image's WORKDIR under the pod root, where
-//     the image's root package.json is stood in for (layoutImage).
+//     mount paths (items honoured), except subPath mounts, which are files
+//     of the pod's own (see podFS). Absolute paths the process is given
+//     (its arguments, and file locations inside the config files it reads,
+//     see mapConfigPaths) are mapped to those places; its working
+//     directory is the image's WORKDIR under the pod root, where the
+//     image's root package.json is stood in for (layoutImage).
 //   - Network: a pod has its own network namespace and cluster DNS; here
 //     every process shares 127.0.0.1. The port the container listens on is
 //     replaced by a free loopback port (the pod's port-forward is pointed at
@@ -22,6 +23,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -40,8 +42,8 @@ import (
 // pod maps to the same path here across rollouts, as it is the same path
 // in every real pod: Backstage keys a file catalog location by its path,
 // and a path that changed with every pod would make each rollout a new
-// location. The last pod to start lays its files out; before that its
-// predecessor's backend is stopped or sees the same files.
+// location. The last pod to start lays its directory mounts out, which
+// its predecessor then sees as a real pod would (see podFS).
 func podRoot(dir string, p *corev1.Pod) string {
 	return filepath.Join(dir, "real", p.Namespace+"-"+workloadName(p), "root")
 }
@@ -62,12 +64,38 @@ func workloadName(p *corev1.Pod) string {
 	return p.Name
 }
 
-// inPod maps an absolute path inside the pod to the pod root.
-func inPod(root, p string) string {
+// podFS is one pod's filesystem as laid out here. Directory mounts (and
+// the image's files) live under the root its workload's pods share: the
+// kubelet keeps a ConfigMap's directory mount current in every pod that
+// mounts it, old and new alike. A subPath mount is the pod's own file
+// (under DIR/real/<ns>-<pod>/subpath): the kubelet copies it once, when the
+// pod starts, and a running pod never sees the ConfigMap change. Sharing
+// it would hand a rollout's new app-config to the old pod's backend, which
+// reloads a changed config file; in an earlier version that re-created
+// the catalog's Location entity under the new backend, whose first
+// processing then failed, and Backstage does not show a Location entity
+// that was never processed (a NotAllowedError there stayed invisible).
+type podFS struct {
+	root  string            // the workload's shared root
+	files map[string]string // clean in-pod path of a subPath mount → its file here
+}
+
+// newPodFS returns pod p's filesystem under the bench directory dir.
+func newPodFS(dir string, p *corev1.Pod) podFS {
+	return podFS{root: podRoot(dir, p), files: map[string]string{}}
+}
+
+// path maps an absolute path inside the pod to where it is here; a
+// relative path is returned as is.
+func (fs podFS) path(p string) string {
 	if !filepath.IsAbs(p) {
 		return p
 	}
-	return filepath.Join(root, filepath.Clean(p))
+	p = filepath.Clean(p)
+	if f, ok := fs.files[p]; ok {
+		return f
+	}
+	return filepath.Join(fs.root, p)
 }
 
 // imageWorkdir is the WORKDIR of the Backstage image, where the chart's
@@ -77,16 +105,17 @@ const imageWorkdir = "/app"
 // layoutImage stands in for what the Backstage image itself holds under
 // its WORKDIR and the backend needs: the monorepo's root package.json,
 // from which Backstage finds its root directory at start.
-func layoutImage(root string) error {
-	return writeFile(inPod(root, imageWorkdir+"/package.json"), []byte(`{"name":"root","version":"1.0.0","private":true}`+"\n"))
+func layoutImage(fs podFS) error {
+	return writeFile(fs.path(imageWorkdir+"/package.json"), []byte(`{"name":"root","version":"1.0.0","private":true}`+"\n"))
 }
 
-// layoutVolumes writes the volumes container c of pod mounts under root,
-// the way the kubelet would: ConfigMap and Secret keys become files (only
-// the listed items, at their paths, when items are given), a subPath mount
-// is that one file, an emptyDir is an empty directory. Other volume types
-// are not supported and are reported.
-func layoutVolumes(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod, c *corev1.Container, root string) error {
+// layoutVolumes writes the volumes container c of pod mounts into fs (and
+// records its subPath mounts there), the way the kubelet would:
+// ConfigMap and Secret keys become files (only the listed items, at their
+// paths, when items are given), a subPath mount is that one file of the
+// pod's own, an emptyDir is an empty directory. Other volume types are not
+// supported and are reported.
+func layoutVolumes(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod, c *corev1.Container, fs podFS, podDir string) error {
 	vols := map[string]corev1.Volume{}
 	for _, v := range pod.Spec.Volumes {
 		vols[v.Name] = v
@@ -101,7 +130,7 @@ func layoutVolumes(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod
 			return fmt.Errorf("volume %s: %w", v.Name, err)
 		}
 		if files == nil { // an emptyDir or a volume nothing reads
-			if err := os.MkdirAll(inPod(root, m.MountPath), 0o755); err != nil {
+			if err := os.MkdirAll(fs.path(m.MountPath), 0o755); err != nil {
 				return err
 			}
 			continue
@@ -111,13 +140,15 @@ func layoutVolumes(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod
 			if !ok {
 				return fmt.Errorf("volume %s has no %s for the subPath mount at %s", v.Name, m.SubPath, m.MountPath)
 			}
-			if err := writeFile(inPod(root, m.MountPath), data); err != nil {
+			in := filepath.Clean(m.MountPath)
+			fs.files[in] = filepath.Join(podDir, "subpath", in)
+			if err := writeFile(fs.path(in), data); err != nil {
 				return err
 			}
 			continue
 		}
 		for rel, data := range files {
-			if err := writeFile(inPod(root, filepath.Join(m.MountPath, rel)), data); err != nil {
+			if err := writeFile(fs.path(filepath.Join(m.MountPath, rel)), data); err != nil {
 				return err
 			}
 		}
@@ -125,11 +156,28 @@ func layoutVolumes(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod
 	return nil
 }
 
+// writeFile replaces path's content at once (a temporary file renamed
+// over it), as the kubelet swaps a ConfigMap volume's content: a process
+// watching the file never reads it half written.
 func writeFile(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(path, data, 0o600)
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	_, werr := tmp.Write(data)
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		_ = os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		_ = os.Remove(tmp.Name())
+		return err
+	}
+	return nil
 }
 
 // volumeFiles returns a volume's files by relative path; nil for an emptyDir.
@@ -328,10 +376,10 @@ func (n *simNetwork) mapEnv(env map[string]string) []string {
 
 // mapConfigPaths rewrites, in the Backstage app-config file at path, the
 // targets of file catalog locations that are absolute paths inside the pod
-// to the pod root: the one place a config's content is changed, because
-// the files it points to can only live under the pod root here. Everything
-// else in the file is kept (re-serialized).
-func mapConfigPaths(path, root string) (bool, error) {
+// to where fs lays them out: the one place a config's content is changed,
+// because the files it points to can only live there. Everything else in
+// the file is kept (re-serialized).
+func mapConfigPaths(path string, fs podFS) (bool, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return false, err
@@ -348,7 +396,7 @@ func mapConfigPaths(path, root string) (bool, error) {
 		m, _ := l.(map[string]any)
 		t, _ := m["target"].(string)
 		if m["type"] == "file" && filepath.IsAbs(t) {
-			m["target"] = inPod(root, t)
+			m["target"] = fs.path(t)
 			changed = true
 		}
 	}
@@ -359,5 +407,5 @@ func mapConfigPaths(path, root string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return true, os.WriteFile(path, out, 0o600)
+	return true, writeFile(path, out)
 }
