@@ -8,11 +8,13 @@ package stages
 
 import (
 	"context"
+	"strings"
 
 	"github.com/neuroscale-dev/neuroscale/internal/config"
 	"github.com/neuroscale-dev/neuroscale/internal/dag"
 	"github.com/neuroscale-dev/neuroscale/internal/engine"
 	"github.com/neuroscale-dev/neuroscale/internal/render"
+	"github.com/neuroscale-dev/neuroscale/stages/components"
 )
 
 // Up returns the install graph of p: a stage per rendered component. Its
@@ -26,10 +28,56 @@ func Up(eng *engine.Engine, p *render.Platform, r *config.Resolved) []dag.Stage 
 	}
 	out := make([]dag.Stage, 0, len(p.Components))
 	for _, c := range p.Components {
-		out = append(out, &component{eng: eng, comp: c, needs: keptNeeds(c.Needs, enabled), spec: Spec(c.Name, r)})
+		st := &component{eng: eng, comp: c, needs: keptNeeds(c.Needs, enabled), spec: Spec(c.Name, r)}
+		if phases := stepPhases(c, enabled); phases != nil {
+			// The stage starts with what its first step needs; Converge
+			// waits for each later step's needs as it gets there.
+			st.needs, phases[0].Needs = phases[0].Needs, nil
+			out = append(out, &phasedComponent{component: st, phases: phases})
+			continue
+		}
+		out = append(out, st)
 	}
 	return out
 }
+
+// stepPhases returns a phase per step when the graph declares steps of c
+// that need something other than c's needs (components.Graph), else nil:
+// each phase needs what its step needs, needs on disabled components
+// dropped.
+func stepPhases(c *render.Component, enabled map[string]bool) []dag.Phase {
+	declared := false
+	for _, gc := range components.Graph {
+		if gc.Name == c.Name {
+			declared = len(gc.Steps) > 0
+		}
+	}
+	if !declared || len(c.Steps) == 0 {
+		return nil
+	}
+	out := make([]dag.Phase, 0, len(c.Steps))
+	for _, s := range c.Steps {
+		var needs []string
+		for _, n := range components.StepNeeds(c.Name, s.Name) {
+			if comp, _, _ := strings.Cut(n, "/"); enabled[comp] {
+				needs = append(needs, n)
+			}
+		}
+		out = append(out, dag.Phase{Name: s.Name, Needs: needs})
+	}
+	return out
+}
+
+// phasedComponent is the stage of a component whose steps need different
+// things: dag.Run lets others need one of its steps, and Converge begins
+// each step's phase (dag.Begin) before applying it.
+type phasedComponent struct {
+	*component
+	phases []dag.Phase
+}
+
+// Phases implements dag.Phased.
+func (c *phasedComponent) Phases() []dag.Phase { return c.phases }
 
 // Spec is what neuroscale knows about a component beyond its rendered
 // objects. Everything applied is waited for by the engine (kstatus, the

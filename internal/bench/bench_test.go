@@ -220,3 +220,30 @@ func TestDefaultDelaysMatchWorkloads(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSummary(t *testing.T) {
+	tests := []struct {
+		name  string
+		in    string
+		ok    bool
+		chain string
+		secs  float64
+	}{
+		{"up's result after events", `{"stage":"kserve","state":"ready","duration_s":3}
+log line
+{"profile":"dev","stages":[],"critical_path":{"stages":["cert-manager","kserve/kserve","demo"],"duration_s":12.5}}
+`, true, "cert-manager,kserve/kserve,demo", 12.5},
+		{"an older up without one", `{"profile":"dev","stages":[]}`, false, "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, ok, err := ParseSummary(strings.NewReader(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != tt.ok || strings.Join(s.CriticalPath.Stages, ",") != tt.chain || s.CriticalPath.Seconds != tt.secs {
+				t.Fatalf("got %v %+v, want %v %s %v", ok, s, tt.ok, tt.chain, tt.secs)
+			}
+		})
+	}
+}

@@ -62,3 +62,33 @@ func Failed(events []Event) []Event {
 	}
 	return out
 }
+
+// UpSummary is the part of `neuroscale up -o json`'s final result line the
+// harness reads: up's own critical path, which runs through the phases of
+// stages whose steps need different things (internal/cli.UpResult).
+type UpSummary struct {
+	CriticalPath struct {
+		Stages  []string `json:"stages"`
+		Seconds float64  `json:"duration_s"`
+	} `json:"critical_path"`
+}
+
+// ParseSummary returns the last line of r that is up's result (it has a
+// critical_path), and false when there is none (an older neuroscale).
+func ParseSummary(r io.Reader) (UpSummary, bool, error) {
+	var out UpSummary
+	found := false
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if !strings.HasPrefix(line, "{") || !strings.Contains(line, `"critical_path"`) {
+			continue
+		}
+		var s UpSummary
+		if json.Unmarshal([]byte(line), &s) == nil && len(s.CriticalPath.Stages) > 0 {
+			out, found = s, true
+		}
+	}
+	return out, found, sc.Err()
+}

@@ -281,6 +281,7 @@ func (c *Catalog) Check() error {
 	seen := map[string]bool{}
 	paths := map[string]string{}
 	last := 0
+	stepsOf := map[string]map[string]bool{}
 	for _, comp := range c.Components {
 		if !slices.Contains(config.ComponentNames, comp.Name) {
 			add("component %q is not one of %s", comp.Name, strings.Join(config.ComponentNames, ", "))
@@ -312,6 +313,7 @@ func (c *Catalog) Check() error {
 				add("%s: step name %q is repeated", where, s.Name())
 			}
 			steps[s.Name()] = true
+			stepsOf[comp.Name] = steps
 			if s.Chart != nil {
 				errs = append(errs, checkChart(where, s.Chart)...)
 			} else {
@@ -326,6 +328,23 @@ func (c *Catalog) Check() error {
 		}
 		if comp.Version == "" && len(comp.Artifacts()) > 0 {
 			add("component %q downloads upstream files but has no version", comp.Name)
+		}
+	}
+	// The graph's step declarations name steps that exist, so a renamed
+	// step cannot silently fall back to its component's needs.
+	for _, gc := range components.Graph {
+		if stepsOf[gc.Name] == nil {
+			continue
+		}
+		for _, st := range gc.Steps {
+			if !stepsOf[gc.Name][st.Name] {
+				add("the graph (stages/components) declares step %q of %q, which has no such step", st.Name, gc.Name)
+			}
+			for _, n := range st.Needs {
+				if comp, step, ok := strings.Cut(n, "/"); ok && stepsOf[comp] != nil && !stepsOf[comp][step] {
+					add("the graph (stages/components): step %q of %q needs %q, which is no step", st.Name, gc.Name, n)
+				}
+			}
 		}
 	}
 	return errors.Join(errs...)

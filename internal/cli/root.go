@@ -41,6 +41,7 @@ type globals struct {
 	// line set from what the environment did.
 	flags *pflag.FlagSet
 	log   *slog.Logger
+	prof  pprofFiles
 }
 
 // flagKeys maps the persistent flags that override the configuration to
@@ -78,6 +79,9 @@ func Execute(ctx context.Context, s Streams, args []string, env []string) int {
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
 	err := root.ExecuteContext(ctx)
+	if perr := g.prof.stop(); perr != nil && err == nil {
+		err = perr
+	}
 	if err == nil {
 		return 0
 	}
@@ -125,6 +129,9 @@ func newRoot(g *globals) *cobra.Command {
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.log = logging.New(g.streams.Err, g.verbose)
 			logging.RouteLibraryLogs(g.log)
+			if err := g.prof.start(); err != nil {
+				return err
+			}
 			return checkOutput(cmd, g.output)
 		},
 	}
@@ -139,6 +146,10 @@ func newRoot(g *globals) *cobra.Command {
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "debug logs, including Helm's and client-go's, on standard error")
 	pf.StringVarP(&g.output, "output", "o", formatText, "output format: text, json or yaml, as each command allows")
 	pf.DurationVar(&g.timeout, "timeout", 0, "overall time limit (0: derived from each workload's probes)")
+	pf.StringVar(&g.prof.cpu, "cpuprofile", "", "write a CPU profile of the command to this file (go tool pprof)")
+	pf.StringVar(&g.prof.mem, "memprofile", "", "write a heap profile (allocations, live memory at the end) to this file")
+	_ = pf.MarkHidden("cpuprofile")
+	_ = pf.MarkHidden("memprofile")
 	for flag, key := range flagKeys {
 		_ = g.viper.BindPFlag(key, pf.Lookup(flag))
 	}

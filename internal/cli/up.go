@@ -75,6 +75,9 @@ type UpResult struct {
 	Verified  bool                 `json:"verified"`
 	Stages    []UpStage            `json:"stages"`
 	Endpoints []endpoints.Endpoint `json:"endpoints"`
+	// CriticalPath is the longest chain of dependent stage work, the
+	// lower bound of any parallel install of this graph.
+	CriticalPath UpCriticalPath `json:"critical_path"`
 }
 
 // UpStage is one stage's outcome in UpResult.
@@ -82,6 +85,23 @@ type UpStage struct {
 	Name    string   `json:"name"`
 	Needs   []string `json:"needs"`
 	State   string   `json:"state"`
+	Seconds float64  `json:"duration_s"`
+	// Phases are the steps of a stage whose steps need different things.
+	Phases []UpPhase `json:"phases,omitempty"`
+}
+
+// UpPhase is one phase (step) of a stage in UpResult: its extra needs
+// and its work, without the wait for them.
+type UpPhase struct {
+	Name    string   `json:"name"`
+	Needs   []string `json:"needs"`
+	Seconds float64  `json:"duration_s"`
+}
+
+// UpCriticalPath is the critical path in UpResult: stages, or phases as
+// "stage/step".
+type UpCriticalPath struct {
+	Stages  []string `json:"stages"`
 	Seconds float64  `json:"duration_s"`
 }
 
@@ -189,8 +209,13 @@ func (p *upPrinter) Ready(res *platform.Result) {
 	if p.g.output == "json" {
 		out := UpResult{Profile: res.Profile, Seconds: res.Took.Seconds(), Verified: res.Verified, Endpoints: res.Endpoints}
 		for _, s := range res.Stages {
-			out.Stages = append(out.Stages, UpStage{Name: s.Name, Needs: append([]string{}, s.Needs...), State: string(s.State), Seconds: s.Duration.Seconds()})
+			st := UpStage{Name: s.Name, Needs: append([]string{}, s.Needs...), State: string(s.State), Seconds: s.Duration.Seconds()}
+			for _, ph := range s.Phases {
+				st.Phases = append(st.Phases, UpPhase{Name: ph.Name, Needs: append([]string{}, ph.Needs...), Seconds: ph.Duration.Seconds()})
+			}
+			out.Stages = append(out.Stages, st)
 		}
+		out.CriticalPath = UpCriticalPath{Stages: append([]string{}, res.CriticalPath...), Seconds: res.CriticalTook.Seconds()}
 		_ = json.NewEncoder(p.g.streams.Out).Encode(out)
 		return
 	}

@@ -70,6 +70,8 @@ type Result struct {
 	Duration time.Duration
 	// Err is the failure, skip or cancellation; nil when OK.
 	Err error
+	// Phases are a Phased stage's phases, in order.
+	Phases []PhaseResult
 }
 
 // Report is the outcome of a run.
@@ -92,16 +94,41 @@ func (r *Report) Stage(name string) *Result {
 
 // CriticalPath returns the chain of stages, through Needs, whose summed
 // durations is the longest, and that sum: the least wall time any schedule
-// of this graph could take with these stage durations.
+// of this graph could take with these stage durations. A Phased stage
+// counts phase by phase ("stage/phase", each its work without its wait),
+// so a chain may pass through a stage's early phase only.
 func (r *Report) CriticalPath() ([]string, time.Duration) {
 	durations := map[string]time.Duration{}
 	needs := map[string][]string{}
 	for _, s := range r.Stages {
-		durations[s.Name], needs[s.Name] = s.Duration, s.Needs
+		if len(s.Phases) == 0 {
+			durations[s.Name], needs[s.Name] = s.Duration, s.Needs
+			continue
+		}
+		prev := ""
+		for i, ph := range s.Phases {
+			name := s.Name + "/" + ph.Name
+			var n []string
+			if i == 0 {
+				n = append(n, s.Needs...)
+			} else {
+				n = append(n, prev)
+			}
+			durations[name], needs[name] = ph.Duration, append(n, ph.Needs...)
+			prev = name
+		}
+		// The stage itself is done with its last phase.
+		needs[s.Name] = []string{prev}
 	}
 	// A report comes from a checked graph: it has no cycle.
 	path, total, _ := CriticalPath(durations, needs)
-	return path, total
+	out := path[:0]
+	for _, n := range path {
+		if _, ok := durations[n]; ok {
+			out = append(out, n)
+		}
+	}
+	return out, total
 }
 
 // CriticalPath returns the longest chain through the graph needs (first
@@ -184,18 +211,19 @@ func Run(ctx context.Context, stages []Stage, opts RunOptions) (*Report, error) 
 		exec = logged(opts.Log, clock)(exec)
 	}
 
-	type node struct {
-		stage Stage
-		done  chan struct{}
-		res   Result
-	}
 	nodes := make(map[string]*node, len(stages))
 	order := make([]*node, 0, len(stages))
 	for _, s := range stages {
-		n := &node{stage: s, done: make(chan struct{}), res: Result{Name: s.Name(), Needs: append([]string(nil), s.Needs()...)}}
+		n := &node{stage: s, done: make(chan struct{}), cur: -1, first: -1, phases: phasesOf(s),
+			res: Result{Name: s.Name(), Needs: append([]string(nil), s.Needs()...)}}
+		for _, ph := range n.phases {
+			n.phaseDone = append(n.phaseDone, make(chan struct{}))
+			n.res.Phases = append(n.res.Phases, PhaseResult{Name: ph.Name, Needs: append([]string(nil), ph.Needs...)})
+		}
 		nodes[s.Name()] = n
 		order = append(order, n)
 	}
+	rs := &runState{nodes: nodes, clock: clock, sink: rep}
 
 	start := clock.Now()
 	var wg sync.WaitGroup
@@ -206,29 +234,15 @@ func Run(ctx context.Context, stages []Stage, opts RunOptions) (*Report, error) 
 			defer close(n.done)
 			// Wait for every need; a need that did not succeed decides.
 			for _, need := range n.res.Needs {
-				dep := nodes[need]
-				select {
-				case <-dep.done:
-				case <-ctx.Done():
-				}
-				if ctx.Err() != nil {
-					n.res.State, n.res.Err = progress.StateCancelled, &CancelledError{Stage: n.res.Name, Started: false, Err: context.Cause(ctx)}
-					rep.Report(progress.Event{Time: clock.Now(), Stage: n.res.Name, State: progress.StateCancelled, Message: "not started: interrupted"})
-					return
-				}
-				if !dep.res.State.OK() {
-					root := dep.res.Name
+				if err := rs.await(ctx, n.res.Name, need); err != nil {
+					n.res.Err = err
 					var skip *SkippedError
-					if errors.As(dep.res.Err, &skip) {
-						root = skip.Because
+					n.res.State = progress.StateCancelled
+					msg := "not started: interrupted"
+					if errors.As(err, &skip) {
+						n.res.State, msg = progress.StateSkipped, "skipped because "+skip.Because+" failed"
 					}
-					if dep.res.State == progress.StateCancelled {
-						n.res.State, n.res.Err = progress.StateCancelled, &CancelledError{Stage: n.res.Name, Started: false, Err: context.Canceled}
-						rep.Report(progress.Event{Time: clock.Now(), Stage: n.res.Name, State: progress.StateCancelled, Message: "not started: interrupted"})
-						return
-					}
-					n.res.State, n.res.Err = progress.StateSkipped, &SkippedError{Stage: n.res.Name, Because: root}
-					rep.Report(progress.Event{Time: clock.Now(), Stage: n.res.Name, State: progress.StateSkipped, Message: "skipped because " + root + " failed"})
+					rep.Report(progress.Event{Time: clock.Now(), Stage: n.res.Name, State: n.res.State, Message: msg})
 					return
 				}
 			}
@@ -239,10 +253,15 @@ func Run(ctx context.Context, stages []Stage, opts RunOptions) (*Report, error) 
 			}
 			n.res.Start = clock.Now()
 			rep.Report(progress.Event{Time: n.res.Start, Stage: n.res.Name, State: progress.StateRunning})
-			err := runSafely(ctx, exec, n.stage)
+			sctx := ctx
+			if len(n.phases) > 0 {
+				sctx = context.WithValue(ctx, phaserKey{}, &phaser{run: rs, node: n})
+			}
+			err := runSafely(sctx, exec, n.stage)
 			end := clock.Now()
 			n.res.Duration = end.Sub(n.res.Start)
 			var nc *NoChange
+			var skip *SkippedError
 			switch {
 			case err == nil:
 				n.res.State = progress.StateReady
@@ -251,16 +270,23 @@ func Run(ctx context.Context, stages []Stage, opts RunOptions) (*Report, error) 
 			case ctx.Err() != nil:
 				n.res.State = progress.StateCancelled
 				n.res.Err = &CancelledError{Stage: n.res.Name, Started: true, Err: err}
+			case errors.As(err, &skip) && skip.Stage == n.res.Name:
+				// A phase's need failed (Begin): the stage did not fail
+				// of its own.
+				n.res.State, n.res.Err = progress.StateSkipped, skip
 			default:
 				n.res.State = progress.StateFailed
 				n.res.Err = &StageError{Stage: n.res.Name, Err: err}
 			}
+			n.finishPhases(end, n.res.State.OK())
 			msg := ""
 			switch {
 			case nc != nil:
 				msg = nc.Reason
 			case n.res.State == progress.StateCancelled:
 				msg = "interrupted"
+			case n.res.State == progress.StateSkipped:
+				msg = "skipped because " + skip.Because + " failed"
 			case err != nil:
 				msg = err.Error()
 			}
@@ -290,6 +316,71 @@ func Run(ctx context.Context, stages []Stage, opts RunOptions) (*Report, error) 
 		return report, nil
 	}
 	return report, errors.Join(all...)
+}
+
+// node is one stage during Run. Its result is written only by its own
+// goroutine and read by others only after done (or, for a phase, after
+// that phase's channel) is closed.
+type node struct {
+	stage Stage
+	done  chan struct{}
+	res   Result
+	// phases of a Phased stage; phaseDone[i] closes when phase i is done.
+	phases    []Phase
+	phaseDone []chan struct{}
+	// cur is the phase the stage is in, first the first one it began
+	// (-1: none yet), head its work before first.
+	cur, first int
+	head       time.Duration
+}
+
+// runState is what the stages of one Run share.
+type runState struct {
+	nodes map[string]*node
+	clock clk.PassiveClock
+	sink  progress.Sink
+}
+
+// await waits until need ("stage", or "stage/phase") has succeeded. It
+// returns a *SkippedError for stage when the need failed (naming the
+// stage that failed first) and a *CancelledError when ctx ended first or
+// the need was interrupted.
+func (r *runState) await(ctx context.Context, stage, need string) error {
+	depName, phase := splitNeed(need)
+	dep := r.nodes[depName]
+	reached := dep.done
+	if phase != "" {
+		for i, ph := range dep.phases {
+			if ph.Name == phase {
+				reached = dep.phaseDone[i]
+			}
+		}
+	}
+	select {
+	case <-reached:
+	case <-dep.done:
+	case <-ctx.Done():
+	}
+	select {
+	case <-reached:
+		if reached != dep.done || dep.res.State.OK() {
+			return nil
+		}
+	default:
+	}
+	if ctx.Err() != nil {
+		return &CancelledError{Stage: stage, Started: false, Err: context.Cause(ctx)}
+	}
+	// dep ended without reaching need.
+	if dep.res.State == progress.StateCancelled {
+		return &CancelledError{Stage: stage, Started: false, Err: context.Canceled}
+	}
+	root := dep.res.Name
+	var skip *SkippedError
+	if errors.As(dep.res.Err, &skip) {
+		root = skip.Because
+	}
+	return &SkippedError{Stage: stage, Because: root}
 }
 
 func names(errs []error) []string {
@@ -341,10 +432,23 @@ func CheckGraph(stages []Stage) error {
 		}
 		byName[s.Name()] = s
 	}
+	graph := expand(stages)
 	for _, s := range stages {
-		for _, n := range s.Needs() {
-			if _, ok := byName[n]; !ok {
+		seen := map[string]bool{}
+		for _, ph := range phasesOf(s) {
+			if ph.Name == "" || strings.Contains(ph.Name, "/") || seen[ph.Name] {
+				return &GraphError{Msg: fmt.Sprintf("stage %q: phase %q is unnamed, has a slash or is declared twice", s.Name(), ph.Name)}
+			}
+			seen[ph.Name] = true
+		}
+	}
+	for _, s := range stages {
+		for _, n := range expandedNeeds(s) {
+			if _, ok := graph[n]; !ok {
 				return &GraphError{Msg: fmt.Sprintf("stage %q needs %q, which is not in the graph", s.Name(), n)}
+			}
+			if dep, ph := splitNeed(n); dep == s.Name() && ph != "" {
+				return &GraphError{Msg: fmt.Sprintf("stage %q needs its own phase %q", s.Name(), n)}
 			}
 		}
 	}
@@ -369,7 +473,7 @@ func CheckGraph(stages []Stage) error {
 		}
 		mark[n] = visiting
 		path = append(path, n)
-		needs := append([]string(nil), byName[n].Needs()...)
+		needs := append([]string(nil), graph[n]...)
 		sort.Strings(needs)
 		for _, d := range needs {
 			if err := visit(d); err != nil {
@@ -380,12 +484,26 @@ func CheckGraph(stages []Stage) error {
 		mark[n] = visited
 		return nil
 	}
-	for _, s := range stages {
-		if err := visit(s.Name()); err != nil {
+	names := make([]string, 0, len(graph))
+	for n := range graph {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := visit(n); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// expandedNeeds are everything s names as a need, its phases' included.
+func expandedNeeds(s Stage) []string {
+	out := append([]string(nil), s.Needs()...)
+	for _, ph := range phasesOf(s) {
+		out = append(out, ph.Needs...)
+	}
+	return out
 }
 
 // Reverse returns stages with every need turned around: a stage now needs

@@ -195,6 +195,18 @@ func TestCheckGraph(t *testing.T) {
 		{"unknown need", []Stage{stage("a", []string{"x"}, nil)}, `needs "x"`},
 		{"cycle", []Stage{stage("a", []string{"c"}, nil), stage("b", []string{"a"}, nil), stage("c", []string{"b"}, nil)}, "cycle: a -> c -> b -> a"},
 		{"self", []Stage{stage("a", []string{"a"}, nil)}, "cycle: a -> a"},
+		{"phases ok", platformOf(nil, nil, nil), ""},
+		{"unknown phase", []Stage{phasedStage("a", nil, Phase{Name: "x"}), stage("b", []string{"a/y"}, nil)}, `needs "a/y"`},
+		{"own phase", []Stage{phasedStage("a", nil, Phase{Name: "x"}, Phase{Name: "y", Needs: []string{"a/x"}})}, "its own phase"},
+		{"duplicate phase", []Stage{phasedStage("a", nil, Phase{Name: "x"}, Phase{Name: "x"})}, "declared twice"},
+		{"cycle through phases", []Stage{
+			phasedStage("a", nil, Phase{Name: "crds"}, Phase{Name: "rest", Needs: []string{"b"}}),
+			phasedStage("b", nil, Phase{Name: "chart", Needs: []string{"a/rest"}}),
+		}, "cycle"},
+		{"no cycle through an early phase", []Stage{
+			phasedStage("a", nil, Phase{Name: "crds"}, Phase{Name: "rest", Needs: []string{"b"}}),
+			phasedStage("b", nil, Phase{Name: "chart", Needs: []string{"a/crds"}}),
+		}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

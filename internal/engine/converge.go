@@ -62,6 +62,13 @@ func (e *Engine) Converge(ctx context.Context, c *render.Component, spec Spec) e
 		e.log.Info("re-applying unchanged component", "component", c.Name, "reason", reason)
 	}
 	if action == ActionCheck {
+		// Checked against what it needs as they are now: wait for all of
+		// it, as for the last step of an apply.
+		if n := len(c.Steps); n > 0 {
+			if err := dag.Begin(ctx, c.Steps[n-1].Name); err != nil {
+				return err
+			}
+		}
 		// The hook puts back what it owns even when nothing else changed:
 		// a Secret deleted by hand would otherwise stop the consumers'
 		// next pods from starting, and no digest would notice.
@@ -164,6 +171,11 @@ func (e *Engine) apply(ctx context.Context, c *render.Component, prev *state.Rec
 	}
 	var total time.Duration
 	for _, st := range c.Steps {
+		// A step may need less than the component (its CRDs nothing) or
+		// more: in a stage run by dag.Run, wait here for what it needs.
+		if err := dag.Begin(ctx, st.Name); err != nil {
+			return err
+		}
 		budget := Budget(st.Objects, spec.Timeout)
 		if budget > total {
 			total = budget

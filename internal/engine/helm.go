@@ -18,6 +18,7 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/releaseutil"
 	"helm.sh/helm/v3/pkg/storage/driver"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -197,16 +198,17 @@ func runCtx(ctx context.Context, fn func() error) error {
 // and every object it created. The chart's crds/ directory, which Helm
 // installs only once and never upgrades, is server-side applied first.
 func (e *Engine) applyChart(ctx context.Context, comp string, st *render.Step, timeout time.Duration) (int, []*unstructured.Unstructured, error) {
-	if st.Chart == nil {
-		return 0, nil, fmt.Errorf("chart step %s has no chart", st.Name)
+	chrt, err := st.LoadChart()
+	if err != nil {
+		return 0, nil, err
 	}
-	crds, err := chartCRDs(st.Chart)
+	crds, err := chartCRDs(chrt)
 	if err != nil {
 		return 0, nil, err
 	}
 	if len(crds) > 0 {
 		if _, err := e.applyObjects(ctx, comp, crds, st.Namespace); err != nil {
-			return 0, nil, fmt.Errorf("apply CRDs of chart %s: %w", st.Chart.Name(), err)
+			return 0, nil, fmt.Errorf("apply CRDs of chart %s: %w", chrt.Name(), err)
 		}
 	}
 	log := e.log.With("release", st.Name, "namespace", st.Namespace)
@@ -217,7 +219,7 @@ func (e *Engine) applyChart(ctx context.Context, comp string, st *render.Step, t
 	// choice take from there.
 	err = e.retryTransient(ctx, "helm install or upgrade of "+st.Name, func(ctx context.Context) error {
 		var err error
-		rel, err = e.installOrUpgrade(ctx, st, timeout, log)
+		rel, err = e.installOrUpgrade(ctx, st, chrt, timeout, log)
 		return err
 	})
 	if err != nil {
@@ -242,7 +244,7 @@ func (e *Engine) applyChart(ctx context.Context, comp string, st *render.Step, t
 // installOrUpgrade is one attempt at a chart step's release: it clears what
 // an interrupted operation left, then installs (no release, or none ever
 // deployed) or upgrades it, Helm's own wait off.
-func (e *Engine) installOrUpgrade(ctx context.Context, st *render.Step, timeout time.Duration, log *slog.Logger) (*release.Release, error) {
+func (e *Engine) installOrUpgrade(ctx context.Context, st *render.Step, chrt *chart.Chart, timeout time.Duration, log *slog.Logger) (*release.Release, error) {
 	cfg, err := e.helmConfig(st.Namespace)
 	if err != nil {
 		return nil, err
@@ -282,7 +284,7 @@ func (e *Engine) installOrUpgrade(ctx context.Context, st *render.Step, timeout 
 		// Kyverno's 300–650 KB CRDs and cost seconds per release.
 		in.DisableOpenAPIValidation = true
 		log.Debug("helm install")
-		rel, err = in.RunWithContext(ctx, st.Chart, values)
+		rel, err = in.RunWithContext(ctx, chrt, values)
 		if err != nil {
 			return nil, &HelmError{Op: "install", Release: st.Name, Namespace: st.Namespace, Err: err}
 		}
@@ -298,7 +300,7 @@ func (e *Engine) installOrUpgrade(ctx context.Context, st *render.Step, timeout 
 		up.TakeOwnership = true
 		up.DisableOpenAPIValidation = true
 		log.Debug("helm upgrade", "from", rel.Version)
-		rel, err = up.RunWithContext(ctx, st.Name, st.Chart, values)
+		rel, err = up.RunWithContext(ctx, st.Name, chrt, values)
 		if err != nil {
 			return nil, &HelmError{Op: "upgrade", Release: st.Name, Namespace: st.Namespace, Err: err}
 		}
@@ -393,15 +395,19 @@ func (e *Engine) defaultNamespaces(objs []*unstructured.Unstructured, ns string)
 	return nil
 }
 
+// secretsResource is where Helm's storage driver keeps releases.
+var secretsResource = corev1.SchemeGroupVersion.WithResource("secrets")
+
 // releaseHealth reads a release's newest revision from the labels of its
 // storage Secrets (metadata only: the payload is the whole chart) and
 // returns its revision and status, or 0 and "" when it does not exist.
 func (e *Engine) releaseHealth(ctx context.Context, namespace, name string) (int, string, error) {
-	list, err := e.kube.CoreV1().Secrets(namespace).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,name=" + name})
+	// Read as metadata: a typed list would carry every revision's
+	// payload, megabytes for a chart with large CRDs.
+	list, err := e.meta.Resource(secretsResource).Namespace(namespace).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,name=" + name})
 	if err != nil {
 		return 0, "", fmt.Errorf("read release %s/%s: %w", namespace, name, err)
 	}
-	// The typed list carries the payload; keep only labels from here on.
 	type rev struct {
 		v      int
 		status string

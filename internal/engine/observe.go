@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
@@ -13,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
 
 	"github.com/neuroscale-dev/neuroscale/internal/state"
 )
@@ -90,6 +92,7 @@ func (e *Engine) observe(ctx context.Context, refs []state.ObjectRef) (map[state
 		groups[k] = append(groups[k], r)
 	}
 	var mu sync.Mutex
+	served := &servedCache{groups: map[string]*servedGroup{}}
 	out := make(map[state.ObjectRef]observation, len(refs))
 	put := func(o observation) {
 		mu.Lock()
@@ -109,7 +112,7 @@ func (e *Engine) observe(ctx context.Context, refs []state.ObjectRef) (map[state
 		}
 		for _, r := range members {
 			g.Go(func() error {
-				o, err := e.observeOne(gctx, r)
+				o, err := e.observeOne(gctx, r, served)
 				if err != nil {
 					return err
 				}
@@ -147,9 +150,29 @@ func (e *Engine) mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, bool, 
 	return m, true, nil
 }
 
-func (e *Engine) observeOne(ctx context.Context, r state.ObjectRef) (observation, error) {
+func (e *Engine) observeOne(ctx context.Context, r state.ObjectRef, served *servedCache) (observation, error) {
 	gk := r.GVK().GroupKind()
 	if isCRD(gk) {
+		// Read as metadata first, and take the resource's presence in
+		// discovery for Established (the API server lists a CRD's
+		// resource only once it is): a platform's CRDs are tens of
+		// megabytes, read on every check and every poll otherwise. Only
+		// a CRD not served yet is read in full, for its conditions.
+		pm, err := e.meta.Resource(crdResource).Get(ctx, r.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return notFound(r), nil
+		}
+		if err != nil {
+			return observation{}, fmt.Errorf("read %s: %w", r, err)
+		}
+		if pm.DeletionTimestamp != nil {
+			return metaObservation(r, &pm.ObjectMeta), nil
+		}
+		if ok, err := served.has(ctx, e.kube.Discovery(), r.Name); err != nil {
+			e.log.Debug("discovery of a CRD's resource failed; reading it in full", "crd", r.Name, "err", err)
+		} else if ok {
+			return observation{Ref: r, Status: statusCurrent, Message: "established"}, nil
+		}
 		crd, err := e.apiext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, r.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return notFound(r), nil
@@ -232,6 +255,69 @@ func (e *Engine) observeList(ctx context.Context, gvk schema.GroupVersionKind, n
 		}
 	}
 	return nil
+}
+
+// crdResource is the resource of CustomResourceDefinitions.
+var crdResource = apiextv1.SchemeGroupVersion.WithResource("customresourcedefinitions")
+
+// servedCache is what one observe learnt from discovery: per API group,
+// the resources (plural names) any of its versions serves.
+type servedCache struct {
+	mu     sync.Mutex
+	groups map[string]*servedGroup
+}
+
+type servedGroup struct {
+	once      sync.Once
+	resources map[string]bool
+	err       error
+}
+
+// has reports whether the resource of the CRD named name (plural.group,
+// as the API server requires CRDs to be named) is served.
+func (c *servedCache) has(ctx context.Context, d discovery.DiscoveryInterface, name string) (bool, error) {
+	plural, group, ok := strings.Cut(name, ".")
+	if !ok {
+		return false, fmt.Errorf("CRD name %q is not plural.group", name)
+	}
+	c.mu.Lock()
+	g := c.groups[group]
+	if g == nil {
+		g = &servedGroup{}
+		c.groups[group] = g
+	}
+	c.mu.Unlock()
+	g.once.Do(func() { g.resources, g.err = servedResources(ctx, d, group) })
+	return g.resources[plural], g.err
+}
+
+// servedResources asks discovery what the group serves: its versions,
+// then each version's resources. A group not served at all is empty.
+func servedResources(ctx context.Context, d discovery.DiscoveryInterface, group string) (map[string]bool, error) {
+	var ag metav1.APIGroup
+	err := d.RESTClient().Get().AbsPath("/apis", group).Do(ctx).Into(&ag)
+	if apierrors.IsNotFound(err) {
+		return map[string]bool{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, v := range ag.Versions {
+		list, err := d.ServerResourcesForGroupVersion(v.GroupVersion)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, res := range list.APIResources {
+			if !strings.Contains(res.Name, "/") {
+				out[res.Name] = true
+			}
+		}
+	}
+	return out, nil
 }
 
 func notFound(r state.ObjectRef) observation {

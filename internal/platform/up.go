@@ -114,6 +114,11 @@ type Result struct {
 	Took time.Duration
 	// Stages are the components' outcomes, in install order.
 	Stages []dag.Result
+	// CriticalPath is the longest chain of stages (or of their phases,
+	// "stage/step") through their needs, and CriticalTook its summed
+	// work: the least time any schedule of this install could take.
+	CriticalPath []string
+	CriticalTook time.Duration
 	// Endpoints are the URLs the forwards serve, what each is for and how
 	// to sign in.
 	Endpoints []endpoints.Endpoint
@@ -187,6 +192,7 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Profile: r.Profile, Stages: report.Stages, Endpoints: endpoints.List(r)}
+	res.CriticalPath, res.CriticalTook = report.CriticalPath()
 	finish := func() {
 		res.Took = time.Since(start)
 		u.print.Ready(res)

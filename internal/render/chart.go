@@ -6,7 +6,6 @@ import (
 	"log/slog"
 
 	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -21,13 +20,6 @@ import (
 func renderChart(ctx context.Context, r *config.Resolved, cc *catalog.Component, ch *catalog.Chart, path string, opts Options, log *slog.Logger) (*Step, error) {
 	if path == "" {
 		return nil, fmt.Errorf("chart %s %s was not fetched", ch.Name, ch.Version)
-	}
-	chrt, err := loader.Load(path)
-	if err != nil {
-		return nil, fmt.Errorf("load chart %s: %w", path, err)
-	}
-	if chrt.Name() != ch.Name || chrt.Metadata.Version != ch.Version {
-		return nil, fmt.Errorf("%s holds chart %s %s, the catalog pins %s %s", path, chrt.Name(), chrt.Metadata.Version, ch.Name, ch.Version)
 	}
 	vals, err := content.Values(r, cc.Name, ch.Name, opts.Inputs)
 	if err != nil {
@@ -56,9 +48,14 @@ func renderChart(ctx context.Context, r *config.Resolved, cc *catalog.Component,
 		}
 		if ok {
 			log.Debug("rendered chart from cache", "chart", ch.Name, "version", ch.Version, "objects", len(objs), "hooks", len(hooks))
-			return &Step{Kind: StepChart, Name: ch.Release, Namespace: ns, Chart: chrt, ChartVersion: ch.Version,
+			return &Step{Kind: StepChart, Name: ch.Release, Namespace: ns, ChartName: ch.Name, ChartFile: path, ChartVersion: ch.Version,
 				Values: vals, Objects: append(objs, hooks...), Hooks: hooks}, nil
 		}
+	}
+	step := &Step{Kind: StepChart, Name: ch.Release, Namespace: ns, ChartName: ch.Name, ChartFile: path, ChartVersion: ch.Version}
+	chrt, err := step.LoadChart()
+	if err != nil {
+		return nil, err
 	}
 
 	inst := action.NewInstall(&action.Configuration{Log: logging.Printf(log, "helm")})
@@ -94,14 +91,6 @@ func renderChart(ctx context.Context, r *config.Resolved, cc *catalog.Component,
 		}
 	}
 	log.Debug("rendered chart", "chart", ch.Name, "version", ch.Version, "objects", len(objs), "hooks", len(hooks))
-	return &Step{
-		Kind:         StepChart,
-		Name:         ch.Release,
-		Namespace:    ns,
-		Chart:        chrt,
-		ChartVersion: ch.Version,
-		Values:       vals,
-		Objects:      append(objs, hooks...),
-		Hooks:        hooks,
-	}, nil
+	step.Values, step.Objects, step.Hooks = vals, append(objs, hooks...), hooks
+	return step, nil
 }

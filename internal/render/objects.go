@@ -236,8 +236,8 @@ func digest(c *Component) (string, error) {
 	var steps []step
 	for _, s := range c.Steps {
 		st := step{Kind: s.Kind, Name: s.Name, Values: s.Values}
-		if s.Chart != nil {
-			st.Chart = s.Chart.Name() + "@" + s.ChartVersion
+		if s.Kind == StepChart {
+			st.Chart = s.ChartName + "@" + s.ChartVersion
 		}
 		for _, o := range s.Objects {
 			st.Objects = append(st.Objects, Redact(o).Object)

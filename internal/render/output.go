@@ -41,8 +41,8 @@ func WriteYAML(w io.Writer, c *Component) error {
 	}
 	for _, s := range c.Steps {
 		desc := fmt.Sprintf("# step: %s %s, %d objects", s.Kind, s.Name, len(s.Objects))
-		if s.Chart != nil {
-			desc = fmt.Sprintf("# step: %s %s (chart %s %s), %d objects, %d of them hooks", s.Kind, s.Name, s.Chart.Name(), s.ChartVersion, len(s.Objects), len(s.Hooks))
+		if s.Kind == StepChart {
+			desc = fmt.Sprintf("# step: %s %s (chart %s %s), %d objects, %d of them hooks", s.Kind, s.Name, s.ChartName, s.ChartVersion, len(s.Objects), len(s.Hooks))
 		}
 		if _, err := fmt.Fprintln(w, desc); err != nil {
 			return err

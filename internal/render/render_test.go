@@ -166,8 +166,8 @@ func TestRenderFromFileMirror(t *testing.T) {
 				}
 			}
 			checkNamespaces(t, p)
-			if s := step(t, p, "backstage", "neuroscale-backstage"); s.Kind != StepChart || s.Chart == nil || s.ChartVersion != "2.8.2" || s.Values == nil {
-				t.Errorf("backstage chart step: kind %s, chart set %v, version %q, values set %v", s.Kind, s.Chart != nil, s.ChartVersion, s.Values != nil)
+			if s := step(t, p, "backstage", "neuroscale-backstage"); s.Kind != StepChart || s.ChartFile == "" || s.ChartName != "backstage" || s.ChartVersion != "2.8.2" || s.Values == nil {
+				t.Errorf("backstage chart step: kind %s, chart %q from %q, version %q, values set %v", s.Kind, s.ChartName, s.ChartFile, s.ChartVersion, s.Values != nil)
 			}
 		})
 	}

@@ -5,7 +5,10 @@
 package render
 
 import (
+	"fmt"
+
 	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -72,15 +75,41 @@ type Step struct {
 	// Name is the release name (chart) or the manifest set's name.
 	Name      string
 	Namespace string
-	// Chart, ChartVersion and Values are set for StepChart. Values are the
-	// final merged values (chart defaults are not included).
-	Chart        *chart.Chart
+	// ChartName, ChartVersion and Values are set for StepChart. Values
+	// are the final merged values (chart defaults are not included).
+	ChartName    string
 	ChartVersion string
 	Values       map[string]any
+	// Chart is the chart when it is held in memory (tests); a render sets
+	// ChartFile instead, the archive sources verified, and LoadChart reads
+	// it when it is needed: a platform's charts are tens of megabytes in
+	// memory, and an up that renders from the cache needs them only to
+	// install and to check values.
+	Chart     *chart.Chart
+	ChartFile string
 	// Objects are the rendered objects; for charts, including CRDs and
 	// hooks (Hooks lists those separately as Helm runs them itself).
 	Objects []*unstructured.Unstructured
 	Hooks   []*unstructured.Unstructured
+}
+
+// LoadChart returns the step's chart: Chart, or ChartFile loaded anew
+// (it is not kept; see Chart).
+func (s *Step) LoadChart() (*chart.Chart, error) {
+	if s.Chart != nil {
+		return s.Chart, nil
+	}
+	if s.ChartFile == "" {
+		return nil, fmt.Errorf("chart step %s has no chart", s.Name)
+	}
+	ch, err := loader.Load(s.ChartFile)
+	if err != nil {
+		return nil, fmt.Errorf("load chart %s: %w", s.ChartFile, err)
+	}
+	if ch.Name() != s.ChartName || ch.Metadata.Version != s.ChartVersion {
+		return nil, fmt.Errorf("%s holds chart %s %s, the catalog pins %s %s", s.ChartFile, ch.Name(), ch.Metadata.Version, s.ChartName, s.ChartVersion)
+	}
+	return ch, nil
 }
 
 // Resources returns the step's objects that are not hooks: what a release

@@ -24,17 +24,23 @@ func (c *check) unusedValues() {
 	}
 	for _, comp := range c.p.Components {
 		for _, s := range comp.Steps {
-			if s.Kind != render.StepChart || s.Chart == nil || len(s.Values) == 0 {
+			if s.Kind != render.StepChart || len(s.Values) == 0 {
 				continue
 			}
-			schema := newChartSchema(s.Chart)
-			takesComponent := content.ValuesChart(comp.Name) == s.Chart.Name()
+			chrt, err := s.LoadChart()
+			if err != nil {
+				// Render loaded this very archive; a chart gone since is
+				// for install to report.
+				continue
+			}
+			schema := newChartSchema(chrt)
+			takesComponent := content.ValuesChart(comp.Name) == chrt.Name()
 			for _, u := range schema.unused(s.Values) {
 				f := Finding{ID: RuleValuesUnused, Severity: Error,
-					Object: fmt.Sprintf("chart %s (release %s)", s.Chart.Name(), s.Name),
+					Object: fmt.Sprintf("chart %s (release %s)", chrt.Name(), s.Name),
 					Path:   strings.Join(u.path, "."),
 					Message: fmt.Sprintf("the %s chart does not read %s: Helm ignores it without a word",
-						s.Chart.Name(), strings.Join(u.path, ".")),
+						chrt.Name(), strings.Join(u.path, ".")),
 				}
 				if takesComponent {
 					f.Position = c.valuesPos(comp.Name, u.path...)

@@ -12,6 +12,7 @@ package components
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Component names.
@@ -29,8 +30,23 @@ const (
 // Component is one node of the graph.
 type Component struct {
 	Name string
-	// Needs must be Ready before this component starts; each comes
-	// earlier in Graph.
+	// Needs must be Ready before this component's steps run, except the
+	// steps that Steps declares; each comes earlier in Graph.
+	Needs []string
+	// Steps are the steps (by rendered step name: the Helm release or
+	// the manifest set) that need something other than Needs: a step
+	// that applies only CRDs needs nothing and goes in at once; a step
+	// that only names another component's kinds needs that component's
+	// CRD step ("component/step"), not the whole component Ready.
+	Steps []Step
+}
+
+// Step declares what one step of a component needs instead of the
+// component's Needs.
+type Step struct {
+	Name string
+	// Needs are components ("kserve": Ready) or steps of components
+	// ("kserve/kserve-crd": applied and Ready).
 	Needs []string
 }
 
@@ -41,11 +57,12 @@ var Graph = []Component{
 	{Name: KnativeServing},
 	{Name: Kourier, Needs: []string{KnativeServing}},
 	// KServe's webhooks need cert-manager's certificates; its serverless
-	// mode needs Knative and an ingress (Kourier).
-	{Name: KServe, Needs: []string{CertManager, KnativeServing, Kourier}},
+	// mode needs Knative and an ingress (Kourier). Its CRDs need nothing.
+	{Name: KServe, Needs: []string{CertManager, KnativeServing, Kourier}, Steps: []Step{{Name: "kserve-crd"}}},
 	{Name: ArgoCD},
-	// The policies check InferenceServices, a KServe kind.
-	{Name: Kyverno, Needs: []string{KServe}},
+	// The policies check InferenceServices, a KServe kind: they need its
+	// CRD, not KServe running. Kyverno itself needs nothing.
+	{Name: Kyverno, Steps: []Step{{Name: "policies", Needs: []string{KServe + "/kserve-crd"}}}},
 	{Name: Backstage},
 	// The demo is an InferenceService that must pass the policies.
 	{Name: Demo, Needs: []string{KServe, Kyverno}},
@@ -60,12 +77,40 @@ func Names() []string {
 	return out
 }
 
-// Needs returns what the named component needs, nil for an unknown name.
+// Needs returns the components the named component needs for any of its
+// steps (nil for an unknown name): what it is installed after when steps
+// do not matter, removed before, and disabled with.
 func Needs(name string) []string {
 	for _, c := range Graph {
 		if c.Name == name {
-			return slices.Clone(c.Needs)
+			out := slices.Clone(c.Needs)
+			for _, st := range c.Steps {
+				for _, n := range st.Needs {
+					comp, _, _ := strings.Cut(n, "/")
+					if !slices.Contains(out, comp) {
+						out = append(out, comp)
+					}
+				}
+			}
+			return out
 		}
+	}
+	return nil
+}
+
+// StepNeeds returns what the named step of the named component needs:
+// its own declaration, else the component's Needs.
+func StepNeeds(name, step string) []string {
+	for _, c := range Graph {
+		if c.Name != name {
+			continue
+		}
+		for _, st := range c.Steps {
+			if st.Name == step {
+				return slices.Clone(st.Needs)
+			}
+		}
+		return slices.Clone(c.Needs)
 	}
 	return nil
 }
@@ -81,6 +126,13 @@ func Check(graph []Component) error {
 		for _, n := range c.Needs {
 			if !seen[n] {
 				return fmt.Errorf("component %q needs %q, which is not declared before it", c.Name, n)
+			}
+		}
+		for _, st := range c.Steps {
+			for _, n := range st.Needs {
+				if comp, _, _ := strings.Cut(n, "/"); !seen[comp] {
+					return fmt.Errorf("component %q step %q needs %q, which is not declared before it", c.Name, st.Name, n)
+				}
 			}
 		}
 		seen[c.Name] = true
