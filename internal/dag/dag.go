@@ -346,16 +346,7 @@ type runState struct {
 // stage that failed first) and a *CancelledError when ctx ended first or
 // the need was interrupted.
 func (r *runState) await(ctx context.Context, stage, need string) error {
-	depName, phase := splitNeed(need)
-	dep := r.nodes[depName]
-	reached := dep.done
-	if phase != "" {
-		for i, ph := range dep.phases {
-			if ph.Name == phase {
-				reached = dep.phaseDone[i]
-			}
-		}
-	}
+	dep, reached := r.reach(need)
 	select {
 	case <-reached:
 	case <-dep.done:
@@ -381,6 +372,36 @@ func (r *runState) await(ctx context.Context, stage, need string) error {
 		root = skip.Because
 	}
 	return &SkippedError{Stage: stage, Because: root}
+}
+
+// reach returns the stage a need names and the channel that closes when
+// the need is reached: the stage's done, or its phase's.
+func (r *runState) reach(need string) (*node, chan struct{}) {
+	depName, phase := splitNeed(need)
+	dep := r.nodes[depName]
+	reached := dep.done
+	if phase != "" {
+		for i, ph := range dep.phases {
+			if ph.Name == phase {
+				reached = dep.phaseDone[i]
+			}
+		}
+	}
+	return dep, reached
+}
+
+// pending returns the needs not reached yet.
+func (r *runState) pending(needs []string) []string {
+	var out []string
+	for _, need := range needs {
+		_, reached := r.reach(need)
+		select {
+		case <-reached:
+		default:
+			out = append(out, need)
+		}
+	}
+	return out
 }
 
 func names(errs []error) []string {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/neuroscale-dev/neuroscale/internal/progress"
 )
 
 // Phased is a Stage whose Run goes through named phases in order, each of
@@ -88,10 +90,19 @@ func (p *phaser) begin(ctx context.Context, phase string) error {
 		// The stage's work before its first phase counts into it.
 		n.first, n.head = i, now.Sub(n.res.Start)
 	}
+	// A stage that waits inside says so: the display shows it running,
+	// and without this it would look busy while it is only waiting.
+	waiting := p.run.pending(needs)
+	if len(waiting) > 0 {
+		p.run.sink.Report(progress.Event{Time: now, Stage: n.res.Name, State: progress.StateRunning, Message: "waiting for " + strings.Join(waiting, ", ")})
+	}
 	for _, need := range needs {
 		if err := p.run.await(ctx, n.res.Name, need); err != nil {
 			return err
 		}
+	}
+	if len(waiting) > 0 {
+		p.run.sink.Report(progress.Event{Time: p.run.clock.Now(), Stage: n.res.Name, State: progress.StateRunning, Message: phase})
 	}
 	n.cur = i
 	n.res.Phases[i].Start = p.run.clock.Now()

@@ -74,9 +74,22 @@ func TestPhaseStartsBeforeItsStagesOtherNeeds(t *testing.T) {
 		}
 		return nil
 	}
-	rep, err := Run(context.Background(), platformOf(cm, kserve, kyverno), RunOptions{})
+	rec := &recorder{}
+	rep, err := Run(context.Background(), platformOf(cm, kserve, kyverno), RunOptions{Sink: rec})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// KServe's controller phase could not begin before cert-manager was
+	// done (it waited for the policies): the display said what it waited
+	// for, then that it went on.
+	var said []string
+	for _, e := range rec.events {
+		if e.Stage == "kserve" && e.State == progress.StateRunning && e.Message != "" {
+			said = append(said, e.Message)
+		}
+	}
+	if strings.Join(said, "; ") != "waiting for cert-manager; controller" {
+		t.Errorf("kserve's running messages %q, want waiting for cert-manager, then controller", said)
 	}
 	mu.Lock()
 	defer mu.Unlock()
