@@ -28,6 +28,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
+	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
 	"github.com/neuroscale-dev/neuroscale/internal/state"
 	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
 )
@@ -87,25 +88,13 @@ type upSummary struct {
 func newPlatform(t *testing.T) *platform {
 	t.Helper()
 	c := testcluster.Get(t)
-	root, err := testcluster.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mirror := filepath.Join(root, "..", "shared", "fixtures", "upstream")
-	if _, err := os.Stat(mirror); err != nil {
-		t.Fatalf("fixtures: %v (CI clones the repository next to shared/)", err)
-	}
+	mirror := catalogtest.MirrorURL(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "neuroscale")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/neuroscale")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build neuroscale: %v\n%s", err, out)
-	}
+	bin := testcluster.BuildNeuroscale(t, dir)
 	cfg := c.RESTConfig()
 	dc := memory.NewMemCacheClient(discovery.NewDiscoveryClientForConfigOrDie(cfg))
 	return &platform{
-		t: t, bin: bin, dir: dir, kubeconfig: c.Kubeconfig, mirror: "file://" + mirror, rest: cfg,
+		t: t, bin: bin, dir: dir, kubeconfig: c.Kubeconfig, mirror: mirror, rest: cfg,
 		kube: c.Client(t), dyn: dynamic.NewForConfigOrDie(cfg), meta: metadata.NewForConfigOrDie(cfg),
 		mapper: restmapper.NewDeferredDiscoveryRESTMapper(dc), disc: dc,
 	}

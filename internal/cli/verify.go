@@ -9,9 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/neuroscale-dev/neuroscale/internal/config"
-	"github.com/neuroscale-dev/neuroscale/internal/forward"
 	"github.com/neuroscale-dev/neuroscale/internal/platform"
-	"github.com/neuroscale-dev/neuroscale/internal/verify"
 )
 
 func newVerifyCmd(g *globals) *cobra.Command {
@@ -46,22 +44,10 @@ It exits 1 when a check fails.`,
 // own for the duration; it prints the report and returns an *ExitError
 // with code 1 when a check failed.
 func (g *globals) verifyThroughForwards(ctx context.Context, r *config.Resolved, cfg *rest.Config, wait time.Duration) error {
-	eps, stop, err := forward.Reach(ctx, forward.Options{REST: cfg, Forwards: platform.VerifyForwards(r), Log: g.log}, wait)
+	report, err := platform.Verify(ctx, r, cfg, wait, g.log)
 	if err != nil {
 		return err
 	}
-	defer stop()
-	return g.printVerify(ctx, r, cfg, eps)
-}
-
-// printVerify runs verify through eps and prints it; a failed check makes
-// it return an *ExitError with code 1.
-func (g *globals) printVerify(ctx context.Context, r *config.Resolved, cfg *rest.Config, eps []forward.Endpoint) error {
-	o, err := verify.ForPlatform(r, cfg, eps)
-	if err != nil {
-		return err
-	}
-	report := verify.Run(ctx, o)
 	if g.structured() {
 		if err := g.writeResult(report); err != nil {
 			return err

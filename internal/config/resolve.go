@@ -398,8 +398,8 @@ func expandHome(p string) string {
 // file:line:col the cause is written at when it is written in the file.
 type Problem = diag.Diagnostic
 
-// NextStep is what to do after the configuration failed to validate.
-const NextStep = "nothing was changed; fix the configuration where each problem points and run again"
+// nextStep is what to do after the configuration failed to validate.
+const nextStep = "nothing was changed; fix the configuration where each problem points and run again"
 
 // Validate returns every structural problem of the resolved configuration
 // at once, in a *diag.Failed; nil when there is none. Platform-level rules with IDs
@@ -516,7 +516,7 @@ func (r *Resolved) Validate() error {
 	if len(errs) == 0 {
 		return nil
 	}
-	return &diag.Failed{Check: "config", Diagnostics: errs, Next: NextStep}
+	return &diag.Failed{Check: "config", Diagnostics: errs, Next: nextStep}
 }
 
 func validDNSLabel(s string) bool {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,6 +15,7 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
 	"github.com/neuroscale-dev/neuroscale/internal/cli"
 	"github.com/neuroscale-dev/neuroscale/internal/goldentest"
+	"github.com/neuroscale-dev/neuroscale/internal/porttest"
 	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
 )
 
@@ -26,12 +26,7 @@ import (
 func TestUpAndStatusJSON(t *testing.T) {
 	c := testcluster.Get(t)
 	dir := t.TempDir()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := porttest.Free(t)
 	// ArgoCD alone: no webhooks, no needs, a few seconds on the test
 	// cluster; the forward is on a free port so preflight passes anywhere.
 	cfg := fmt.Sprintf(`apiVersion: neuroscale.dev/v1alpha1

@@ -471,26 +471,47 @@ func runs(c *render.Component, ns, name string) bool {
 	return false
 }
 
-// verifyOwnForwards runs verify through a running `neuroscale forward`
-// when one answers on the configured ports, else through forwards of its
-// own for the checks' duration.
-func (u *run) verifyOwnForwards(ctx context.Context, r *config.Resolved, cfg *rest.Config) error {
-	eps, stop, err := forward.Reach(ctx, forward.Options{REST: cfg, Forwards: VerifyForwards(r), Log: u.log}, u.forwardWait)
+// Verify runs the end-to-end checks of r's platform through a running
+// `neuroscale forward` when one answers on the configured ports, else
+// through forwards of its own (waiting up to wait for them) for the
+// checks' duration. up without forwards and the verify command call it.
+func Verify(ctx context.Context, r *config.Resolved, cfg *rest.Config, wait time.Duration, log *slog.Logger) (verify.Report, error) {
+	eps, stop, err := forward.Reach(ctx, forward.Options{REST: cfg, Forwards: VerifyForwards(r), Log: log}, wait)
 	if err != nil {
-		return err
+		return verify.Report{}, err
 	}
 	defer stop()
-	return u.verify(ctx, r, cfg, eps)
+	return check(ctx, r, cfg, eps)
 }
 
-// verify runs the end-to-end checks through eps and hands the report to
-// the printer; a failed check is a *VerifyError.
-func (u *run) verify(ctx context.Context, r *config.Resolved, cfg *rest.Config, eps []forward.Endpoint) error {
+// check runs the end-to-end checks through eps.
+func check(ctx context.Context, r *config.Resolved, cfg *rest.Config, eps []forward.Endpoint) (verify.Report, error) {
 	o, err := verify.ForPlatform(r, cfg, eps)
+	if err != nil {
+		return verify.Report{}, err
+	}
+	return verify.Run(ctx, o), nil
+}
+
+// verifyOwnForwards runs Verify and reports it (see verified).
+func (u *run) verifyOwnForwards(ctx context.Context, r *config.Resolved, cfg *rest.Config) error {
+	rep, err := Verify(ctx, r, cfg, u.forwardWait, u.log)
+	return u.verified(rep, err)
+}
+
+// verify runs the end-to-end checks through eps and reports them (see
+// verified).
+func (u *run) verify(ctx context.Context, r *config.Resolved, cfg *rest.Config, eps []forward.Endpoint) error {
+	rep, err := check(ctx, r, cfg, eps)
+	return u.verified(rep, err)
+}
+
+// verified hands a report to the printer; a failed check is a
+// *VerifyError.
+func (u *run) verified(rep verify.Report, err error) error {
 	if err != nil {
 		return err
 	}
-	rep := verify.Run(ctx, o)
 	u.print.Verified(rep)
 	if rep.Failed() {
 		return &VerifyError{Report: rep}

@@ -35,8 +35,8 @@ type Options struct {
 // cluster, version or port).
 type Problem = diag.Diagnostic
 
-// Hint is what to do after preflight failed.
-const Hint = "nothing was changed; fix the problems above (each says how) and run again"
+// nextStep is what to do after preflight failed.
+const nextStep = "nothing was changed; fix the problems above (each says how) and run again"
 
 // Run checks the machine against r and returns a *diag.Failed listing
 // every problem, or nil. It changes nothing.
@@ -74,7 +74,7 @@ func Run(ctx context.Context, r *config.Resolved, opts Options) error {
 	probs = append(probs, collisions(uses)...)
 	probs = append(probs, ports(uses, published, localPorts)...)
 	if len(probs) > 0 {
-		return &diag.Failed{Check: "preflight", Diagnostics: probs, Next: Hint}
+		return &diag.Failed{Check: "preflight", Diagnostics: probs, Next: nextStep}
 	}
 	return nil
 }

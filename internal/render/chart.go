@@ -73,13 +73,13 @@ func renderChart(ctx context.Context, r *config.Resolved, cc *catalog.Component,
 		return nil, fmt.Errorf("helm template %s %s: %w", ch.Name, ch.Version, err)
 	}
 
-	objs, err := parseYAML(rel.Manifest)
+	objs, err := ParseYAML(rel.Manifest)
 	if err != nil {
 		return nil, fmt.Errorf("parse rendered %s: %w", ch.Name, err)
 	}
 	var hooks []*unstructured.Unstructured
 	for _, h := range rel.Hooks {
-		ho, err := parseYAML(h.Manifest)
+		ho, err := ParseYAML(h.Manifest)
 		if err != nil {
 			return nil, fmt.Errorf("parse rendered hook %s of %s: %w", h.Name, ch.Name, err)
 		}

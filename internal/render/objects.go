@@ -103,13 +103,13 @@ func jsonKey(k any) string {
 	return fmt.Sprint(k)
 }
 
-// parseYAML splits a multi-document stream into objects, skipping
+// ParseYAML splits a multi-document stream into objects, skipping
 // documents that are empty or only comments (Helm leaves those for
 // templates that render nothing). It decodes with YAML 1.1 rules, as
 // sigs.k8s.io/yaml and so kubectl and Helm do, but converts the result
 // directly instead of through JSON: twice as fast on the platform's 5 MB
 // of CRDs, and with the same types (see jsonValue).
-func parseYAML(s string) ([]*unstructured.Unstructured, error) {
+func ParseYAML(s string) ([]*unstructured.Unstructured, error) {
 	rd := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(s)))
 	var out []*unstructured.Unstructured
 	for {

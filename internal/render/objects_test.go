@@ -58,7 +58,7 @@ data:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			objs, err := parseYAML(tt.in)
+			objs, err := ParseYAML(tt.in)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want %q", err, tt.wantErr)
@@ -85,7 +85,7 @@ data:
 func TestParseYAMLMatchesSigsYAML(t *testing.T) {
 	t.Parallel()
 	doc := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels: {a: \"1\"}\ndata:\n  x: |\n    multi\n    line\n  y: 1.5\n  z: 10\n  w: [true, null, {k: v}]\n"
-	objs, err := parseYAML(doc)
+	objs, err := ParseYAML(doc)
 	if err != nil {
 		t.Fatal(err)
 	}

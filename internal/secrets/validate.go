@@ -55,8 +55,8 @@ func knownKind(kind string) string {
 // ("GITHUB_TOKEN (from env GITHUB_TOKEN)"). It never holds the value.
 type Problem = diag.Diagnostic
 
-// NextStep is what to do about invalid secrets.
-const NextStep = "fix each value where it comes from (the environment variable, file or prompt named above), or store one with `neuroscale secret set NAME`, which reads it from standard input; the README (section Secrets) shows where each secret is created"
+// nextStep is what to do about invalid secrets.
+const nextStep = "fix each value where it comes from (the environment variable, file or prompt named above), or store one with `neuroscale secret set NAME`, which reads it from standard input; the README (section Secrets) shows where each secret is created"
 
 // problem is a Problem of severity error with secret name from origin.
 func problem(name string, origin Origin, reason, fix string) Problem {
@@ -74,7 +74,7 @@ func warning(name, msg string) Problem {
 
 // Invalid is the error for problems: every one at once, and what to do.
 func Invalid(problems []Problem) error {
-	return &diag.Failed{Check: "secrets", Diagnostics: problems, Next: NextStep}
+	return &diag.Failed{Check: "secrets", Diagnostics: problems, Next: nextStep}
 }
 
 // Check returns every reason the value is not acceptable as kind, or nil.

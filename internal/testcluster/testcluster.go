@@ -236,6 +236,24 @@ func RepoRoot() (string, error) {
 	}
 }
 
+// BuildNeuroscale builds cmd/neuroscale of the checkout under test into
+// dir and returns the binary's path: the tests that drive the real command
+// against the cluster all run what a user would build.
+func BuildNeuroscale(t testing.TB, dir string) string {
+	t.Helper()
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "neuroscale")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/neuroscale")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build neuroscale: %v\n%s", err, out)
+	}
+	return bin
+}
+
 func runScript(ctx context.Context, root string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, filepath.Join(root, "scripts", "testcluster"), args...)
 	cmd.Dir = root

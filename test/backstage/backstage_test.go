@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
+	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
 	"github.com/neuroscale-dev/neuroscale/internal/content"
 	"github.com/neuroscale-dev/neuroscale/internal/forward/forwardtest"
 	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
@@ -60,17 +61,8 @@ func newPlatform(t *testing.T) *platform {
 	t.Helper()
 	t.Log(parts)
 	c := testcluster.Get(t)
-	root, err := testcluster.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "neuroscale")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/neuroscale")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build neuroscale: %v\n%s", err, out)
-	}
+	bin := testcluster.BuildNeuroscale(t, dir)
 	return &platform{t: t, c: c, bin: bin, dir: dir, kube: c.Client(t)}
 }
 
@@ -78,13 +70,9 @@ func newPlatform(t *testing.T) *platform {
 // upstream fixtures as the mirror.
 func (p *platform) config(profile string) string {
 	p.t.Helper()
-	root, _ := testcluster.RepoRoot()
-	mirror := filepath.Join(root, "..", "shared", "fixtures", "upstream")
-	if _, err := os.Stat(mirror); err != nil {
-		p.t.Fatalf("fixtures: %v (CI clones the repository next to shared/)", err)
-	}
+	mirror := catalogtest.MirrorURL(p.t)
 	path := filepath.Join(p.dir, profile+".yaml")
-	y := fmt.Sprintf("apiVersion: neuroscale.dev/v1alpha1\nkind: Platform\nprofile: %s\ncluster:\n  provider: existing\n  kubeconfig: %s\nsources:\n  mirror: file://%s\n  cacheDir: %s\n",
+	y := fmt.Sprintf("apiVersion: neuroscale.dev/v1alpha1\nkind: Platform\nprofile: %s\ncluster:\n  provider: existing\n  kubeconfig: %s\nsources:\n  mirror: %s\n  cacheDir: %s\n",
 		profile, p.c.Kubeconfig, mirror, filepath.Join(p.dir, "cache"))
 	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
 		p.t.Fatal(err)

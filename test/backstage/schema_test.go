@@ -90,16 +90,7 @@ var podEnv = []string{
 // nothing simulated (no cluster).
 func TestAppConfigSchema(t *testing.T) {
 	p := &platform{t: t, dir: t.TempDir()}
-	root, err := testcluster.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.bin = filepath.Join(p.dir, "neuroscale")
-	build := exec.Command("go", "build", "-o", p.bin, "./cmd/neuroscale")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build neuroscale: %v\n%s", err, out)
-	}
+	p.bin = testcluster.BuildNeuroscale(t, p.dir)
 	// render needs no cluster, but the existing provider wants a file.
 	kubeconfig := filepath.Join(p.dir, "kubeconfig")
 	if err := os.WriteFile(kubeconfig, []byte("apiVersion: v1\nkind: Config\n"), 0o600); err != nil {

@@ -43,6 +43,7 @@ import (
 
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d"
 	"github.com/neuroscale-dev/neuroscale/internal/porttest"
+	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
 )
 
 const (
@@ -67,7 +68,7 @@ func TestUpStatusPredictDownUp(t *testing.T) {
 	t.Logf("Docker %s at %s: %d CPUs, %.1f GiB", eng.Info.ServerVersion, eng.Host, eng.Info.NCPU, float64(eng.Info.MemTotal)/(1<<30))
 
 	dir := t.TempDir()
-	bin := build(t, dir)
+	bin := testcluster.BuildNeuroscale(t, dir)
 	demoPort := porttest.Free(t)
 	cfg := writeConfig(t, dir, demoPort)
 	run := func(timeout time.Duration, args ...string) string {
@@ -270,22 +271,6 @@ func currentContext(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return cfg.CurrentContext
-}
-
-// build compiles the neuroscale binary from this checkout.
-func build(t *testing.T, dir string) string {
-	t.Helper()
-	root, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	bin := filepath.Join(dir, "neuroscale")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/neuroscale")
-	cmd.Dir = filepath.Dir(strings.TrimSpace(string(root)))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // writeConfig writes a neuroscale.yaml with free ports and a kubeconfig of

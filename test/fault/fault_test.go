@@ -317,17 +317,8 @@ func setup(t *testing.T) *bench {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Stop() })
-	root, err := testcluster.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "neuroscale")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/neuroscale")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build neuroscale: %v\n%s", err, out)
-	}
+	bin := testcluster.BuildNeuroscale(t, dir)
 	var disabled strings.Builder
 	for _, n := range []string{"kserve", "argocd", "backstage", "demo"} {
 		fmt.Fprintf(&disabled, "  %s: {enabled: false}\n", n)

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goccy/go-yaml"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,6 +29,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/restmapper"
 
+	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
+	"github.com/neuroscale-dev/neuroscale/internal/render"
 	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
 )
 
@@ -54,25 +55,13 @@ func newBench(t *testing.T) *bench {
 	t.Helper()
 	c := testcluster.Get(t)
 	t.Logf("still simulated on this bench:\n  - %s", strings.Join(testcluster.Simulated("controllers"), "\n  - "))
-	root, err := testcluster.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mirror := filepath.Join(root, "..", "shared", "fixtures", "upstream")
-	if _, err := os.Stat(mirror); err != nil {
-		t.Fatalf("fixtures: %v (CI clones the repository next to shared/)", err)
-	}
+	mirror := catalogtest.MirrorURL(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "neuroscale")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/neuroscale")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build neuroscale: %v\n%s", err, out)
-	}
+	bin := testcluster.BuildNeuroscale(t, dir)
 	cfg := c.RESTConfig()
 	dc := memory.NewMemCacheClient(discovery.NewDiscoveryClientForConfigOrDie(cfg))
 	return &bench{
-		t: t, bin: bin, dir: dir, clusterDir: c.Dir, kubeconfig: c.Kubeconfig, mirror: "file://" + mirror,
+		t: t, bin: bin, dir: dir, clusterDir: c.Dir, kubeconfig: c.Kubeconfig, mirror: mirror,
 		kube: c.Client(t), dyn: dynamic.NewForConfigOrDie(cfg),
 		mapper: restmapper.NewDeferredDiscoveryRESTMapper(dc),
 	}
@@ -192,37 +181,17 @@ func decodeAll(t *testing.T, file string) []*unstructured.Unstructured {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []*unstructured.Unstructured
-	for _, doc := range strings.Split(string(data), "\n---") {
-		m := map[string]any{}
-		if err := yaml.Unmarshal([]byte(doc), &m); err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
-		if len(m) == 0 {
-			continue
-		}
-		out = append(out, &unstructured.Unstructured{Object: normalize(m).(map[string]any)})
-	}
-	return out
+	return decodeBytes(t, data)
 }
 
-// normalize turns goccy's integer types into int64, as in unstructured.
-func normalize(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			x[k] = normalize(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = normalize(e)
-		}
-	case uint64:
-		return int64(x)
-	case int:
-		return int64(x)
+// decodeBytes decodes a multi-document YAML stream as render does.
+func decodeBytes(t *testing.T, data []byte) []*unstructured.Unstructured {
+	t.Helper()
+	objs, err := render.ParseYAML(string(data))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return v
+	return objs
 }
 
 // chartFile reads one file from a fixture chart.

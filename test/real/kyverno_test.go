@@ -262,15 +262,6 @@ func decodeFile(t *testing.T, path string) *unstructured.Unstructured {
 	return objs[0]
 }
 
-func decodeBytes(t *testing.T, data []byte) []*unstructured.Unstructured {
-	t.Helper()
-	f := filepath.Join(t.TempDir(), "objects.yaml")
-	if err := os.WriteFile(f, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return decodeAll(t, f)
-}
-
 // checkKyvernoIsReal checks that Kyverno's admission controller pod is
 // Ready and played by the real program: its log is the process's output,
 // and the webhooks Kyverno registers at run time (not in the chart) exist.
