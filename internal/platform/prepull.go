@@ -48,7 +48,7 @@ func (u *run) prePull(ctx context.Context, r *config.Resolved, p *render.Platfor
 	}
 	pl, closePuller, err := newPuller(ctx, r, cfg)
 	if err != nil {
-		u.print.Warning(fmt.Sprintf("not pulling the images ahead: %v", err))
+		u.print.Warning(fmt.Sprintf("not pulling the images ahead: %v; each component pulls its own images as it starts, only later", err))
 		end(ctx, nil)
 		return func() {}
 	}
@@ -60,7 +60,7 @@ func (u *run) prePull(ctx context.Context, r *config.Resolved, p *render.Platfor
 		defer closePuller()
 		res := prepull.Run(pctx, pl, refs, prepull.Options{Report: func(s prepull.Status) {
 			if s.Err != nil && pctx.Err() == nil {
-				u.print.Warning(s.Err.Error())
+				u.print.Warning(s.Err.Error() + "; the component that runs it pulls it again as it starts")
 			}
 			u.sink.Report(progress.Event{Time: time.Now(), Phase: progress.PhasePrePull, State: progress.StateRunning,
 				Message: fmt.Sprintf("%d/%d images", s.Done, s.Total), Bytes: s.Bytes})
