@@ -2,11 +2,14 @@ package forward
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/neuroscale-dev/neuroscale/internal/porttest"
 )
 
 func TestProbe(t *testing.T) {
@@ -20,9 +23,8 @@ func TestProbe(t *testing.T) {
 	t.Cleanup(plain.Close)
 	tlsSrv := httptest.NewTLSServer(ok)
 	t.Cleanup(tlsSrv.Close)
-	dead := httptest.NewServer(ok)
-	deadAddr := dead.Listener.Addr().String()
-	dead.Close()
+	// Below the ephemeral range, so no parallel test's server takes it.
+	deadAddr := fmt.Sprintf("127.0.0.1:%d", porttest.Free(t))
 	addr := func(s *httptest.Server) string { return s.Listener.Addr().String() }
 	tests := []struct {
 		name, scheme, addr, path string

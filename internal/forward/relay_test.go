@@ -2,12 +2,15 @@ package forward
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/neuroscale-dev/neuroscale/internal/porttest"
 )
 
 func startRelay(t *testing.T, wait time.Duration) (*relay, string) {
@@ -74,12 +77,7 @@ func TestRelay(t *testing.T) {
 	})
 	t.Run("a dead backend is waited out until the next", func(t *testing.T) {
 		t.Parallel()
-		dead, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		deadAddr := dead.Addr().String()
-		_ = dead.Close()
+		deadAddr := fmt.Sprintf("127.0.0.1:%d", porttest.Free(t))
 		r, url := startRelay(t, 3*time.Second)
 		r.set(deadAddr)
 		go func() {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,18 +17,13 @@ import (
 	k3dtypes "github.com/k3d-io/k3d/v5/pkg/types"
 
 	"github.com/neuroscale-dev/neuroscale/internal/cluster/k3d/dockertest"
+	"github.com/neuroscale-dev/neuroscale/internal/porttest"
 )
 
 // closedPort returns a loopback port nothing listens on.
 func closedPort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	return fmt.Sprintf("127.0.0.1:%d", porttest.Free(t))
 }
 
 // unreachableDocker points the Docker client at nothing.
