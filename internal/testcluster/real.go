@@ -97,12 +97,13 @@ func Simulated(real ...string) []string {
 	out := []string{"pods: kwok marks them Running and Ready; no container image runs"}
 	if has["controllers"] {
 		out = append(out,
-			"containers of Kyverno's admission controller and cert-manager (controller, cainjector, webhook) run as local processes built from their Go modules, in the bench's pod network namespace; every other container stays simulated, including Kyverno's background, cleanup and reports controllers")
+			"containers of Kyverno's admission controller, cert-manager (controller, cainjector, webhook) and KServe's controller manager (its controllers and webhooks; the simulator then writes no InferenceService status) run as local processes built from their Go modules, in the bench's pod network namespace; every other container stays simulated, including Kyverno's background, cleanup and reports controllers and KServe's kube-rbac-proxy")
 	} else {
-		out = append(out, "admission webhooks: off unless started WithReal(\"controllers\") or --webhooks=on (then nothing answers them)")
+		out = append(out, "admission webhooks: off unless started WithReal(\"controllers\") or --webhooks=on (then nothing answers them)",
+			"KServe's controller manager: not run unless started WithReal(\"controllers\"); the simulator writes InferenceService status")
 	}
 	out = append(out,
-		"KServe's controller manager, Knative Serving (controller, webhook, autoscaler, activator) and net-kourier's controller: not run; the simulator writes InferenceService status",
+		"Knative Serving (controller, webhook, autoscaler, activator) and net-kourier's controller: not run",
 		"Kourier's Envoy gateway and the model server: not run",
 		"ArgoCD's controllers: not run; the simulator writes Application status",
 		"LoadBalancer ingress and volume provisioning: the simulator (as k3s's servicelb and local-path do)",

@@ -11,6 +11,7 @@ REAL_PROGRAMS=(
 	"cert-manager-cainjector|cert-manager|./cainjector"
 	"cert-manager-webhook|cert-manager|./webhook"
 	"kyverno|kyverno|github.com/kyverno/kyverno/cmd/kyverno"
+	"kserve-manager|kserve|./manager"
 )
 REAL_LDFLAGS="-s -w"
 

@@ -71,8 +71,30 @@ func realPrograms() []program {
 					"--webhookServerHost="+in.podIP, "--metricsHost="+in.podIP)
 			},
 		},
+		{
+			name: "kserve-controller-manager", image: "kserve/kserve-controller", binary: "kserve-manager",
+			// KServe's manager (test/upstream/kserve/manager) reads
+			// KUBECONFIG. Flags of the bench's copy: its webhook server
+			// binds the pod IP (--webhook-host: Kyverno's webhook has port
+			// 9443 too) and reads its certificate from the mounted Secret
+			// (--cert-dir: the chart mounts it at controller-runtime's
+			// default directory, which no flag names); the leader election
+			// lease is in the pod's namespace (read from the ServiceAccount
+			// mount in a pod). Metrics (127.0.0.1:8080 in the chart,
+			// kube-rbac-proxy's upstream) and probes (:8081) bind the pod
+			// IP. The later flag wins.
+			adapt: func(in programInput, args []string) []string {
+				return append(args, "--webhook-host="+in.podIP, "--leader-election-namespace="+in.pod.Namespace,
+					"--cert-dir="+rewritePaths(kserveCertDir, in.mounts),
+					"--metrics-addr="+in.podIP+":8080", "--health-probe-addr="+in.podIP+":8081")
+			},
+		},
 	}
 }
+
+// kserveCertDir is where KServe's chart mounts the webhook certificate:
+// controller-runtime's default CertDir.
+const kserveCertDir = "/tmp/k8s-webhook-server/serving-certs"
 
 func programNames() []string {
 	var names []string
