@@ -20,22 +20,18 @@ var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version:
 
 // simKind is one custom resource whose controller sim plays: done tells
 // whether the object already shows the simulated state, status builds it.
-// realWith names the --real component that runs the kind's own controller:
-// sim leaves the kind alone when the bench runs that component.
 type simKind struct {
-	gvr      schema.GroupVersionResource
-	realWith string
-	done     func(obj *unstructured.Unstructured) bool
-	status   func(obj *unstructured.Unstructured, now string) map[string]any
+	gvr    schema.GroupVersionResource
+	done   func(obj *unstructured.Unstructured) bool
+	status func(obj *unstructured.Unstructured, now string) map[string]any
 }
 
 func simKinds() []simKind {
 	return []simKind{
 		{
-			gvr:      schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1beta1", Resource: "inferenceservices"},
-			realWith: "controllers", // KServe's controller manager
-			done:     inferenceServiceReady,
-			status:   inferenceServiceStatus,
+			gvr:    schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1beta1", Resource: "inferenceservices"},
+			done:   inferenceServiceReady,
+			status: inferenceServiceStatus,
 		},
 		{
 			gvr:    schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "applications"},
@@ -52,10 +48,6 @@ func simKinds() []simKind {
 func (s *sim) runCustomResources(ctx context.Context) {
 	kinds := map[string]simKind{}
 	for _, k := range simKinds() {
-		if s.real[k.realWith] {
-			s.log.Info("left to the real controller", "resource", k.gvr.GroupResource().String(), "real", k.realWith)
-			continue
-		}
 		kinds[k.gvr.GroupResource().String()] = k
 	}
 	var mu sync.Mutex

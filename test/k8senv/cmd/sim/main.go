@@ -7,9 +7,7 @@
 //     hostPath PersistentVolume pre-bound to the claim, which
 //     kube-controller-manager then binds (as k3s's local-path provisioner);
 //   - KServe InferenceServices (serving.kserve.io/v1beta1) get the status
-//     KServe's controller writes once ready, unless --real=controllers
-//     runs KServe's controller (then sim neither writes their status nor
-//     creates the laptop's stand-in predictor pod);
+//     KServe's controller writes once ready;
 //   - ArgoCD Applications (argoproj.io/v1alpha1) become Synced and Healthy;
 //   - with --laptop, a laptop's image pulls and start times (laptop.go):
 //     a pod turns Ready only once its images came over a shared link into
@@ -26,7 +24,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -40,18 +37,17 @@ func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the test cluster")
 	resync := flag.Duration("resync", 30*time.Second, "how often every object is looked at again, to retry failed updates")
 	laptop := flag.String("laptop", "", "laptop model file (image sizes, bandwidth, start times); the test cluster's pod-ready stages must wait for "+StartedAnnotation)
-	real := flag.String("real", "", "comma-separated parts the bench runs for real (testcluster start --real): sim leaves what their controllers own alone")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := run(ctx, log, *kubeconfig, *resync, *laptop, *real); err != nil {
+	if err := run(ctx, log, *kubeconfig, *resync, *laptop); err != nil {
 		log.Error("sim failed", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, log *slog.Logger, kubeconfig string, resync time.Duration, laptopPath, real string) error {
+func run(ctx context.Context, log *slog.Logger, kubeconfig string, resync time.Duration, laptopPath string) error {
 	var laptop *laptopModel
 	if laptopPath != "" {
 		var err error
@@ -73,12 +69,7 @@ func run(ctx context.Context, log *slog.Logger, kubeconfig string, resync time.D
 	if err != nil {
 		return fmt.Errorf("dynamic client: %w", err)
 	}
-	s := &sim{log: log, cs: cs, dyn: dyn, resync: resync, laptop: laptop != nil, real: map[string]bool{}}
-	for _, r := range strings.Split(real, ",") {
-		if r = strings.TrimSpace(r); r != "" {
-			s.real[r] = true
-		}
-	}
+	s := &sim{log: log, cs: cs, dyn: dyn, resync: resync, laptop: laptop != nil}
 	if err := s.ensureStorageClass(ctx); err != nil {
 		return err
 	}
@@ -101,9 +92,6 @@ type sim struct {
 	// laptop is on with --laptop: InferenceServices then wait for their
 	// predictor pod (predictor.go).
 	laptop bool
-	// real holds the parts the bench runs for real (--real): sim does not
-	// play their controllers.
-	real map[string]bool
 
 	mu sync.Mutex
 	// kickISVC looks at an InferenceService again (set while they are

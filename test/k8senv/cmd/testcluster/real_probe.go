@@ -148,8 +148,7 @@ func resolvePort(ctr *corev1.Container, p intstr.IntOrString) (int, error) {
 }
 
 // setReady writes the container's readiness into the pod's status, as the
-// kubelet does; the pod is Ready when all its containers are, and its
-// containers that no program plays are ready from the start.
+// kubelet does; the pod is Ready when all its containers are.
 func (h *harness) setReady(ctx context.Context, c *container, ready bool) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -169,11 +168,6 @@ func (h *harness) setReady(ctx context.Context, c *container, ready bool) {
 				if !ready {
 					cs.RestartCount++
 				}
-			} else if _, played := programFor(cs.Image); !played {
-				// A simulated container beside it (KServe's kube-rbac-proxy)
-				// is ready at once, as kwok's own pod-ready stage makes it;
-				// the not-ready stage of real programs started it false.
-				cs.Ready = true
 			}
 			all = all && cs.Ready
 		}

@@ -336,9 +336,6 @@ func start(ctx context.Context, o *startOptions) error {
 		if o.laptop != "" {
 			simArgs = append(simArgs, "--laptop="+o.laptop)
 		}
-		if len(o.real) > 0 {
-			simArgs = append(simArgs, "--real="+o.real.String())
-		}
 		if _, err := spawn(dir, "sim", bin("sim"), simArgs...); err != nil {
 			return err
 		}
