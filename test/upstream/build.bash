@@ -11,6 +11,14 @@ REAL_PROGRAMS=(
 	"cert-manager-cainjector|cert-manager|./cainjector"
 	"cert-manager-webhook|cert-manager|./webhook"
 	"kyverno|kyverno|github.com/kyverno/kyverno/cmd/kyverno"
+	# Knative Serving v1.23.0 and net-kourier v0.48.0 (the newest the proxy
+	# serves; see test/upstream/net-kourier/go.mod).
+	"knative-controller|knative-serving|knative.dev/serving/cmd/controller"
+	"knative-webhook|knative-serving|knative.dev/serving/cmd/webhook"
+	"knative-autoscaler|knative-serving|knative.dev/serving/cmd/autoscaler"
+	"knative-activator|knative-serving|knative.dev/serving/cmd/activator"
+	"knative-queue|knative-serving|knative.dev/serving/cmd/queue"
+	"net-kourier-controller|net-kourier|knative.dev/net-kourier/cmd/kourier"
 )
 REAL_LDFLAGS="-s -w"
 

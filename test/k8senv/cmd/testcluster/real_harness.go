@@ -133,9 +133,19 @@ func (h *harness) stopPod(pod *corev1.Pod) {
 		}
 	}
 	h.mu.Unlock()
-	for _, c := range stop {
-		go c.stop()
+	if len(stop) == 0 {
+		return
 	}
+	// The pod's network namespace goes once all its programs stopped.
+	go func() {
+		var wg sync.WaitGroup
+		for _, c := range stop {
+			wg.Add(1)
+			go func() { defer wg.Done(); c.stop() }()
+		}
+		wg.Wait()
+		h.net.leavePod(string(pod.UID))
+	}()
 }
 
 // container is one container of a pod, played by a local process.
@@ -265,11 +275,12 @@ func (c *container) exec(ctx context.Context, spec runSpec) error {
 		return err
 	}
 	defer logw.Close()
-	if err := c.h.net.addPodIP(c.pod.Status.PodIP); err != nil {
+	ns, err := c.h.net.enterPod(string(c.pod.UID), c.pod.Status.PodIP)
+	if err != nil {
 		return err
 	}
-	// In the pod network, where the pod's IP is an address.
-	cmd := c.h.net.command(spec.binary, spec.args...)
+	// In the pod's network namespace, where the pod's IP is an address.
+	cmd := c.h.net.command(ns, spec.binary, spec.args...)
 	cmd.Env = spec.env
 	cmd.Dir = spec.workDir
 	cmd.Stdout, cmd.Stderr = logw.stream("stdout"), logw.stream("stderr")
