@@ -70,6 +70,12 @@ real_stop() {
 	[[ -f $1/netns ]] || return 0
 	read -r ns hostif <"$1/netns"
 	if [[ $ns == nsb-* ]]; then
+		local pod
+		# Each pod's own namespace (nsb-<id>-<k>) and its /etc files.
+		for pod in /run/netns/"$ns"-*; do
+			[[ -e $pod ]] && ip netns delete "${pod##*/}" 2>/dev/null || true
+		done
+		rm -rf /etc/netns/"$ns"-*
 		ip netns delete "$ns" 2>/dev/null || true
 		ip link delete "$hostif" 2>/dev/null || true
 		rm -f "/run/neuroscale-testcluster/$ns"

@@ -277,6 +277,7 @@ func removePodNetwork(name, hostIf string) {
 	}
 	_ = exec.Command("ip", "netns", "delete", name).Run()
 	_ = exec.Command("ip", "link", "delete", hostIf).Run()
+	removeEtcNetns(name)
 	_ = os.Remove(filepath.Join(podNetRegistry, name))
 }
 
@@ -347,15 +348,18 @@ func (n *podNetwork) enterPod(uid, ip string) (string, error) {
 }
 
 // leavePod removes the network namespace of the pod uid, once its
-// programs stopped.
-func (n *podNetwork) leavePod(uid string) {
+// programs stopped, and returns its name.
+func (n *podNetwork) leavePod(uid string) []string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	var names []string
 	for ip, p := range n.pods {
 		if p.uid == uid {
 			n.removePod(ip, p)
+			names = append(names, p.name)
 		}
 	}
+	return names
 }
 
 // removePod deletes a pod's namespace (and with it the veth pair). Called

@@ -14,6 +14,11 @@ type program struct {
 	name   string
 	image  string // repository path suffix, e.g. "kyverno/kyverno"
 	binary string // file in the bench's bin/real directory
+	// standIn, instead of binary, names a stand-in of the launcher's own
+	// (`testcluster standin NAME ARGS...`, standin.go): a small server
+	// that answers what the platform asks of a container the bench cannot
+	// run (no image runs here), listed in Simulated.
+	standIn string
 	// adapt receives the container's args (variables expanded, mounted
 	// paths mapped) and returns the command line to run: where the program
 	// would bind a port on every address (taken by other programs here,
@@ -71,7 +76,64 @@ func realPrograms() []program {
 					"--webhookServerHost="+in.podIP, "--metricsHost="+in.podIP)
 			},
 		},
+		// Knative Serving v1.23.0. Each pod has a network namespace of its
+		// own, so its programs bind their ports on every address as in the
+		// pod spec; they read KUBECONFIG (knative.dev/pkg/environment).
+		{name: "knative-controller", image: "knative.dev/serving/cmd/controller", binary: "knative-controller", adapt: asIs},
+		{name: "knative-webhook", image: "knative.dev/serving/cmd/webhook", binary: "knative-webhook", adapt: asIs},
+		{name: "knative-autoscaler", image: "knative.dev/serving/cmd/autoscaler", binary: "knative-autoscaler", adapt: asIs},
+		{name: "knative-activator", image: "knative.dev/serving/cmd/activator", binary: "knative-activator", adapt: asIs},
+		// queue-proxy, the sidecar of every revision pod, configured by its
+		// environment; it reaches the model server at 127.0.0.1 in the pod.
+		{name: "knative-queue-proxy", image: "knative.dev/serving/cmd/queue", binary: "knative-queue", adapt: asIs},
+		// net-kourier's controller at v0.48.0 (Knative 1.21): the proxy
+		// serves no newer one (test/upstream/net-kourier/go.mod).
+		{name: "net-kourier-controller", image: "knative.dev/net-kourier/cmd/kourier", binary: "net-kourier-controller", adapt: asIs},
+		{
+			// Kourier's Envoy gateway: a stand-in that takes the routes
+			// net-kourier's controller pushes over xDS from the address in
+			// the Envoy bootstrap and answers the readiness probe and the
+			// ingress status prober by them (test/upstream/net-kourier/gateway).
+			name: "kourier-gateway", image: "envoyproxy/envoy", binary: "kourier-gateway-standin",
+			adapt: func(in programInput, args []string) []string {
+				return []string{"--bootstrap=" + envoyBootstrap(args, in.mounts)}
+			},
+		},
+		{
+			// KServe's sklearn model server (kserve-container of the
+			// kserve-sklearnserver runtime): a stand-in serving KServe's V1
+			// protocol with a classifier computed from the iris data
+			// (standin_model.go). Its args (--model_name, --http_port) are
+			// the runtime's.
+			name: "sklearn-model-server", image: "kserve/sklearnserver", standIn: "model-server", adapt: asIs,
+		},
 	}
+}
+
+// asIs runs a program with the container's own command line.
+func asIs(_ programInput, args []string) []string { return args }
+
+// envoyBootstrap finds Envoy's -c FILE among its args (Kourier passes
+// "-c /tmp/config/envoy-bootstrap.yaml" as one word) and maps it to the
+// mounted file.
+func envoyBootstrap(args []string, mounts []mount) string {
+	for i, a := range args {
+		var f string
+		switch {
+		case a == "-c" || a == "--config-path":
+			if i+1 < len(args) {
+				f = args[i+1]
+			}
+		case strings.HasPrefix(a, "-c "):
+			f = strings.TrimSpace(strings.TrimPrefix(a, "-c "))
+		case strings.HasPrefix(a, "--config-path="):
+			f = strings.TrimPrefix(a, "--config-path=")
+		}
+		if f != "" {
+			return rewritePaths(f, mounts)
+		}
+	}
+	return ""
 }
 
 func programNames() []string {
