@@ -19,6 +19,8 @@ REAL_PROGRAMS=(
 	"knative-activator|knative-serving|knative.dev/serving/cmd/activator"
 	"knative-queue|knative-serving|knative.dev/serving/cmd/queue"
 	"net-kourier-controller|net-kourier|knative.dev/net-kourier/cmd/kourier"
+	# The stand-in for Kourier's Envoy gateway (an xDS client of the above).
+	"kourier-gateway-standin|net-kourier|./gateway"
 )
 REAL_LDFLAGS="-s -w"
 

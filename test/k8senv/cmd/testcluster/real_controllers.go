@@ -44,6 +44,7 @@ func startRealControllers(ctx context.Context, env realEnv) (func(), error) {
 		defer close(done)
 		h.run(hctx)
 	}()
+	go h.skipKnativeTagResolution(hctx)
 	return func() {
 		cancel()
 		<-done

@@ -19,6 +19,11 @@ type program struct {
 	// that answers what the platform asks of a container the bench cannot
 	// run (no image runs here), listed in Simulated.
 	standIn string
+	// owns lists the resources (RESOURCE.GROUP) whose status the program
+	// writes and the simulator plays otherwise (e.g.
+	// "inferenceservices.serving.kserve.io" for KServe's controller
+	// manager): with --real=controllers the simulator leaves them alone.
+	owns []string
 	// adapt receives the container's args (variables expanded, mounted
 	// paths mapped) and returns the command line to run: where the program
 	// would bind a port on every address (taken by other programs here,
@@ -134,6 +139,15 @@ func envoyBootstrap(args []string, mounts []mount) string {
 		}
 	}
 	return ""
+}
+
+// realOwnedStatus lists the resources whose status real programs write.
+func realOwnedStatus() []string {
+	var out []string
+	for _, p := range realPrograms() {
+		out = append(out, p.owns...)
+	}
+	return out
 }
 
 func programNames() []string {
