@@ -12,6 +12,16 @@ REAL_PROGRAMS=(
 	"cert-manager-webhook|cert-manager|./webhook"
 	"kyverno|kyverno|github.com/kyverno/kyverno/cmd/kyverno"
 	"kserve-manager|kserve|./manager"
+	# Knative Serving v1.23.0 and net-kourier v0.48.0 (the newest the proxy
+	# serves; see test/upstream/net-kourier/go.mod).
+	"knative-controller|knative-serving|knative.dev/serving/cmd/controller"
+	"knative-webhook|knative-serving|knative.dev/serving/cmd/webhook"
+	"knative-autoscaler|knative-serving|knative.dev/serving/cmd/autoscaler"
+	"knative-activator|knative-serving|knative.dev/serving/cmd/activator"
+	"knative-queue|knative-serving|knative.dev/serving/cmd/queue"
+	"net-kourier-controller|net-kourier|knative.dev/net-kourier/cmd/kourier"
+	# The stand-in for Kourier's Envoy gateway (an xDS client of the above).
+	"kourier-gateway-standin|net-kourier|./gateway"
 )
 REAL_LDFLAGS="-s -w"
 
@@ -63,6 +73,12 @@ real_stop() {
 	[[ -f $1/netns ]] || return 0
 	read -r ns hostif <"$1/netns"
 	if [[ $ns == nsb-* ]]; then
+		local pod
+		# Each pod's own namespace (nsb-<id>-<k>) and its /etc files.
+		for pod in /run/netns/"$ns"-*; do
+			[[ -e $pod ]] && ip netns delete "${pod##*/}" 2>/dev/null || true
+		done
+		rm -rf /etc/netns/"$ns"-*
 		ip netns delete "$ns" 2>/dev/null || true
 		ip link delete "$hostif" 2>/dev/null || true
 		rm -f "/run/neuroscale-testcluster/$ns"

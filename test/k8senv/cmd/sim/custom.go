@@ -48,6 +48,10 @@ func simKinds() []simKind {
 func (s *sim) runCustomResources(ctx context.Context) {
 	kinds := map[string]simKind{}
 	for _, k := range simKinds() {
+		if s.leave[k.gvr.GroupResource().String()] {
+			s.log.Info("a real controller writes this status: not simulated", "resource", k.gvr.GroupResource().String())
+			continue
+		}
 		kinds[k.gvr.GroupResource().String()] = k
 	}
 	var mu sync.Mutex

@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -37,17 +38,18 @@ func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the test cluster")
 	resync := flag.Duration("resync", 30*time.Second, "how often every object is looked at again, to retry failed updates")
 	laptop := flag.String("laptop", "", "laptop model file (image sizes, bandwidth, start times); the test cluster's pod-ready stages must wait for "+StartedAnnotation)
+	leave := flag.String("leave-status", "", "comma-separated resources (RESOURCE.GROUP) whose status a real controller on the bench writes: sim plays no controller for them")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := run(ctx, log, *kubeconfig, *resync, *laptop); err != nil {
+	if err := run(ctx, log, *kubeconfig, *resync, *laptop, strings.Split(*leave, ",")); err != nil {
 		log.Error("sim failed", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, log *slog.Logger, kubeconfig string, resync time.Duration, laptopPath string) error {
+func run(ctx context.Context, log *slog.Logger, kubeconfig string, resync time.Duration, laptopPath string, leave []string) error {
 	var laptop *laptopModel
 	if laptopPath != "" {
 		var err error
@@ -69,7 +71,12 @@ func run(ctx context.Context, log *slog.Logger, kubeconfig string, resync time.D
 	if err != nil {
 		return fmt.Errorf("dynamic client: %w", err)
 	}
-	s := &sim{log: log, cs: cs, dyn: dyn, resync: resync, laptop: laptop != nil}
+	s := &sim{log: log, cs: cs, dyn: dyn, resync: resync, laptop: laptop != nil, leave: map[string]bool{}}
+	for _, r := range leave {
+		if r = strings.TrimSpace(r); r != "" {
+			s.leave[r] = true
+		}
+	}
 	if err := s.ensureStorageClass(ctx); err != nil {
 		return err
 	}
@@ -92,6 +99,10 @@ type sim struct {
 	// laptop is on with --laptop: InferenceServices then wait for their
 	// predictor pod (predictor.go).
 	laptop bool
+	// leave holds the resources (RESOURCE.GROUP) whose controller runs for
+	// real on the bench (--real=controllers): sim writes no status for
+	// them and, for InferenceServices, creates no stand-in predictor pod.
+	leave map[string]bool
 
 	mu sync.Mutex
 	// kickISVC looks at an InferenceService again (set while they are

@@ -18,6 +18,11 @@
 // webhooks (real_programs.go) for the pods their charts create, in a
 // network namespace of the bench's own (real_netns.go), with webhooks on;
 // see real_harness.go. The two combine: --real=controllers,backstage.
+//
+//	testcluster standin NAME ARGS...
+//
+// runs a stand-in for a container the bench cannot run (standin.go); the
+// harness starts it in the container's pod.
 package main
 
 import (
@@ -39,8 +44,10 @@ func main() {
 	switch os.Args[1] {
 	case "start":
 		err = runStart(ctx, os.Args[2:])
+	case "standin":
+		err = runStandIn(ctx, os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (want start)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (want start or standin)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testcluster:", err)

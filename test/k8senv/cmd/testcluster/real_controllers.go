@@ -20,6 +20,9 @@ func startRealControllers(ctx context.Context, env realEnv) (func(), error) {
 	}
 	bin := filepath.Join(env.bin, "real")
 	for _, p := range realPrograms() {
+		if p.standIn != "" {
+			continue // the launcher itself
+		}
 		if _, err := os.Stat(filepath.Join(bin, p.binary)); err != nil {
 			return nil, fmt.Errorf("%s is not built (%w): run scripts/testcluster build --real=controllers", p.binary, err)
 		}
@@ -41,6 +44,7 @@ func startRealControllers(ctx context.Context, env realEnv) (func(), error) {
 		defer close(done)
 		h.run(hctx)
 	}()
+	go h.skipKnativeTagResolution(hctx)
 	return func() {
 		cancel()
 		<-done

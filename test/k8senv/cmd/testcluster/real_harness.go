@@ -52,12 +52,17 @@ type harness struct {
 	dir    string
 	bin    string
 
+	// dns gives the pods' namespaces the cluster's Service names
+	// (real_dns.go); set before the pod informer starts.
+	dns *clusterDNS
+
 	mu      sync.Mutex
 	running map[string]*container
 }
 
 func (h *harness) run(ctx context.Context) {
 	f := informers.NewSharedInformerFactory(h.cs, 30*time.Second)
+	h.dns = newClusterDNS(f)
 	inf := f.Core().V1().Pods().Informer()
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { h.sync(ctx, obj) },
@@ -133,9 +138,21 @@ func (h *harness) stopPod(pod *corev1.Pod) {
 		}
 	}
 	h.mu.Unlock()
-	for _, c := range stop {
-		go c.stop()
+	if len(stop) == 0 {
+		return
 	}
+	// The pod's network namespace goes once all its programs stopped.
+	go func() {
+		var wg sync.WaitGroup
+		for _, c := range stop {
+			wg.Add(1)
+			go func() { defer wg.Done(); c.stop() }()
+		}
+		wg.Wait()
+		for _, ns := range h.net.leavePod(string(pod.UID)) {
+			h.dns.leave(ns)
+		}
+	}()
 }
 
 // container is one container of a pod, played by a local process.
@@ -244,8 +261,15 @@ func (c *container) prepare(ctx context.Context, root string) (runSpec, error) {
 	// A PATH and HOME keep programs that shell out or cache working.
 	envList = append(envList, "PATH="+os.Getenv("PATH"), "HOME="+root)
 	sort.Strings(envList)
+	binary := filepath.Join(c.h.bin, c.prog.binary)
+	if c.prog.standIn != "" {
+		if binary, err = os.Executable(); err != nil {
+			return runSpec{}, fmt.Errorf("stand-in %s: %w", c.prog.standIn, err)
+		}
+		args = append([]string{"standin", c.prog.standIn}, args...)
+	}
 	return runSpec{
-		binary:      filepath.Join(c.h.bin, c.prog.binary),
+		binary:      binary,
 		args:        args,
 		env:         envList,
 		workDir:     root,
@@ -265,11 +289,15 @@ func (c *container) exec(ctx context.Context, spec runSpec) error {
 		return err
 	}
 	defer logw.Close()
-	if err := c.h.net.addPodIP(c.pod.Status.PodIP); err != nil {
+	ns, err := c.h.net.enterPod(string(c.pod.UID), c.pod.Status.PodIP)
+	if err != nil {
 		return err
 	}
-	// In the pod network, where the pod's IP is an address.
-	cmd := c.h.net.command(spec.binary, spec.args...)
+	if err := c.h.dns.enter(ns, c.pod.Namespace); err != nil {
+		return err
+	}
+	// In the pod's network namespace, where the pod's IP is an address.
+	cmd := c.h.net.command(ns, spec.binary, spec.args...)
 	cmd.Env = spec.env
 	cmd.Dir = spec.workDir
 	cmd.Stdout, cmd.Stderr = logw.stream("stdout"), logw.stream("stderr")

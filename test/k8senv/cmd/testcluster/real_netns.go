@@ -10,16 +10,22 @@ package main
 // So each bench creates its own network namespace, nsb-<id>, joined to the
 // root namespace by a veth pair:
 //
-//	root namespace                          nsb-<id>
-//	vb<id>  198.18.N.1/24  <== veth ==>  eth0  pod IPs 198.18.N.2... (/32 each)
-//	  kube-apiserver on 127.0.0.1:P         the real programs, run with
-//	  and, forwarded, on 198.18.N.1:P        `ip netns exec nsb-<id>`
+//	root namespace                          nsb-<id> (a router)          nsb-<id>-<k> (one per pod)
+//	vb<id>  198.18.N.1/24  <== veth ==>  eth0    p<k> <== veth ==>  eth0  198.18.N.k/32
+//	  kube-apiserver on 127.0.0.1:P         routes 198.18.N.k/32 dev p<k>      the pod's programs, run
+//	  and, forwarded, on 198.18.N.1:P        proxy ARP, forwarding           with `ip netns exec`
 //
-// kwok hands out pod IPs from 198.18.N.1/24 (from .2 up), the harness adds
-// a pod's IP to eth0 before it starts the pod's programs, and the programs
-// reach the API server at 198.18.N.1, the node-side address, where the
-// launcher forwards to the API server's loopback listener (kube-apiserver
-// binds one address; the serving certificate names both).
+// kwok hands out pod IPs from 198.18.N.1/24 (from .2 up). Each pod gets a
+// namespace of its own, as on a kubelet, before the harness starts its
+// programs: its containers share it (queue-proxy reaches the model server
+// at 127.0.0.1) and two pods may bind the same port (every Knative
+// revision pod's queue-proxy binds :8012, as does the activator). The
+// bench namespace routes between the pods and the node side; its veth ends
+// answer ARP for the addresses behind them (proxy ARP), so neither side
+// needs a gateway address. The programs reach the API server at
+// 198.18.N.1, the node-side address, where the launcher forwards to the
+// API server's loopback listener (kube-apiserver binds one address; the
+// serving certificate names both).
 //
 // N is allocated among the benches of this machine under a lock, from
 // 198.18.0.0/15 (RFC 2544's benchmarking range, routed nowhere): the first
@@ -61,7 +67,14 @@ type podNetwork struct {
 
 	mu        sync.Mutex
 	listeners []net.Listener
-	added     map[string]bool
+	pods      map[string]podNetNS // by pod IP
+}
+
+// podNetNS is the network namespace of one pod.
+type podNetNS struct {
+	uid  string // the pod's: kwok reuses the IPs of deleted pods
+	name string
+	veth string // its end in the bench namespace
 }
 
 // podNetworkUnsupported says why this machine cannot create a bench
@@ -110,7 +123,7 @@ func newPodNetwork(dir string) (*podNetwork, error) {
 		return nil, errors.New(why)
 	}
 	id := benchID(dir)
-	n := &podNetwork{name: "nsb-" + id, hostIf: "vb" + id, dir: dir, added: map[string]bool{}}
+	n := &podNetwork{name: "nsb-" + id, hostIf: "vb" + id, dir: dir, pods: map[string]podNetNS{}}
 	if err := os.MkdirAll(podNetRegistry, 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", podNetRegistry, err)
 	}
@@ -157,7 +170,7 @@ func (n *podNetwork) create() error {
 		{"-n", n.name, "link", "set", "eth0", "up"},
 		{"addr", "add", n.cidr, "dev", n.hostIf},
 		{"link", "set", n.hostIf, "up"},
-		// Pod IPs are /32s on eth0: the node side is reached by this route.
+		// The node side is reached by this route, each pod by its own /32.
 		{"-n", n.name, "route", "add", network, "dev", "eth0", "scope", "link"},
 	}
 	// The record comes first, so whatever exists is reclaimable.
@@ -173,7 +186,18 @@ func (n *podNetwork) create() error {
 			return err
 		}
 	}
-	return nil
+	// The bench namespace routes between the node side and the pods, and
+	// answers ARP on eth0 for the pods behind it.
+	return n.sysctl(n.name, "net.ipv4.ip_forward", "net.ipv4.conf.eth0.proxy_arp")
+}
+
+// sysctl sets the named settings of the namespace ns to 1.
+func (n *podNetwork) sysctl(ns string, keys ...string) error {
+	args := []string{"netns", "exec", ns, "sysctl", "-q", "-w"}
+	for _, k := range keys {
+		args = append(args, k+"=1")
+	}
+	return ipCmd(args...)
 }
 
 func ipCmd(args ...string) error {
@@ -243,11 +267,17 @@ func reclaimPodNetworks() {
 	}
 }
 
-// removePodNetwork deletes a namespace (which deletes its veth end and so
-// the pair) and its record; what is already gone is no error.
+// removePodNetwork deletes a bench namespace and its pods' (which deletes
+// their veth ends and so the pairs) and its record; what is already gone is
+// no error.
 func removePodNetwork(name, hostIf string) {
+	pods, _ := filepath.Glob(filepath.Join("/run/netns", name+"-*"))
+	for _, p := range pods {
+		_ = exec.Command("ip", "netns", "delete", filepath.Base(p)).Run()
+	}
 	_ = exec.Command("ip", "netns", "delete", name).Run()
 	_ = exec.Command("ip", "link", "delete", hostIf).Run()
+	removeEtcNetns(name)
 	_ = os.Remove(filepath.Join(podNetRegistry, name))
 }
 
@@ -266,30 +296,85 @@ func (n *podNetwork) remove() {
 	_ = os.Remove(filepath.Join(n.dir, "netns"))
 }
 
-// addPodIP makes ip an address of the namespace, so a program can listen
-// on its pod's IP. Adding it twice is no error (kwok reuses the IPs of
-// deleted pods).
-func (n *podNetwork) addPodIP(ip string) error {
+// enterPod returns the network namespace of the pod uid with address ip,
+// creating it on the first call (the pod's containers share it). A
+// namespace left by a deleted pod whose IP kwok handed out again is
+// replaced.
+func (n *podNetwork) enterPod(uid, ip string) (string, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.added[ip] {
-		return nil
+	if p, ok := n.pods[ip]; ok {
+		if p.uid == uid {
+			return p.name, nil
+		}
+		n.removePod(ip, p)
 	}
-	if _, cidr, err := net.ParseCIDR(n.cidr); err != nil || !cidr.Contains(net.ParseIP(ip)) || ip == n.nodeIP {
-		return fmt.Errorf("pod IP %q is not in the bench's pod range %s", ip, n.cidr)
+	_, cidr, err := net.ParseCIDR(n.cidr)
+	if err != nil || !cidr.Contains(net.ParseIP(ip)) || ip == n.nodeIP {
+		return "", fmt.Errorf("pod IP %q is not in the bench's pod range %s", ip, n.cidr)
 	}
-	out, err := exec.Command("ip", "-n", n.name, "addr", "add", ip+"/32", "dev", "eth0").CombinedOutput()
-	if err != nil && !strings.Contains(string(out), "File exists") {
-		return fmt.Errorf("ip -n %s addr add %s/32 dev eth0: %s (%w)", n.name, ip, strings.TrimSpace(string(out)), err)
+	k := ip[strings.LastIndexByte(ip, '.')+1:]
+	p := podNetNS{uid: uid, name: n.name + "-" + k, veth: "p" + k}
+	peer := "q" + k
+	// What a killed launcher or a failed attempt left goes first.
+	_ = exec.Command("ip", "netns", "delete", p.name).Run()
+	_ = exec.Command("ip", "-n", n.name, "link", "delete", p.veth).Run()
+	steps := [][]string{
+		{"netns", "add", p.name},
+		{"-n", n.name, "link", "add", p.veth, "type", "veth", "peer", "name", peer},
+		{"-n", n.name, "link", "set", peer, "netns", p.name},
+		{"-n", p.name, "link", "set", peer, "name", "eth0"},
+		{"-n", p.name, "link", "set", "lo", "up"},
+		{"-n", p.name, "addr", "add", ip + "/32", "dev", "eth0"},
+		{"-n", p.name, "link", "set", "eth0", "up"},
+		// Every address of the range is on the link: the bench side answers
+		// ARP for the node and the other pods.
+		{"-n", p.name, "route", "add", cidr.String(), "dev", "eth0", "scope", "link"},
+		{"-n", n.name, "link", "set", p.veth, "up"},
+		{"-n", n.name, "route", "replace", ip + "/32", "dev", p.veth},
 	}
-	n.added[ip] = true
-	return nil
+	for _, s := range steps {
+		if err := ipCmd(s...); err != nil {
+			n.removePod(ip, p)
+			return "", err
+		}
+	}
+	if err := n.sysctl(n.name, "net.ipv4.conf."+p.veth+".proxy_arp"); err != nil {
+		n.removePod(ip, p)
+		return "", err
+	}
+	n.pods[ip] = p
+	return p.name, nil
 }
 
-// command returns a command that runs bin inside the namespace. ip netns
-// exec enters it and execs bin in place, so the pid is bin's.
-func (n *podNetwork) command(bin string, args ...string) *exec.Cmd {
-	return exec.Command("ip", append([]string{"netns", "exec", n.name, bin}, args...)...)
+// leavePod removes the network namespace of the pod uid, once its
+// programs stopped, and returns its name.
+func (n *podNetwork) leavePod(uid string) []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var names []string
+	for ip, p := range n.pods {
+		if p.uid == uid {
+			n.removePod(ip, p)
+			names = append(names, p.name)
+		}
+	}
+	return names
+}
+
+// removePod deletes a pod's namespace (and with it the veth pair). Called
+// under n.mu.
+func (n *podNetwork) removePod(ip string, p podNetNS) {
+	_ = exec.Command("ip", "netns", "delete", p.name).Run()
+	_ = exec.Command("ip", "-n", n.name, "link", "delete", p.veth).Run()
+	delete(n.pods, ip)
+}
+
+// command returns a command that runs bin inside the network namespace ns
+// (the bench's or a pod's). ip netns exec enters it and execs bin in place,
+// so the pid is bin's.
+func (n *podNetwork) command(ns, bin string, args ...string) *exec.Cmd {
+	return exec.Command("ip", append([]string{"netns", "exec", ns, bin}, args...)...)
 }
 
 // forwardAPI serves the API server, listening on 127.0.0.1:port, on the

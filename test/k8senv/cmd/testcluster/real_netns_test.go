@@ -65,9 +65,10 @@ func TestPodNetwork(t *testing.T) {
 		t.Fatalf("two benches share the pod range %s", a.cidr)
 	}
 
-	// A pod IP is an address inside; the programs have one before they start.
+	// A pod gets a namespace of its own with its IP; its programs run there.
 	podIP := strings.TrimSuffix(a.nodeIP, ".1") + ".7"
-	if err := a.addPodIP(podIP); err != nil {
+	pod, err := a.enterPod("uid-7", podIP)
+	if err != nil {
 		t.Fatal(err)
 	}
 
@@ -92,27 +93,27 @@ func TestPodNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inside := a.command(os.Args[0], "-test.run=^$")
+	inside := a.command(pod, os.Args[0], "-test.run=^$")
 	inside.Env = append(os.Environ(), "NETNS_TEST_DIAL="+strings.TrimPrefix(url, "https://"))
 	out, err := inside.CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "api server" {
 		t.Fatalf("from inside %s, %s: %v: %s", a.name, url, err, out)
 	}
 	// Loopback inside the namespace is its own, not the machine's.
-	inside = a.command(os.Args[0], "-test.run=^$")
+	inside = a.command(pod, os.Args[0], "-test.run=^$")
 	inside.Env = append(os.Environ(), fmt.Sprintf("NETNS_TEST_DIAL=127.0.0.1:%d", port))
 	if out, err := inside.CombinedOutput(); err == nil {
 		t.Fatalf("the machine's loopback is reachable from inside %s: %s", a.name, out)
 	}
 
 	// A pod IP: a listener inside, reached from here.
-	if err := a.addPodIP(podIP); err != nil {
-		t.Fatalf("adding a pod IP twice: %v", err)
+	if again, err := a.enterPod("uid-7", podIP); err != nil || again != pod {
+		t.Fatalf("entering a pod twice: %q, %v (want %q)", again, err, pod)
 	}
-	if err := a.addPodIP("10.1.2.3"); err == nil {
+	if _, err := a.enterPod("uid-x", "10.1.2.3"); err == nil {
 		t.Fatal("a pod IP outside the range was accepted")
 	}
-	serve := a.command(os.Args[0], "-test.run=^$")
+	serve := a.command(pod, os.Args[0], "-test.run=^$")
 	serve.Env = append(os.Environ(), "NETNS_TEST_LISTEN="+podIP+":9443")
 	stdout, err := serve.StdoutPipe()
 	if err != nil {
@@ -138,10 +139,43 @@ func TestPodNetwork(t *testing.T) {
 		t.Fatal("another bench's range reaches this bench's pod")
 	}
 
+	// Two pods bind the same port (each has its own namespace) and reach
+	// each other at their IPs.
+	otherIP := strings.TrimSuffix(a.nodeIP, ".1") + ".8"
+	other, err := a.enterPod("uid-8", otherIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve2 := a.command(other, os.Args[0], "-test.run=^$")
+	serve2.Env = append(os.Environ(), "NETNS_TEST_LISTEN="+otherIP+":9443")
+	stdout2, err := serve2.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := serve2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = serve2.Process.Kill(); _ = serve2.Wait() }()
+	if line, _ := bufio.NewReader(stdout2).ReadString('\n'); strings.TrimSpace(line) != "listening" {
+		t.Fatalf("second listener on port 9443 in %s: %q", other, line)
+	}
+	dial := a.command(pod, os.Args[0], "-test.run=^$")
+	dial.Env = append(os.Environ(), "NETNS_TEST_DIAL="+otherIP+":9443")
+	if out, err := dial.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "pod" {
+		t.Fatalf("pod %s to pod %s: %v: %s", podIP, otherIP, err, out)
+	}
+	// A deleted pod's IP handed to a new pod: a fresh namespace.
+	a.leavePod("uid-8")
+	if _, err := os.Stat(filepath.Join("/run/netns", other)); err == nil {
+		t.Fatalf("namespace %s left after its pod went", other)
+	}
+
 	name, hostIf := a.name, a.hostIf
 	a.remove()
-	if _, err := os.Stat(filepath.Join("/run/netns", name)); err == nil {
-		t.Fatalf("network namespace %s left after remove", name)
+	for _, ns := range []string{name, pod} {
+		if _, err := os.Stat(filepath.Join("/run/netns", ns)); err == nil {
+			t.Fatalf("network namespace %s left after remove", ns)
+		}
 	}
 	if _, err := net.InterfaceByName(hostIf); err == nil {
 		t.Fatalf("veth %s left after remove", hostIf)

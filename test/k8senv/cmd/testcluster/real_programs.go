@@ -14,6 +14,16 @@ type program struct {
 	name   string
 	image  string // repository path suffix, e.g. "kyverno/kyverno"
 	binary string // file in the bench's bin/real directory
+	// standIn, instead of binary, names a stand-in of the launcher's own
+	// (`testcluster standin NAME ARGS...`, standin.go): a small server
+	// that answers what the platform asks of a container the bench cannot
+	// run (no image runs here), listed in Simulated.
+	standIn string
+	// owns lists the resources (RESOURCE.GROUP) whose status the program
+	// writes and the simulator plays otherwise (e.g.
+	// "inferenceservices.serving.kserve.io" for KServe's controller
+	// manager): with --real=controllers the simulator leaves them alone.
+	owns []string
 	// adapt receives the container's args (variables expanded, mounted
 	// paths mapped) and returns the command line to run: where the program
 	// would bind a port on every address (taken by other programs here,
@@ -71,22 +81,50 @@ func realPrograms() []program {
 					"--webhookServerHost="+in.podIP, "--metricsHost="+in.podIP)
 			},
 		},
+		// Knative Serving v1.23.0. Each pod has a network namespace of its
+		// own, so its programs bind their ports on every address as in the
+		// pod spec; they read KUBECONFIG (knative.dev/pkg/environment).
+		{name: "knative-controller", image: "knative.dev/serving/cmd/controller", binary: "knative-controller", adapt: asIs},
+		{name: "knative-webhook", image: "knative.dev/serving/cmd/webhook", binary: "knative-webhook", adapt: asIs},
+		{name: "knative-autoscaler", image: "knative.dev/serving/cmd/autoscaler", binary: "knative-autoscaler", adapt: asIs},
+		{name: "knative-activator", image: "knative.dev/serving/cmd/activator", binary: "knative-activator", adapt: asIs},
+		// queue-proxy, the sidecar of every revision pod, configured by its
+		// environment; it reaches the model server at 127.0.0.1 in the pod.
+		{name: "knative-queue-proxy", image: "knative.dev/serving/cmd/queue", binary: "knative-queue", adapt: asIs},
+		// net-kourier's controller at v0.48.0 (Knative 1.21): the proxy
+		// serves no newer one (test/upstream/net-kourier/go.mod).
+		{name: "net-kourier-controller", image: "knative.dev/net-kourier/cmd/kourier", binary: "net-kourier-controller", adapt: asIs},
 		{
-			name: "kserve-controller-manager", image: "kserve/kserve-controller", binary: "kserve-manager",
-			// KServe's manager (test/upstream/kserve/manager) reads
-			// KUBECONFIG. Flags of the bench's copy: its webhook server
-			// binds the pod IP (--webhook-host: Kyverno's webhook has port
-			// 9443 too) and reads its certificate from the mounted Secret
-			// (--cert-dir: the chart mounts it at controller-runtime's
-			// default directory, which no flag names); the leader election
-			// lease is in the pod's namespace (read from the ServiceAccount
-			// mount in a pod). Metrics (127.0.0.1:8080 in the chart,
-			// kube-rbac-proxy's upstream) and probes (:8081) bind the pod
-			// IP. The later flag wins.
+			// Kourier's Envoy gateway: a stand-in that takes the routes
+			// net-kourier's controller pushes over xDS from the address in
+			// the Envoy bootstrap and answers the readiness probe and the
+			// ingress status prober by them (test/upstream/net-kourier/gateway).
+			name: "kourier-gateway", image: "envoyproxy/envoy", binary: "kourier-gateway-standin",
 			adapt: func(in programInput, args []string) []string {
-				return append(args, "--webhook-host="+in.podIP, "--leader-election-namespace="+in.pod.Namespace,
-					"--cert-dir="+rewritePaths(kserveCertDir, in.mounts),
-					"--metrics-addr="+in.podIP+":8080", "--health-probe-addr="+in.podIP+":8081")
+				return []string{"--bootstrap=" + envoyBootstrap(args, in.mounts)}
+			},
+		},
+		{
+			// KServe's sklearn model server (kserve-container of the
+			// kserve-sklearnserver runtime): a stand-in serving KServe's V1
+			// protocol with a classifier computed from the iris data
+			// (standin_model.go). Its args (--model_name, --http_port) are
+			// the runtime's.
+			name: "sklearn-model-server", image: "kserve/sklearnserver", standIn: "model-server", adapt: asIs,
+		},
+		{
+			// KServe's controller manager v0.20.0 (test/upstream/kserve/manager:
+			// upstream's main with two flags of the bench's): it reads
+			// KUBECONFIG; --cert-dir points it at the mounted Secret (the chart
+			// mounts it at controller-runtime's default directory, which no
+			// flag of upstream's names) and --leader-election-namespace at the
+			// pod's namespace (which in a pod it reads from the ServiceAccount
+			// mount under /var/run/secrets).
+			name: "kserve-controller-manager", image: "kserve/kserve-controller", binary: "kserve-manager",
+			owns: []string{"inferenceservices.serving.kserve.io"},
+			adapt: func(in programInput, args []string) []string {
+				return append(args, "--cert-dir="+rewritePaths(kserveCertDir, in.mounts),
+					"--leader-election-namespace="+in.pod.Namespace)
 			},
 		},
 	}
@@ -95,6 +133,41 @@ func realPrograms() []program {
 // kserveCertDir is where KServe's chart mounts the webhook certificate:
 // controller-runtime's default CertDir.
 const kserveCertDir = "/tmp/k8s-webhook-server/serving-certs"
+
+// asIs runs a program with the container's own command line.
+func asIs(_ programInput, args []string) []string { return args }
+
+// envoyBootstrap finds Envoy's -c FILE among its args (Kourier passes
+// "-c /tmp/config/envoy-bootstrap.yaml" as one word) and maps it to the
+// mounted file.
+func envoyBootstrap(args []string, mounts []mount) string {
+	for i, a := range args {
+		var f string
+		switch {
+		case a == "-c" || a == "--config-path":
+			if i+1 < len(args) {
+				f = args[i+1]
+			}
+		case strings.HasPrefix(a, "-c "):
+			f = strings.TrimSpace(strings.TrimPrefix(a, "-c "))
+		case strings.HasPrefix(a, "--config-path="):
+			f = strings.TrimPrefix(a, "--config-path=")
+		}
+		if f != "" {
+			return rewritePaths(f, mounts)
+		}
+	}
+	return ""
+}
+
+// realOwnedStatus lists the resources whose status real programs write.
+func realOwnedStatus() []string {
+	var out []string
+	for _, p := range realPrograms() {
+		out = append(out, p.owns...)
+	}
+	return out
+}
 
 func programNames() []string {
 	var names []string

@@ -44,14 +44,21 @@ func TestRewritePaths(t *testing.T) {
 func TestProgramFor(t *testing.T) {
 	re := regexp.MustCompile(programImageRegexp())
 	for image, want := range map[string]string{
-		"reg.kyverno.io/kyverno/kyverno:v1.19.0":                "kyverno-admission-controller",
-		"kyverno/kyverno@sha256:0123":                           "kyverno-admission-controller",
-		"reg.kyverno.io/kyverno/kyvernopre:v1.19.0":             "",
-		"reg.kyverno.io/kyverno/background-controller:v1.19.0":  "",
-		"quay.io/jetstack/cert-manager-webhook:v1.21.1":         "cert-manager-webhook",
-		"quay.io/jetstack/cert-manager-controller:v1.21.1":      "cert-manager-controller",
-		"quay.io/jetstack/cert-manager-startupapicheck:v1.21.1": "",
-		"localhost:5000/kyverno/kyverno":                        "kyverno-admission-controller",
+		"reg.kyverno.io/kyverno/kyverno:v1.19.0":                                  "kyverno-admission-controller",
+		"kyverno/kyverno@sha256:0123":                                             "kyverno-admission-controller",
+		"reg.kyverno.io/kyverno/kyvernopre:v1.19.0":                               "",
+		"reg.kyverno.io/kyverno/background-controller:v1.19.0":                    "",
+		"quay.io/jetstack/cert-manager-webhook:v1.21.1":                           "cert-manager-webhook",
+		"quay.io/jetstack/cert-manager-controller:v1.21.1":                        "cert-manager-controller",
+		"quay.io/jetstack/cert-manager-startupapicheck:v1.21.1":                   "",
+		"localhost:5000/kyverno/kyverno":                                          "kyverno-admission-controller",
+		"gcr.io/knative-releases/knative.dev/serving/cmd/queue@sha256:a3cc":       "knative-queue-proxy",
+		"gcr.io/knative-releases/knative.dev/serving/cmd/controller@sha256:ca50":  "knative-controller",
+		"gcr.io/knative-releases/knative.dev/net-kourier/cmd/kourier@sha256:eedf": "net-kourier-controller",
+		"docker.io/envoyproxy/envoy:v1.37.5":                                      "kourier-gateway",
+		"kserve/sklearnserver:v0.20.0":                                            "sklearn-model-server",
+		"kserve/storage-initializer:v0.20.0":                                      "",
+		"gcr.io/knative-releases/knative.dev/serving/cmd/default-domain@sha256:0": "",
 	} {
 		p, ok := programFor(image)
 		if got := map[bool]string{true: p.name, false: ""}[ok]; got != want {

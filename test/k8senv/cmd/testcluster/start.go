@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -335,6 +336,11 @@ func start(ctx context.Context, o *startOptions) error {
 		simArgs := []string{"--kubeconfig=" + kubeconfig}
 		if o.laptop != "" {
 			simArgs = append(simArgs, "--laptop="+o.laptop)
+		}
+		if o.real["controllers"] {
+			if owned := realOwnedStatus(); len(owned) > 0 {
+				simArgs = append(simArgs, "--leave-status="+strings.Join(owned, ","))
+			}
 		}
 		if _, err := spawn(dir, "sim", bin("sim"), simArgs...); err != nil {
 			return err

@@ -15,16 +15,13 @@ limitations under the License.
 */
 
 // Command manager is KServe v0.20.0's controller manager (upstream's
-// cmd/manager/main.go, copied) with three flags added for the test bench,
-// where every pod shares one network namespace and a container's volumes
-// are not mounted at their paths: --webhook-host binds the webhook server
-// to the pod's IP instead of every address (Kyverno's webhook takes the
-// same port 9443 on its own pod IP), --cert-dir reads the serving
-// certificate from where the bench put the pod's Secret volume instead of
-// /tmp/k8s-webhook-server/serving-certs, and --leader-election-namespace
-// names the namespace controller-runtime would read from the
-// ServiceAccount mount in /var/run/secrets. Without them it behaves as
-// upstream's command.
+// cmd/manager/main.go, copied) with two flags added for the test bench,
+// where a container's volumes are not mounted at their paths: --cert-dir
+// reads the webhook's serving certificate from where the bench put the
+// pod's Secret volume instead of /tmp/k8s-webhook-server/serving-certs,
+// and --leader-election-namespace names the namespace controller-runtime
+// would read from the ServiceAccount mount in /var/run/secrets. Without
+// them it behaves as upstream's command.
 package main
 
 import (
@@ -71,7 +68,6 @@ const (
 type Options struct {
 	metricsAddr          string
 	webhookPort          int
-	webhookHost          string
 	certDir              string
 	leaderElectionNS     string
 	enableLeaderElection bool
@@ -95,7 +91,6 @@ func GetOptions() Options {
 	opts := DefaultOptions()
 	flag.StringVar(&opts.metricsAddr, "metrics-addr", opts.metricsAddr, "The address the metric endpoint binds to.")
 	flag.IntVar(&opts.webhookPort, "webhook-port", opts.webhookPort, "The port that the webhook server binds to.")
-	flag.StringVar(&opts.webhookHost, "webhook-host", opts.webhookHost, "The address the webhook server binds to (test bench; default every address).")
 	flag.StringVar(&opts.leaderElectionNS, "leader-election-namespace", opts.leaderElectionNS, "The namespace of the leader election lease (test bench; default the in-cluster ServiceAccount's).")
 	flag.StringVar(&opts.certDir, "cert-dir", opts.certDir, "The directory of the webhook server's tls.crt and tls.key (test bench; default controller-runtime's).")
 	flag.BoolVar(&opts.enableLeaderElection, "leader-elect", opts.enableLeaderElection,
@@ -147,7 +142,6 @@ func main() {
 		},
 		WebhookServer: webhook.NewServer(webhook.Options{
 			Port:    options.webhookPort,
-			Host:    options.webhookHost,
 			CertDir: options.certDir,
 		}),
 		LeaderElection:          options.enableLeaderElection,
