@@ -53,7 +53,12 @@ type bench struct {
 
 func newBench(t *testing.T) *bench {
 	t.Helper()
-	c := testcluster.Get(t)
+	return newBenchOn(t, testcluster.Get(t))
+}
+
+// newBenchOn drives the cluster c (a bench of the test's own).
+func newBenchOn(t *testing.T, c *testcluster.Cluster) *bench {
+	t.Helper()
 	t.Logf("still simulated on this bench:\n  - %s", strings.Join(testcluster.Simulated("controllers"), "\n  - "))
 	mirror := catalogtest.MirrorURL(t)
 	dir := t.TempDir()
