@@ -219,7 +219,7 @@ func checkKnativeIngress(ctx context.Context, e *env) ([]Finding, error) {
 	return []Finding{{
 		ID:       IDKnativeIngressClass,
 		Object:   object("ConfigMap", ns, knativeNetworkConfigMap),
-		Message:  "Knative Serving does not use Kourier as its ingress: routes are never programmed and InferenceServices never become Ready (IngressReady stays False)",
+		Message:  "Knative Serving does not use Kourier as its ingress: routes are never programmed and Knative Services and InferenceServices never become Ready (their IngressReady stays Unknown, reason IngressNotConfigured, as no ingress controller takes the KIngress)",
 		Fix:      fmt.Sprintf("neuroscale up sets it (Kourier component); by hand: kubectl -n %s patch configmap %s --type merge -p '{\"data\":{\"ingress-class\":\"%s\"}}'", ns, knativeNetworkConfigMap, content.KourierIngressClass),
 		Evidence: ev + ", want " + content.KourierIngressClass,
 	}}, nil

@@ -344,7 +344,8 @@ func (c *container) exec(ctx context.Context, spec runSpec) error {
 	return werr
 }
 
-// serveLogs makes `kubectl logs` of the container read the process's log.
+// serveLogs makes `kubectl logs` of the container read the process's log,
+// and `kubectl port-forward` to its ports reach it.
 func (h *harness) serveLogs(ctx context.Context, c *container, file, previous string) error {
 	follow := true
 	obj := &unstructured.Unstructured{Object: map[string]any{
@@ -362,6 +363,34 @@ func (h *harness) serveLogs(ctx context.Context, c *container, file, previous st
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create ClusterLogs for %s: %w", c.name(), err)
 	}
+	// `kubectl port-forward` to the container's ports reaches the process
+	// at the pod IP (kwok dials it from the root namespace).
+	var forwards []any
+	for _, p := range c.ctr.Ports {
+		if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP {
+			continue
+		}
+		forwards = append(forwards, map[string]any{
+			"ports":  []any{int64(p.ContainerPort)},
+			"target": map[string]any{"address": c.pod.Status.PodIP, "port": int64(p.ContainerPort)},
+		})
+	}
+	if len(forwards) == 0 {
+		return nil
+	}
+	fwd := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "kwok.x-k8s.io/v1alpha1",
+		"kind":       "ClusterPortForward",
+		"metadata":   map[string]any{"name": logsName(c)},
+		"spec": map[string]any{
+			"selector": map[string]any{"matchNamespaces": []any{c.pod.Namespace}, "matchNames": []any{c.pod.Name}},
+			"forwards": forwards,
+		},
+	}}
+	_, err = h.dyn.Resource(clusterPortForwardGVR).Create(ctx, fwd, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create ClusterPortForward for %s: %w", c.name(), err)
+	}
 	return nil
 }
 
@@ -369,6 +398,7 @@ func (h *harness) deleteLogs(c *container) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = h.dyn.Resource(clusterLogsGVR).Delete(ctx, logsName(c), metav1.DeleteOptions{})
+	_ = h.dyn.Resource(clusterPortForwardGVR).Delete(ctx, logsName(c), metav1.DeleteOptions{})
 }
 
 func logsName(c *container) string {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -95,7 +96,16 @@ func runProbe(ctx context.Context, c *container, p *corev1.Probe) error {
 		if err != nil {
 			return err
 		}
+		// As the kubelet: programs tell its probes by the User-Agent
+		// (Knative's health handlers answer only "kube-probe/" ones), and
+		// a Host header sets the request's host.
+		req.Header.Set("User-Agent", "kube-probe/1.36")
+		req.Header.Set("Accept", "*/*")
 		for _, hd := range p.HTTPGet.HTTPHeaders {
+			if strings.EqualFold(hd.Name, "Host") {
+				req.Host = hd.Value
+				continue
+			}
 			req.Header.Set(hd.Name, hd.Value)
 		}
 		// The kubelet does not verify a probe's certificate either.

@@ -21,6 +21,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -72,17 +73,13 @@ type boot struct {
 		Clusters []struct {
 			Name           string `json:"name"`
 			LoadAssignment struct {
-				Endpoints []struct {
-					LbEndpoints lbEndpoints `json:"lb_endpoints"`
-				} `json:"endpoints"`
+				Endpoints oneOrMany[struct {
+					LbEndpoints oneOrMany[lbEndpoint] `json:"lb_endpoints"`
+				}] `json:"endpoints"`
 			} `json:"load_assignment"`
 		} `json:"clusters"`
 	} `json:"static_resources"`
 }
-
-// lbEndpoints decodes lb_endpoints, which Kourier's bootstrap writes as
-// one object instead of a list.
-type lbEndpoints []lbEndpoint
 
 type lbEndpoint struct {
 	Endpoint struct {
@@ -95,17 +92,21 @@ type lbEndpoint struct {
 	} `json:"endpoint"`
 }
 
-func (o *lbEndpoints) UnmarshalJSON(b []byte) error {
-	var many []lbEndpoint
-	if err := yaml.Unmarshal(b, &many); err == nil {
+// oneOrMany decodes a repeated field that Kourier's bootstrap writes as one
+// object instead of a list (Envoy accepts both).
+type oneOrMany[T any] []T
+
+func (o *oneOrMany[T]) UnmarshalJSON(b []byte) error {
+	var many []T
+	if err := json.Unmarshal(b, &many); err == nil {
 		*o = many
 		return nil
 	}
-	var one lbEndpoint
-	if err := yaml.Unmarshal(b, &one); err != nil {
+	var one T
+	if err := json.Unmarshal(b, &one); err != nil {
 		return err
 	}
-	*o = []lbEndpoint{one}
+	*o = []T{one}
 	return nil
 }
 
