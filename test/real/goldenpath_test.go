@@ -16,10 +16,7 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
 )
 
-var (
-	isvcGVR = schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1beta1", Resource: "inferenceservices"}
-	ksvcGVR = schema.GroupVersionResource{Group: "serving.knative.dev", Version: "v1", Resource: "services"}
-)
+var isvcGVR = schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1beta1", Resource: "inferenceservices"}
 
 // kserveManager is the field manager of KServe's controller manager as the
 // bench builds it (controller-runtime names it after the binary,
@@ -128,7 +125,7 @@ func (b *bench) checkDemoByKServe(t *testing.T, rendered map[string][]*unstructu
 		t.Fatalf("get the demo InferenceService: %v", err)
 	}
 	for _, typ := range []string{"PredictorReady", "IngressReady", "Ready"} {
-		if st := conditionStatus(isvc, typ); st != "True" {
+		if st := condition(isvc, typ); st != "True" {
 			t.Errorf("InferenceService %s: condition %s is %q, want True", isvc.GetName(), typ, st)
 		}
 	}
@@ -156,10 +153,11 @@ func (b *bench) checkDemoByKServe(t *testing.T, rendered map[string][]*unstructu
 		t.Errorf("Knative Service %s is not owned by InferenceService %s: %v", ksvc.GetName(), isvc.GetName(), ksvc.GetOwnerReferences())
 	}
 	for _, typ := range []string{"ConfigurationsReady", "RoutesReady", "Ready"} {
-		if st := conditionStatus(ksvc, typ); st != "True" {
+		if st := condition(ksvc, typ); st != "True" {
 			t.Errorf("Knative Service %s: condition %s is %q, want True", ksvc.GetName(), typ, st)
 		}
 	}
+	b.checkStatusManager(t, ksvc, "knative-controller")
 	// The rendered configuration reaches what the controllers made: the
 	// ingress class in Knative's config-network is Kourier's, and Knative's
 	// Ingress for the route carries it; the ISVC's URL is in the
@@ -169,8 +167,7 @@ func (b *bench) checkDemoByKServe(t *testing.T, rendered map[string][]*unstructu
 	if !strings.Contains(class, "kourier") {
 		t.Errorf("rendered config-network ingress-class %q, want Kourier's", class)
 	}
-	ingresses, err := b.dyn.Resource(schema.GroupVersionResource{Group: "networking.internal.knative.dev", Version: "v1alpha1", Resource: "ingresses"}).
-		Namespace(ns).List(ctx, metav1.ListOptions{})
+	ingresses, err := b.dyn.Resource(kingressGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatalf("Knative Ingresses: %v", err)
 	}
@@ -183,9 +180,10 @@ func (b *bench) checkDemoByKServe(t *testing.T, rendered map[string][]*unstructu
 		if got := ing.GetAnnotations()["networking.knative.dev/ingress.class"]; got != class {
 			t.Errorf("Knative Ingress %s: ingress class %q, want the rendered %q", ing.GetName(), got, class)
 		}
-		if st := conditionStatus(&ing, "Ready"); st != "True" {
+		if st := condition(&ing, "Ready"); st != "True" {
 			t.Errorf("Knative Ingress %s: Ready is %q, want True (net-kourier's controller)", ing.GetName(), st)
 		}
+		b.checkStatusManager(t, &ing, "net-kourier-controller")
 	}
 	if !found {
 		t.Errorf("no Knative Ingress for %s", demo.GetName())
@@ -295,17 +293,6 @@ func renderedObject(t *testing.T, rendered map[string][]*unstructured.Unstructur
 	}
 	t.Fatalf("rendered component %s has no %s %q", comp, kind, name)
 	return nil
-}
-
-func conditionStatus(obj *unstructured.Unstructured, typ string) string {
-	conds, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
-	for _, c := range conds {
-		if m, ok := c.(map[string]any); ok && m["type"] == typ {
-			s, _ := m["status"].(string)
-			return s
-		}
-	}
-	return ""
 }
 
 // statusWriters lists the field managers of obj's status subresource.

@@ -41,10 +41,10 @@ var (
 	kingressGVR = schema.GroupVersionResource{Group: "networking.internal.knative.dev", Version: "v1alpha1", Resource: "ingresses"}
 )
 
-// The programs whose status writes prove Knative ran for real: the
-// managers the API server records are the binaries' names
+// The programs whose status writes prove Knative and KServe ran for real:
+// the managers the API server records are the binaries' names
 // (test/upstream/build.bash).
-var realKnativeManagers = map[string]bool{"knative-controller": true, "net-kourier-controller": true}
+var realManagers = map[string]bool{"knative-controller": true, "net-kourier-controller": true, kserveManager: true}
 
 // TestKnative installs Knative Serving and Kourier with neuroscale up while
 // their real programs play their pods, serves an iris model through a
@@ -286,7 +286,7 @@ func (b *bench) checkStatusManager(t *testing.T, u *unstructured.Unstructured, w
 		}
 	}
 	for _, m := range managers {
-		if m == want && realKnativeManagers[m] {
+		if m == want && realManagers[m] {
 			return
 		}
 	}
