@@ -3,6 +3,10 @@ package real_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/neuroscale-dev/neuroscale/internal/content"
+	"github.com/neuroscale-dev/neuroscale/internal/porttest"
 	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
 )
 
@@ -85,6 +91,10 @@ func TestGoldenPath(t *testing.T) {
 
 	t.Run("demo-iris-2 is Ready by KServe, through Knative", func(t *testing.T) {
 		b.checkDemoByKServe(t, rendered)
+	})
+
+	t.Run("a prediction through neuroscale forward reaches the model", func(t *testing.T) {
+		b.checkDemoPredicts(t)
 	})
 
 	t.Run("KServe's webhooks", func(t *testing.T) {
@@ -213,7 +223,7 @@ func (b *bench) checkDemoByKServe(t *testing.T, rendered map[string][]*unstructu
 
 // checkKServeWebhooks puts InferenceServices through the API server's
 // admission (server-side dry runs): the demo and the Backstage Template's
-// are admitted, with KServe's defaulter having filled the spec in, and
+// are admitted, with KServe's defaulter having annotated them, and
 // one whose name KServe's validator refuses is denied by KServe.
 func (b *bench) checkKServeWebhooks(t *testing.T, rendered map[string][]*unstructured.Unstructured) {
 	t.Helper()
@@ -229,9 +239,10 @@ func (b *bench) checkKServeWebhooks(t *testing.T, rendered map[string][]*unstruc
 			t.Errorf("%s: refused: %v", c.name, err)
 			continue
 		}
-		// KServe's defaulter fills in the model's protocol version.
-		if pv, _, _ := unstructured.NestedString(out.Object, "spec", "predictor", "model", "protocolVersion"); pv == "" {
-			t.Errorf("%s: spec.predictor.model.protocolVersion not defaulted: KServe's defaulting webhook did not run", c.name)
+		// KServe's defaulter records the model format as an annotation.
+		format, _, _ := unstructured.NestedString(out.Object, "spec", "predictor", "model", "modelFormat", "name")
+		if got := out.GetAnnotations()["modelFormat"]; format == "" || got != format {
+			t.Errorf("%s: annotation modelFormat %q, want %q: KServe's defaulting webhook did not run", c.name, got, format)
 		}
 		t.Logf("%s: admitted", c.name)
 	}
@@ -247,6 +258,42 @@ func (b *bench) checkKServeWebhooks(t *testing.T, rendered map[string][]*unstruc
 		t.Errorf("the refusal of demo.iris is not KServe's: %v", err)
 	}
 	t.Logf("invalid InferenceService refused: %v", err)
+}
+
+// checkDemoPredicts opens the platform's own demo forward with neuroscale
+// forward (the configuration's forward, on a free local port instead of
+// its fixed one) and asks the demo model for a prediction: through the
+// revision pod's real queue-proxy to the model stand-in.
+func (b *bench) checkDemoPredicts(t *testing.T) {
+	t.Helper()
+	port := porttest.Free(t)
+	cfg := b.config("forward.yaml", fmt.Sprintf("forwards:\n  - {name: demo, namespace: %s, service: %s-predictor, localPort: %d, remotePort: 80}\n",
+		content.DemoNamespace, content.DemoName, port))
+	cmd, out, errb := b.start(cfg, "forward", "demo")
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	})
+	url := fmt.Sprintf("http://127.0.0.1:%d/v1/models/%s:predict", port, content.DemoName)
+	client := &http.Client{Timeout: 10 * time.Second}
+	var got []byte
+	waitFor(t, "a prediction through the demo forward", 2*time.Minute, func(ctx context.Context) (bool, error) {
+		if cmd.ProcessState != nil {
+			return false, fmt.Errorf("forward exited: %s\n%s", errb.String(), out.String())
+		}
+		resp, err := client.Post(url, "application/json", strings.NewReader(`{"instances": [[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6]]}`))
+		if err != nil {
+			return false, nil
+		}
+		defer resp.Body.Close()
+		got, _ = io.ReadAll(resp.Body)
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	var pred struct{ Predictions []int }
+	if err := json.Unmarshal(got, &pred); err != nil || fmt.Sprint(pred.Predictions) != "[1 1]" {
+		t.Fatalf("predict: %s, want predictions [1 1]", got)
+	}
+	t.Logf("predict through neuroscale forward: %s", strings.TrimSpace(string(got)))
 }
 
 // dryRunCreate returns obj as admission leaves it (a server-side dry
