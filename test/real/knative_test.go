@@ -279,12 +279,7 @@ func podReady(p *corev1.Pod) bool {
 // real program, the one named.
 func (b *bench) checkStatusManager(t *testing.T, u *unstructured.Unstructured, want string) {
 	t.Helper()
-	var managers []string
-	for _, m := range u.GetManagedFields() {
-		if m.Subresource == "status" {
-			managers = append(managers, m.Manager)
-		}
-	}
+	managers := statusWriters(u)
 	for _, m := range managers {
 		if m == want && realManagers[m] {
 			return
