@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -43,8 +42,8 @@ func TestMain(m *testing.M) {
 type bench struct {
 	t          *testing.T
 	bin, dir   string
+	cluster    *testcluster.Cluster
 	clusterDir string
-	kubeconfig string
 	mirror     string
 	kube       kubernetes.Interface
 	dyn        dynamic.Interface
@@ -66,31 +65,17 @@ func newBenchOn(t *testing.T, c *testcluster.Cluster) *bench {
 	cfg := c.RESTConfig()
 	dc := memory.NewMemCacheClient(discovery.NewDiscoveryClientForConfigOrDie(cfg))
 	return &bench{
-		t: t, bin: bin, dir: dir, clusterDir: c.Dir, kubeconfig: c.Kubeconfig, mirror: mirror,
+		t: t, bin: bin, dir: dir, cluster: c, clusterDir: c.Dir, mirror: mirror,
 		kube: c.Client(t), dyn: dynamic.NewForConfigOrDie(cfg),
 		mapper: restmapper.NewDeferredDiscoveryRESTMapper(dc),
 	}
 }
 
-// config writes a neuroscale.yaml (named name) for the bench with extra
-// YAML appended under the root.
+// config writes a neuroscale.yaml (named name) for the bench, the dev
+// profile, with extra YAML appended under the root.
 func (b *bench) config(name, extra string) string {
 	b.t.Helper()
-	path := filepath.Join(b.dir, name)
-	y := fmt.Sprintf(`apiVersion: neuroscale.dev/v1alpha1
-kind: Platform
-profile: dev
-cluster:
-  provider: existing
-  kubeconfig: %s
-sources:
-  mirror: %s
-  cacheDir: %s
-%s`, b.kubeconfig, b.mirror, filepath.Join(b.dir, "cache"), extra)
-	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
-		b.t.Fatal(err)
-	}
-	return path
+	return b.cluster.WriteConfig(b.t, filepath.Join(b.dir, name), "dev", extra)
 }
 
 // result is one neuroscale run.
