@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/neuroscale-dev/neuroscale/internal/content"
+	"github.com/neuroscale-dev/neuroscale/internal/doctor"
 	"github.com/neuroscale-dev/neuroscale/internal/porttest"
 	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
 )
@@ -86,6 +87,27 @@ func TestGoldenPath(t *testing.T) {
 			if comp.Status != "Ready" {
 				t.Errorf("status: %s is %s (%s), want Ready", comp.Name, comp.Status, comp.Message)
 			}
+		}
+	})
+
+	t.Run("doctor finds nothing wrong with the real controllers' doing", func(t *testing.T) {
+		// The webhooks' CA bundles that cainjector and Knative write, the
+		// webhooks Kyverno registers, the Services Knative makes: none of
+		// it is drift or a fault. The forwards are absent (up ran with
+		// --no-forward) and are not what this looks at.
+		r := b.run(cfg, "doctor", "-o", "json")
+		var rep struct{ Findings []doctor.Finding }
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+			t.Fatalf("doctor -o json (exit %d): %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
+		}
+		for _, f := range rep.Findings {
+			if f.ID == doctor.IDForwardAbsent {
+				continue
+			}
+			t.Errorf("doctor: %s %s: %s (%s)", f.ID, f.Object, f.Message, f.Evidence)
+		}
+		if r.code == 3 {
+			t.Errorf("doctor could not check (exit 3):\n%s", r.stderr)
 		}
 	})
 
