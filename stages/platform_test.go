@@ -28,7 +28,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
-	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
 	"github.com/neuroscale-dev/neuroscale/internal/state"
 	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
 )
@@ -44,17 +43,16 @@ func TestMain(m *testing.M) {
 // platform drives the neuroscale binary against the shared test cluster
 // with the upstream fixtures through a file:// mirror.
 type platform struct {
-	t          *testing.T
-	bin        string
-	dir        string
-	kubeconfig string
-	mirror     string
-	rest       *rest.Config
-	kube       kubernetes.Interface
-	dyn        dynamic.Interface
-	meta       metadata.Interface
-	mapper     *restmapper.DeferredDiscoveryRESTMapper
-	disc       discovery.CachedDiscoveryInterface
+	t      *testing.T
+	bin    string
+	dir    string
+	c      *testcluster.Cluster
+	rest   *rest.Config
+	kube   kubernetes.Interface
+	dyn    dynamic.Interface
+	meta   metadata.Interface
+	mapper *restmapper.DeferredDiscoveryRESTMapper
+	disc   discovery.CachedDiscoveryInterface
 }
 
 // result is one neuroscale run.
@@ -88,36 +86,22 @@ type upSummary struct {
 func newPlatform(t *testing.T) *platform {
 	t.Helper()
 	c := testcluster.Get(t)
-	mirror := catalogtest.MirrorURL(t)
 	dir := t.TempDir()
 	bin := testcluster.BuildNeuroscale(t, dir)
 	cfg := c.RESTConfig()
 	dc := memory.NewMemCacheClient(discovery.NewDiscoveryClientForConfigOrDie(cfg))
 	return &platform{
-		t: t, bin: bin, dir: dir, kubeconfig: c.Kubeconfig, mirror: mirror, rest: cfg,
+		t: t, bin: bin, dir: dir, c: c, rest: cfg,
 		kube: c.Client(t), dyn: dynamic.NewForConfigOrDie(cfg), meta: metadata.NewForConfigOrDie(cfg),
 		mapper: restmapper.NewDeferredDiscoveryRESTMapper(dc), disc: dc,
 	}
 }
 
-// config writes neuroscale.yaml with extra YAML appended under the root.
+// config writes neuroscale.yaml (dev profile) with extra YAML appended
+// under the root.
 func (p *platform) config(extra string) string {
 	p.t.Helper()
-	path := filepath.Join(p.dir, "neuroscale.yaml")
-	y := fmt.Sprintf(`apiVersion: neuroscale.dev/v1alpha1
-kind: Platform
-profile: dev
-cluster:
-  provider: existing
-  kubeconfig: %s
-sources:
-  mirror: %s
-  cacheDir: %s
-%s`, p.kubeconfig, p.mirror, filepath.Join(p.dir, "cache"), extra)
-	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
-		p.t.Fatal(err)
-	}
-	return path
+	return p.c.WriteConfig(p.t, filepath.Join(p.dir, "neuroscale.yaml"), "dev", extra)
 }
 
 // start runs neuroscale in the background; wait collects it.

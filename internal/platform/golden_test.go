@@ -6,13 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
 	"github.com/neuroscale-dev/neuroscale/internal/cli"
 	"github.com/neuroscale-dev/neuroscale/internal/goldentest"
 	"github.com/neuroscale-dev/neuroscale/internal/porttest"
@@ -29,16 +27,7 @@ func TestUpAndStatusJSON(t *testing.T) {
 	port := porttest.Free(t)
 	// ArgoCD alone: no webhooks, no needs, a few seconds on the test
 	// cluster; the forward is on a free port so preflight passes anywhere.
-	cfg := fmt.Sprintf(`apiVersion: neuroscale.dev/v1alpha1
-kind: Platform
-profile: dev
-cluster:
-  provider: existing
-  kubeconfig: %s
-sources:
-  mirror: %s
-  cacheDir: %s
-forwards:
+	path := c.WriteConfig(t, filepath.Join(dir, "neuroscale.yaml"), "dev", fmt.Sprintf(`forwards:
   - {name: argocd, namespace: argocd, service: argocd-server, localPort: %d, remotePort: 443, scheme: https}
 components:
   cert-manager: {enabled: false}
@@ -48,11 +37,7 @@ components:
   kyverno: {enabled: false}
   backstage: {enabled: false}
   demo: {enabled: false}
-`, c.Kubeconfig, catalogtest.MirrorURL(t), filepath.Join(dir, "cache"), port)
-	path := filepath.Join(dir, "neuroscale.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, port))
 	run := func(args ...string) string {
 		t.Helper()
 		var out, errb bytes.Buffer

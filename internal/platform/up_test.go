@@ -63,26 +63,16 @@ func (r *recorder) phases() (map[string]progress.State, []string) {
 // chart no longer matches the digest the catalog pins.
 func tamperedMirror(t *testing.T) string {
 	t.Helper()
-	src := catalogtest.Fixtures(t)
-	dst := t.TempDir()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if rel == filepath.Join("charts", "cert-manager-v1.21.1.tgz") {
-			b = append(b, "tampered"...)
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
+	dst := catalogtest.Copy(t)
+	chart := filepath.Join(dst, "charts", "cert-manager-v1.21.1.tgz")
+	f, err := os.OpenFile(chart, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("tampered"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return "file://" + filepath.ToSlash(dst)

@@ -107,34 +107,10 @@ func TestFetchFromHTTPMirrorThenCache(t *testing.T) {
 	}
 }
 
-// copyTree copies the fixture tree so a test can damage its copy.
-func copyTree(t *testing.T, src string) string {
-	t.Helper()
-	dst := t.TempDir()
-	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
-
 func TestCorruptedMirrorIsADigestError(t *testing.T) {
 	t.Parallel()
 	c := loadCatalog(t)
-	tree := copyTree(t, catalogtest.Fixtures(t))
+	tree := catalogtest.Copy(t)
 	const file = "manifests/net-kourier-1.23.0/kourier.yaml"
 	p := filepath.Join(tree, filepath.FromSlash(file))
 	b, err := os.ReadFile(p)

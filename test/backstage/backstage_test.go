@@ -23,7 +23,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
-	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
 	"github.com/neuroscale-dev/neuroscale/internal/content"
 	"github.com/neuroscale-dev/neuroscale/internal/forward/forwardtest"
 	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
@@ -70,14 +69,7 @@ func newPlatform(t *testing.T) *platform {
 // upstream fixtures as the mirror.
 func (p *platform) config(profile string) string {
 	p.t.Helper()
-	mirror := catalogtest.MirrorURL(p.t)
-	path := filepath.Join(p.dir, profile+".yaml")
-	y := fmt.Sprintf("apiVersion: neuroscale.dev/v1alpha1\nkind: Platform\nprofile: %s\ncluster:\n  provider: existing\n  kubeconfig: %s\nsources:\n  mirror: %s\n  cacheDir: %s\n",
-		profile, p.c.Kubeconfig, mirror, filepath.Join(p.dir, "cache"))
-	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
-		p.t.Fatal(err)
-	}
-	return path
+	return p.c.WriteConfig(p.t, filepath.Join(p.dir, profile+".yaml"), profile, "")
 }
 
 // run runs neuroscale with the fake credentials in its environment.

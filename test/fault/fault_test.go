@@ -30,7 +30,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
 	"github.com/neuroscale-dev/neuroscale/internal/runlock"
 	"github.com/neuroscale-dev/neuroscale/internal/state"
 	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
@@ -323,20 +322,7 @@ func setup(t *testing.T) *bench {
 	for _, n := range []string{"kserve", "argocd", "backstage", "demo"} {
 		fmt.Fprintf(&disabled, "  %s: {enabled: false}\n", n)
 	}
-	cfg := filepath.Join(dir, "neuroscale.yaml")
-	y := fmt.Sprintf(`apiVersion: neuroscale.dev/v1alpha1
-kind: Platform
-cluster:
-  provider: existing
-  kubeconfig: %q
-sources:
-  mirror: %q
-  cacheDir: %q
-components:
-%s`, c.Kubeconfig, catalogtest.MirrorURL(t), filepath.Join(dir, "cache"), disabled.String())
-	if err := os.WriteFile(cfg, []byte(y), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := c.WriteConfig(t, filepath.Join(dir, "neuroscale.yaml"), "", "components:\n"+disabled.String())
 	return &bench{c: c, kube: c.Client(t), bin: bin, cfg: cfg, dir: dir}
 }
 

@@ -35,3 +35,14 @@ func Fixtures(t testing.TB) string {
 func MirrorURL(t testing.TB) string {
 	return "file://" + filepath.ToSlash(Fixtures(t))
 }
+
+// Copy returns a copy of the fixture tree in a temporary directory, for a
+// test that damages it (a corrupted chart, a missing file).
+func Copy(t testing.TB) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "upstream")
+	if err := os.CopyFS(dst, os.DirFS(Fixtures(t))); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
