@@ -155,6 +155,44 @@ func TestKnative(t *testing.T) {
 		}
 	})
 
+	t.Run("a prediction through Kourier's gateway by the routes net-kourier pushed", func(t *testing.T) {
+		// The gateway pod's IP is in the bench's own network namespace;
+		// the Host header picks the Knative Service's route.
+		pods, err := b.kube.CoreV1().Pods("kourier-system").List(context.Background(), metav1.ListOptions{LabelSelector: "app=3scale-kourier-gateway"})
+		if err != nil || len(pods.Items) == 0 {
+			t.Fatalf("gateway pods: %v (%d)", err, len(pods.Items))
+		}
+		ksvc, err := b.dyn.Resource(ksvcGVR).Namespace("default").Get(context.Background(), "bench-iris", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		url, _, _ := unstructured.NestedString(ksvc.Object, "status", "url")
+		host := strings.TrimPrefix(url, "http://")
+		req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://%s:8080/v1/models/bench-iris:predict", pods.Items[0].Status.PodIP),
+			strings.NewReader(`{"instances": [[6.8, 2.8, 4.8, 1.4]]}`))
+		req.Host = host
+		resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(got)) != `{"predictions":[1]}` {
+			t.Fatalf("predict through the gateway with Host %s: %s %s", host, resp.Status, got)
+		}
+		// A host no route was pushed for is not served.
+		req, _ = http.NewRequest(http.MethodGet, fmt.Sprintf("http://%s:8080/", pods.Items[0].Status.PodIP), nil)
+		req.Host = "unknown.default.127.0.0.1.sslip.io"
+		resp, err = (&http.Client{Timeout: 30 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("unknown host through the gateway: %s, want 404", resp.Status)
+		}
+	})
+
 	t.Run("without Kourier as ingress class the service is not Ready and doctor says why", func(t *testing.T) {
 		ctx := context.Background()
 		b.setIngressClass("istio.ingress.networking.knative.dev")

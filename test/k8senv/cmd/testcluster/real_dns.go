@@ -32,6 +32,8 @@ const etcNetns = "/etc/netns"
 
 // clusterDNS keeps the hosts files of the pods' namespaces.
 type clusterDNS struct {
+	dir string // etcNetns; a test's own directory in tests
+
 	mu sync.Mutex
 	// names holds the ready endpoint IPs of each Service, by "name.namespace".
 	names map[string][]string
@@ -48,7 +50,7 @@ type sliceIPs struct {
 }
 
 func newClusterDNS(f informers.SharedInformerFactory) *clusterDNS {
-	d := &clusterDNS{names: map[string][]string{}, pods: map[string]string{}, slices: map[string]sliceIPs{}}
+	d := &clusterDNS{dir: etcNetns, names: map[string][]string{}, pods: map[string]string{}, slices: map[string]sliceIPs{}}
 	inf := f.Discovery().V1().EndpointSlices().Informer()
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { d.update(obj, false) },
@@ -108,7 +110,7 @@ func (d *clusterDNS) enter(netns, podNamespace string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.pods[netns] = podNamespace
-	dir := filepath.Join(etcNetns, netns)
+	dir := filepath.Join(d.dir, netns)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
@@ -124,12 +126,12 @@ func (d *clusterDNS) leave(netns string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.pods, netns)
-	_ = os.RemoveAll(filepath.Join(etcNetns, netns))
+	_ = os.RemoveAll(filepath.Join(d.dir, netns))
 }
 
 // write rewrites the hosts file in place. Called under d.mu.
 func (d *clusterDNS) write(netns, podNamespace string) error {
-	path := filepath.Join(etcNetns, netns, "hosts")
+	path := filepath.Join(d.dir, netns, "hosts")
 	if err := os.WriteFile(path, []byte(hostsFile(d.names, podNamespace)), 0o644); err != nil {
 		return fmt.Errorf("write hosts of %s: %w", netns, err)
 	}

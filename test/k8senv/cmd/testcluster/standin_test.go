@@ -56,17 +56,3 @@ func TestEnvoyBootstrap(t *testing.T) {
 		}
 	}
 }
-
-func TestHostsFile(t *testing.T) {
-	got := hostsFile(map[string][]string{
-		"autoscaler.knative-serving":             {"198.18.0.5"},
-		"net-kourier-controller.knative-serving": {"198.18.0.7", "198.18.0.7"},
-		"empty.default":                          nil,
-	}, "knative-serving")
-	want := "127.0.0.1 localhost\n" +
-		"198.18.0.5 autoscaler.knative-serving.svc.cluster.local autoscaler.knative-serving.svc autoscaler.knative-serving autoscaler\n" +
-		"198.18.0.7 net-kourier-controller.knative-serving.svc.cluster.local net-kourier-controller.knative-serving.svc net-kourier-controller.knative-serving net-kourier-controller\n"
-	if got != want {
-		t.Fatalf("hosts:\n%s\nwant:\n%s", got, want)
-	}
-}
