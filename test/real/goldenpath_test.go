@@ -21,6 +21,7 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/doctor"
 	"github.com/neuroscale-dev/neuroscale/internal/porttest"
 	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
+	"github.com/neuroscale-dev/neuroscale/internal/verify"
 )
 
 var isvcGVR = schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1beta1", Resource: "inferenceservices"}
@@ -284,8 +285,9 @@ func (b *bench) checkKServeWebhooks(t *testing.T, rendered map[string][]*unstruc
 
 // checkDemoPredicts opens the platform's own demo forward with neuroscale
 // forward (the configuration's forward, on a free local port instead of
-// its fixed one) and asks the demo model for a prediction: through the
-// revision pod's real queue-proxy to the model stand-in.
+// its fixed one) and asks the demo model for a prediction, itself and
+// through verify: through the revision pod's real queue-proxy to the model
+// stand-in.
 func (b *bench) checkDemoPredicts(t *testing.T) {
 	t.Helper()
 	port := porttest.Free(t)
@@ -316,6 +318,28 @@ func (b *bench) checkDemoPredicts(t *testing.T) {
 		t.Fatalf("predict: %s, want predictions [1 1]", got)
 	}
 	t.Logf("predict through neuroscale forward: %s", strings.TrimSpace(string(got)))
+
+	// verify's own predict check, through the running forward. Its other
+	// checks ask Backstage, which this bench does not run (it may say so
+	// with a failure); only the prediction is judged here.
+	r := b.run(cfg, "verify", "-o", "json")
+	var rep verify.Report
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("verify -o json (exit %d): %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
+	}
+	found := false
+	for _, res := range rep.Results {
+		if res.ID == verify.CheckPredict {
+			found = true
+			if res.Status != verify.Pass {
+				t.Errorf("verify's predict check: %s: %s", res.Status, res.Evidence)
+			}
+			t.Logf("verify %s: %s: %s", res.ID, res.Status, res.Evidence)
+		}
+	}
+	if !found {
+		t.Errorf("verify ran no predict check:\n%s", r.stdout)
+	}
 }
 
 // dryRunCreate returns obj as admission leaves it (a server-side dry
