@@ -20,10 +20,9 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/validate"
 )
 
-// realOnly is the platform with the components whose programs run for
-// real on the bench, cert-manager and Kyverno (with its policies): the
-// other components' webhooks have no real server on the bench yet, and
-// with admission webhooks on their resources could not be created.
+// realOnly is the platform these tests need, cert-manager and Kyverno
+// (with its policies), and nothing else, so each bench converges in
+// seconds; TestGoldenPath runs every component with its real programs.
 const realOnly = `components:
   knative-serving: {enabled: false}
   kourier: {enabled: false}
