@@ -211,3 +211,33 @@ func TestCriticalPathThroughPhases(t *testing.T) {
 		t.Fatalf("critical path %s (%s), want cert-manager,kserve/controller,demo (13s)", got, d)
 	}
 }
+
+// A stage may need an earlier phase of a stage whose later phase needs it
+// (the demo needs Kyverno's policies; Kyverno's quota goes in after the
+// demo): no cycle at the level of phases, and each runs in that order.
+func TestLaterPhaseNeedsStageThatNeedsEarlierPhase(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var order []string
+	note := func(s string) {
+		mu.Lock()
+		defer mu.Unlock()
+		order = append(order, s)
+	}
+	stages := []Stage{
+		&phased{name: "kyverno", phases: []Phase{{Name: "chart"}, {Name: "policies"}, {Name: "quota", Needs: []string{"demo"}}},
+			step: func(_ context.Context, phase string) error { note("kyverno/" + phase); return nil }},
+		stage("demo", []string{"kyverno/policies"}, func(context.Context) error { note("demo"); return nil }),
+	}
+	if err := CheckGraph(stages); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), stages, RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := strings.Join(order, ","); got != "kyverno/chart,kyverno/policies,demo,kyverno/quota" {
+		t.Errorf("order %s, want the demo between the policies and the quota", got)
+	}
+}
