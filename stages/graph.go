@@ -79,12 +79,13 @@ func stepPhases(c *render.Component, enabled map[string]bool) []dag.Phase {
 				needs = append(needs, n)
 			}
 		}
+		var after []string
 		for _, a := range components.StepAfter(c.Name, s.Name) {
 			if enabled[a] {
-				needs = append(needs, a)
+				needs, after = append(needs, a), append(after, a)
 			}
 		}
-		out = append(out, dag.Phase{Name: s.Name, Needs: needs})
+		out = append(out, dag.Phase{Name: s.Name, Needs: needs, After: after})
 	}
 	return out
 }

@@ -52,7 +52,7 @@ func TestUpStartsCRDStepsFirst(t *testing.T) {
 			p:    platformOf(graph.Names()...),
 			want: map[string]want{
 				graph.KServe:  {phases: []dag.Phase{{Name: "kserve-crd"}, {Name: "kserve", Needs: []string{graph.CertManager, graph.KnativeServing, graph.Kourier}}}},
-				graph.Kyverno: {phases: []dag.Phase{{Name: "kyverno"}, {Name: "policies", Needs: []string{"kserve/kserve-crd"}}, {Name: "quota", Needs: []string{graph.Demo}}}},
+				graph.Kyverno: {phases: []dag.Phase{{Name: "kyverno"}, {Name: "policies", Needs: []string{"kserve/kserve-crd"}}, {Name: "quota", Needs: []string{graph.Demo}, After: []string{graph.Demo}}}},
 				graph.Demo:    {needs: []string{graph.KServe, "kyverno/policies"}},
 				graph.Kourier: {needs: []string{graph.KnativeServing}},
 			},
@@ -61,7 +61,7 @@ func TestUpStartsCRDStepsFirst(t *testing.T) {
 			name: "kserve off: the policies need nothing",
 			p:    platformOf(graph.CertManager, graph.Kyverno, graph.Demo),
 			want: map[string]want{
-				graph.Kyverno: {phases: []dag.Phase{{Name: "kyverno"}, {Name: "policies"}, {Name: "quota", Needs: []string{graph.Demo}}}},
+				graph.Kyverno: {phases: []dag.Phase{{Name: "kyverno"}, {Name: "policies"}, {Name: "quota", Needs: []string{graph.Demo}, After: []string{graph.Demo}}}},
 				graph.Demo:    {needs: []string{"kyverno/policies"}},
 			},
 		},
@@ -93,7 +93,7 @@ func TestUpStartsCRDStepsFirst(t *testing.T) {
 				if p, ok := s.(dag.Phased); ok {
 					phases = p.Phases()
 				}
-				if !slices.EqualFunc(phases, w.phases, func(a, b dag.Phase) bool { return a.Name == b.Name && slices.Equal(a.Needs, b.Needs) }) {
+				if !slices.EqualFunc(phases, w.phases, func(a, b dag.Phase) bool { return a.Name == b.Name && slices.Equal(a.Needs, b.Needs) && slices.Equal(a.After, b.After) }) {
 					t.Errorf("%s phases %+v, want %+v", s.Name(), phases, w.phases)
 				}
 			}

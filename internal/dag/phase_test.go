@@ -241,3 +241,64 @@ func TestLaterPhaseNeedsStageThatNeedsEarlierPhase(t *testing.T) {
 		t.Errorf("order %s, want the demo between the policies and the quota", got)
 	}
 }
+
+// waitSink closes seen when a stage says it waits for the named need.
+type waitSink struct {
+	need string
+	once sync.Once
+	seen chan struct{}
+}
+
+func (w *waitSink) Report(e progress.Event) {
+	if e.Message == "waiting for "+w.need {
+		w.once.Do(func() { close(w.seen) })
+	}
+}
+
+func (w *waitSink) Close() error { return nil }
+
+// A stage that only checks (BeginCheck) waits for its phases' needs but
+// not for what a phase only goes in after: Kyverno's no-op check does not
+// wait for the demo. The demo here is held until the check got past
+// BeginCheck, or (the failure) until the check said it waits for it.
+func TestBeginCheckSkipsWhatAPhaseGoesInAfter(t *testing.T) {
+	t.Parallel()
+	sink := &waitSink{need: "demo", seen: make(chan struct{})}
+	checked := make(chan struct{})
+	stages := []Stage{
+		stage("kserve", nil, nil),
+		&checking{name: "kyverno", phases: []Phase{{Name: "chart", Needs: []string{"kserve"}}, {Name: "quota", Needs: []string{"demo"}, After: []string{"demo"}}}, checked: checked},
+		stage("demo", []string{"kyverno/chart"}, func(ctx context.Context) error {
+			select {
+			case <-checked:
+			case <-sink.seen:
+			}
+			return nil
+		}),
+	}
+	if _, err := Run(context.Background(), stages, RunOptions{Sink: sink}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sink.seen:
+		t.Error("the check waited for the demo, which its quota only goes in after")
+	default:
+	}
+}
+
+// checking is a Phased stage that only checks: BeginCheck of its last
+// phase, then closes checked.
+type checking struct {
+	name    string
+	phases  []Phase
+	checked chan struct{}
+}
+
+func (c *checking) Name() string    { return c.name }
+func (c *checking) Needs() []string { return nil }
+func (c *checking) Phases() []Phase { return c.phases }
+func (c *checking) Run(ctx context.Context) error {
+	err := BeginCheck(ctx, c.phases[len(c.phases)-1].Name)
+	close(c.checked)
+	return err
+}

@@ -63,9 +63,10 @@ func (e *Engine) Converge(ctx context.Context, c *render.Component, spec Spec) e
 	}
 	if action == ActionCheck {
 		// Checked against what it needs as they are now: wait for all of
-		// it, as for the last step of an apply.
+		// it, as for the last step of an apply, but not for what a step
+		// only goes in after (nothing goes in).
 		if n := len(c.Steps); n > 0 {
-			if err := dag.Begin(ctx, c.Steps[n-1].Name); err != nil {
+			if err := dag.BeginCheck(ctx, c.Steps[n-1].Name); err != nil {
 				return err
 			}
 		}
