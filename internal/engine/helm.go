@@ -103,6 +103,9 @@ func (e *Engine) helmConfig(namespace string) (*action.Configuration, error) {
 	if err := cfg.Init(getter, namespace, "secret", logging.Printf(e.log, "helm")); err != nil {
 		return nil, fmt.Errorf("init helm: %w", err)
 	}
+	if sec, ok := cfg.Releases.Driver.(*driver.Secrets); ok {
+		cfg.Releases.Driver = &releaseSecrets{Secrets: sec, secrets: e.kube.CoreV1().Secrets(namespace)}
+	}
 	cfg.SetHookOutputFunc(func(_, _, _ string) io.Writer { return io.Discard })
 	return cfg, nil
 }
