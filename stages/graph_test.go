@@ -93,7 +93,9 @@ func TestUpStartsCRDStepsFirst(t *testing.T) {
 				if p, ok := s.(dag.Phased); ok {
 					phases = p.Phases()
 				}
-				if !slices.EqualFunc(phases, w.phases, func(a, b dag.Phase) bool { return a.Name == b.Name && slices.Equal(a.Needs, b.Needs) && slices.Equal(a.After, b.After) }) {
+				if !slices.EqualFunc(phases, w.phases, func(a, b dag.Phase) bool {
+					return a.Name == b.Name && slices.Equal(a.Needs, b.Needs) && slices.Equal(a.After, b.After)
+				}) {
 					t.Errorf("%s phases %+v, want %+v", s.Name(), phases, w.phases)
 				}
 			}
