@@ -29,17 +29,18 @@ const digestSuffix = ".sha256"
 // ErrCacheTampered says a cache entry no longer matches its digest.
 var ErrCacheTampered = errors.New("does not match the digest stored beside it")
 
-// chartCache keeps each chart's rendered objects on disk, keyed by
+// renderCache keeps each chart's rendered objects on disk, keyed by
 // everything the render depends on: the chart archive's bytes, the values,
 // the release name and namespace, and the Kubernetes version. Helm's
 // template engine and its manifest splitting are most of a render's cost
 // (about 1 s of CPU for the platform); a re-run of `up` with nothing
-// changed must not pay it again.
-type chartCache struct {
+// changed must not pay it again. Manifest steps' kustomize builds are kept
+// the same way, keyed by every file the build reads (renderManifest).
+type renderCache struct {
 	dir string
 }
 
-type cachedChart struct {
+type cachedRender struct {
 	Objects []any `json:"objects"`
 	Hooks   []any `json:"hooks"`
 }
@@ -47,7 +48,7 @@ type cachedChart struct {
 // key is the cache key of one chart render. chartDigest is the sha256 of
 // the chart archive that sources already verified, so the archive is not
 // read a second time.
-func (c *chartCache) key(chartDigest, release, namespace, kubeVersion string, values map[string]any) (string, error) {
+func (c *renderCache) key(chartDigest, release, namespace, kubeVersion string, values map[string]any) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00", cacheFormat, chartDigest, release, namespace, kubeVersion)
 	// encoding/json sorts map keys, so equal values give equal bytes.
@@ -57,14 +58,14 @@ func (c *chartCache) key(chartDigest, release, namespace, kubeVersion string, va
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func (c *chartCache) path(key string) string {
+func (c *renderCache) path(key string) string {
 	return filepath.Join(c.dir, key[:2], key+".json")
 }
 
 // get returns the cached objects and hooks, or ok=false. err is
 // ErrCacheTampered (wrapped, naming the entry) when an entry exists but its
 // bytes do not match its digest; the caller renders again and says so.
-func (c *chartCache) get(key string) (objs, hooks []*unstructured.Unstructured, ok bool, err error) {
+func (c *renderCache) get(key string) (objs, hooks []*unstructured.Unstructured, ok bool, err error) {
 	if c == nil {
 		return nil, nil, false, nil
 	}
@@ -77,7 +78,7 @@ func (c *chartCache) get(key string) (objs, hooks []*unstructured.Unstructured, 
 	if err != nil || strings.TrimSpace(string(want)) != sha256Hex(b) {
 		return nil, nil, false, fmt.Errorf("render cache entry %s %w", p, ErrCacheTampered)
 	}
-	var cc cachedChart
+	var cc cachedRender
 	// util/json turns integral numbers into int64, as the YAML parser
 	// does, so cached and fresh objects are identical.
 	if err := utiljson.Unmarshal(b, &cc); err != nil {
@@ -107,11 +108,11 @@ func toObjects(in []any) ([]*unstructured.Unstructured, bool) {
 
 // put stores a render; failures only cost the next run time, so they are
 // returned for logging, never fatal.
-func (c *chartCache) put(key string, objs, hooks []*unstructured.Unstructured) error {
+func (c *renderCache) put(key string, objs, hooks []*unstructured.Unstructured) error {
 	if c == nil {
 		return nil
 	}
-	cc := cachedChart{Objects: make([]any, 0, len(objs)), Hooks: make([]any, 0, len(hooks))}
+	cc := cachedRender{Objects: make([]any, 0, len(objs)), Hooks: make([]any, 0, len(hooks))}
 	for _, o := range objs {
 		cc.Objects = append(cc.Objects, o.Object)
 	}
