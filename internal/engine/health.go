@@ -46,21 +46,48 @@ func (e *Engine) lookAtHealth(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("look at the platform's health: %w", err)
 	}
+	healthy := map[string]map[state.ObjectRef]observation{}
 	for _, r := range recs {
 		if unhealthy[r.Component] != "" {
 			continue
 		}
+		seen := map[state.ObjectRef]observation{}
 		for _, ref := range r.Objects() {
-			if o, ok := obs[ref]; ok && o.Status != statusCurrent {
+			o, ok := obs[ref]
+			if ok && o.Status != statusCurrent {
 				unhealthy[r.Component] = NotReady{Object: ref.String(), Status: o.Status, Message: firstLine(o.Message)}.String()
 				break
 			}
+			if ok && seen != nil {
+				seen[ref] = o
+			} else {
+				seen = nil
+			}
+		}
+		if unhealthy[r.Component] == "" && seen != nil {
+			healthy[r.Component] = seen
 		}
 	}
 	e.mu.Lock()
-	e.unhealthy = unhealthy
+	e.unhealthy, e.healthy = unhealthy, healthy
 	e.mu.Unlock()
 	return nil
+}
+
+// lookedHealthy returns what lookAtHealth observed of the named
+// component, recorded as prev, when it found it whole and nothing has
+// been applied in this run since; else nil. A no-op up checks each
+// component with it rather than reading every release and object again
+// moments later: those reads were most of the no-op's converge. Once
+// anything is applied, a component checked after what it needs is read
+// again, against the new version of what it needs.
+func (e *Engine) lookedHealthy(name string, prev *state.Record) map[state.ObjectRef]observation {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.applying || e.records[name] != prev {
+		return nil
+	}
+	return e.healthy[name]
 }
 
 // unhealthyReason is what lookAtHealth found wrong with a component, or "".
