@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/neuroscale-dev/neuroscale/internal/render"
 	"github.com/neuroscale-dev/neuroscale/internal/state"
 )
@@ -25,26 +27,56 @@ func (e *Engine) lookAtHealth(ctx context.Context) error {
 	}
 	e.mu.Unlock()
 	unhealthy := map[string]string{}
-	var refs []state.ObjectRef
+	var (
+		refs []state.ObjectRef
+		obs  map[state.ObjectRef]observation
+	)
+	// The releases and the objects are read at once: one after another,
+	// the releases' reads were half of a no-op up's converge.
 	for _, r := range recs {
-		for _, s := range r.Steps {
+		refs = append(refs, r.Objects()...)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	g.Go(func() error {
+		var err error
+		obs, err = e.observe(gctx, refs)
+		if err != nil {
+			return fmt.Errorf("look at the platform's health: %w", err)
+		}
+		return nil
+	})
+	// bad[i][j] is what is wrong with release step j of recs[i]: the
+	// first one in step order is reported.
+	bad := make([][]string, len(recs))
+	for i, r := range recs {
+		bad[i] = make([]string, len(r.Steps))
+		for j, s := range r.Steps {
 			if s.Kind != string(render.StepChart) {
 				continue
 			}
-			rev, status, err := e.releaseHealth(ctx, s.Namespace, s.Release)
-			if err != nil {
-				return err
-			}
-			if rev != s.Revision || status != "deployed" {
-				unhealthy[r.Component] = fmt.Sprintf("release %s is %q at revision %d, recorded deployed at %d", s.Release, status, rev, s.Revision)
+			g.Go(func() error {
+				rev, status, err := e.releaseHealth(gctx, s.Namespace, s.Release)
+				if err != nil {
+					return err
+				}
+				if rev != s.Revision || status != "deployed" {
+					bad[i][j] = fmt.Sprintf("release %s is %q at revision %d, recorded deployed at %d", s.Release, status, rev, s.Revision)
+				}
+				return nil
+			})
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for i, r := range recs {
+		for _, why := range bad[i] {
+			if why != "" {
+				unhealthy[r.Component] = why
 				break
 			}
 		}
-		refs = append(refs, r.Objects()...)
-	}
-	obs, err := e.observe(ctx, refs)
-	if err != nil {
-		return fmt.Errorf("look at the platform's health: %w", err)
 	}
 	healthy := map[string]map[state.ObjectRef]observation{}
 	for _, r := range recs {
