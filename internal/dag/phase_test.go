@@ -3,6 +3,7 @@ package dag
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +11,25 @@ import (
 
 	"github.com/neuroscale-dev/neuroscale/internal/progress"
 )
+
+// orderLog records what happened, in order, from any goroutine.
+type orderLog struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (o *orderLog) note(s string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.got = append(o.got, s)
+}
+
+// list returns what was noted, in order.
+func (o *orderLog) list() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.got)
+}
 
 // phased is a Phased stage whose Run begins each phase and runs its step.
 type phased struct {
@@ -51,13 +71,8 @@ func platformOf(cm func(context.Context) error, kserve, kyverno func(ctx context
 func TestPhaseStartsBeforeItsStagesOtherNeeds(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{}) // cert-manager stays running until the policies went in
-	var mu sync.Mutex
-	var order []string
-	note := func(s string) {
-		mu.Lock()
-		defer mu.Unlock()
-		order = append(order, s)
-	}
+	var order orderLog
+	note := order.note
 	cm := func(ctx context.Context) error {
 		<-release
 		note("cert-manager done")
@@ -91,16 +106,15 @@ func TestPhaseStartsBeforeItsStagesOtherNeeds(t *testing.T) {
 	if strings.Join(said, "; ") != "waiting for cert-manager; controller" {
 		t.Errorf("kserve's running messages %q, want waiting for cert-manager, then controller", said)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	got := order.list()
 	pos := map[string]int{}
-	for i, s := range order {
+	for i, s := range got {
 		pos[s] = i
 	}
 	// The policies ran while cert-manager was still running (it waited for
 	// them), and KServe's controller only after cert-manager was done.
 	if pos["kserve/crds"] > pos["kyverno/policies"] || pos["kyverno/policies"] > pos["cert-manager done"] || pos["cert-manager done"] > pos["kserve/controller"] {
-		t.Fatalf("order %v: want kserve/crds, kyverno/policies before cert-manager done, before kserve/controller", order)
+		t.Fatalf("order %v: want kserve/crds, kyverno/policies before cert-manager done, before kserve/controller", got)
 	}
 	for _, name := range []string{"cert-manager", "kserve", "kyverno", "demo"} {
 		if st := rep.Stage(name).State; st != progress.StateReady {
@@ -217,13 +231,8 @@ func TestCriticalPathThroughPhases(t *testing.T) {
 // demo): no cycle at the level of phases, and each runs in that order.
 func TestLaterPhaseNeedsStageThatNeedsEarlierPhase(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var order []string
-	note := func(s string) {
-		mu.Lock()
-		defer mu.Unlock()
-		order = append(order, s)
-	}
+	var order orderLog
+	note := order.note
 	stages := []Stage{
 		&phased{name: "kyverno", phases: []Phase{{Name: "chart"}, {Name: "policies"}, {Name: "quota", Needs: []string{"demo"}}},
 			step: func(_ context.Context, phase string) error { note("kyverno/" + phase); return nil }},
@@ -235,9 +244,7 @@ func TestLaterPhaseNeedsStageThatNeedsEarlierPhase(t *testing.T) {
 	if _, err := Run(context.Background(), stages, RunOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if got := strings.Join(order, ","); got != "kyverno/chart,kyverno/policies,demo,kyverno/quota" {
+	if got := strings.Join(order.list(), ","); got != "kyverno/chart,kyverno/policies,demo,kyverno/quota" {
 		t.Errorf("order %s, want the demo between the policies and the quota", got)
 	}
 }

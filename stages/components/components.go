@@ -115,15 +115,11 @@ func Needs(name string) []string {
 // StepNeeds returns what the named step of the named component needs:
 // its own declaration, else the component's Needs.
 func StepNeeds(name, step string) []string {
-	for _, c := range Graph {
-		if c.Name != name {
-			continue
-		}
-		for _, st := range c.Steps {
-			if st.Name == step {
-				return slices.Clone(st.Needs)
-			}
-		}
+	c, st := lookup(name, step)
+	switch {
+	case st != nil:
+		return slices.Clone(st.Needs)
+	case c != nil:
 		return slices.Clone(c.Needs)
 	}
 	return nil
@@ -132,17 +128,28 @@ func StepNeeds(name, step string) []string {
 // StepAfter returns the components the named step of the named component
 // goes in after without needing them (Step.After).
 func StepAfter(name, step string) []string {
-	for _, c := range Graph {
+	if _, st := lookup(name, step); st != nil {
+		return slices.Clone(st.After)
+	}
+	return nil
+}
+
+// lookup returns the named component of Graph and the declaration of its
+// named step, each nil when there is none.
+func lookup(name, step string) (*Component, *Step) {
+	for i := range Graph {
+		c := &Graph[i]
 		if c.Name != name {
 			continue
 		}
-		for _, st := range c.Steps {
-			if st.Name == step {
-				return slices.Clone(st.After)
+		for j := range c.Steps {
+			if c.Steps[j].Name == step {
+				return c, &c.Steps[j]
 			}
 		}
+		return c, nil
 	}
-	return nil
+	return nil, nil
 }
 
 // NeedUpTo returns what component dependent needs of component need,
