@@ -69,14 +69,9 @@ func (c *renderCache) get(key string) (objs, hooks []*unstructured.Unstructured,
 	if c == nil {
 		return nil, nil, false, nil
 	}
-	p := c.path(key)
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return nil, nil, false, nil
-	}
-	want, err := os.ReadFile(p + digestSuffix)
-	if err != nil || strings.TrimSpace(string(want)) != sha256Hex(b) {
-		return nil, nil, false, fmt.Errorf("render cache entry %s %w", p, ErrCacheTampered)
+	b, ok, err := c.read(c.path(key))
+	if !ok {
+		return nil, nil, false, err
 	}
 	var cc cachedRender
 	// util/json turns integral numbers into int64, as the YAML parser
@@ -123,7 +118,52 @@ func (c *renderCache) put(key string, objs, hooks []*unstructured.Unstructured) 
 	if err != nil {
 		return err
 	}
-	p := c.path(key)
+	return c.write(c.path(key), b)
+}
+
+// yamlFormat changes whenever WriteYAML would write a step's objects
+// differently, so old YAML entries are never read.
+const yamlFormat = "v1"
+
+func (c *renderCache) yamlPath(key string) string {
+	return filepath.Join(c.dir, key[:2], key+"."+yamlFormat+".yaml")
+}
+
+// getYAML returns the YAML WriteYAML wrote for the objects of the entry
+// key, or ok=false (none, or not what was written).
+func (c *renderCache) getYAML(key string) ([]byte, bool) {
+	if c == nil || key == "" {
+		return nil, false
+	}
+	b, ok, _ := c.read(c.yamlPath(key))
+	return b, ok
+}
+
+// putYAML stores what WriteYAML wrote for the objects of the entry key;
+// a failure costs only the next render's time.
+func (c *renderCache) putYAML(key string, b []byte) {
+	if c == nil || key == "" {
+		return
+	}
+	_ = c.write(c.yamlPath(key), b)
+}
+
+// read returns the entry at p when it matches the digest stored beside it;
+// err is ErrCacheTampered (wrapped, naming the entry) when it does not.
+func (c *renderCache) read(p string) (_ []byte, ok bool, err error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, false, nil
+	}
+	want, err := os.ReadFile(p + digestSuffix)
+	if err != nil || strings.TrimSpace(string(want)) != sha256Hex(b) {
+		return nil, false, fmt.Errorf("render cache entry %s %w", p, ErrCacheTampered)
+	}
+	return b, true, nil
+}
+
+// write stores b at p and its digest beside it.
+func (c *renderCache) write(p string, b []byte) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}

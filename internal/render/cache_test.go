@@ -54,6 +54,30 @@ func TestRenderCacheGivesTheSameRender(t *testing.T) {
 		}
 	}
 
+	// WriteYAML kept each step's YAML; an entry changed on disk is not
+	// used, the objects are encoded again.
+	yamls, _ := filepath.Glob(filepath.Join(cache, "rendered", "*", "*."+yamlFormat+".yaml"))
+	if len(yamls) == 0 {
+		t.Fatal("no YAML cache entries written")
+	}
+	for _, y := range yamls {
+		if err := os.WriteFile(y, []byte("---\nkind: Tampered\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, c := range render(t, r).Components {
+		var a, b bytes.Buffer
+		if err := WriteYAML(&a, fresh.Components[i]); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteYAML(&b, c); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a.Bytes(), b.Bytes()) {
+			t.Errorf("%s: a changed YAML cache entry was written:\n%s", c.Name, goldentest.FirstDiff(a.String(), b.String()))
+		}
+	}
+
 	changed := resolved(t, "dev", catalogtest.MirrorURL(t), cache, config.Components{
 		Backstage: &config.Component{Values: map[string]any{"backstage": map[string]any{"replicas": 3}}},
 	})

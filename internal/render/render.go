@@ -134,6 +134,7 @@ func Render(ctx context.Context, r *config.Resolved, opts Options) (*Platform, e
 		if c.Digest, err = digest(c); err != nil {
 			return nil, fmt.Errorf("digest %s: %w", c.Name, err)
 		}
+		c.cache = opts.cache
 	}
 	return p, nil
 }
