@@ -23,13 +23,29 @@ import (
 // judged whether that is allowed. dag.Run checks the graph it is given.
 func Up(eng *engine.Engine, p *render.Platform, r *config.Resolved) []dag.Stage {
 	enabled := map[string]bool{}
+	steps := map[string][]string{}
 	for _, c := range p.Components {
 		enabled[c.Name] = true
+		for _, s := range c.Steps {
+			steps[c.Name] = append(steps[c.Name], s.Name)
+		}
+	}
+	// upTo is a need of component name as the stage graph has it: the
+	// needed component up to the steps that go in after name.
+	upTo := func(name string, needs []string) []string {
+		for i, n := range needs {
+			comp, _, _ := strings.Cut(n, "/")
+			needs[i] = components.NeedUpTo(n, name, steps[comp])
+		}
+		return needs
 	}
 	out := make([]dag.Stage, 0, len(p.Components))
 	for _, c := range p.Components {
-		st := &component{eng: eng, comp: c, needs: keptNeeds(c.Needs, enabled), spec: Spec(c.Name, r)}
+		st := &component{eng: eng, comp: c, needs: upTo(c.Name, keptNeeds(c.Needs, enabled)), spec: Spec(c.Name, r)}
 		if phases := stepPhases(c, enabled); phases != nil {
+			for i := range phases {
+				phases[i].Needs = upTo(c.Name, phases[i].Needs)
+			}
 			// The stage starts with what its first step needs; Converge
 			// waits for each later step's needs as it gets there.
 			st.needs, phases[0].Needs = phases[0].Needs, nil
@@ -43,8 +59,8 @@ func Up(eng *engine.Engine, p *render.Platform, r *config.Resolved) []dag.Stage 
 
 // stepPhases returns a phase per step when the graph declares steps of c
 // that need something other than c's needs (components.Graph), else nil:
-// each phase needs what its step needs, needs on disabled components
-// dropped.
+// each phase needs what its step needs and the components it goes in
+// after, those that are disabled dropped.
 func stepPhases(c *render.Component, enabled map[string]bool) []dag.Phase {
 	declared := false
 	for _, gc := range components.Graph {
@@ -63,7 +79,13 @@ func stepPhases(c *render.Component, enabled map[string]bool) []dag.Phase {
 				needs = append(needs, n)
 			}
 		}
-		out = append(out, dag.Phase{Name: s.Name, Needs: needs})
+		var after []string
+		for _, a := range components.StepAfter(c.Name, s.Name) {
+			if enabled[a] {
+				needs, after = append(needs, a), append(after, a)
+			}
+		}
+		out = append(out, dag.Phase{Name: s.Name, Needs: needs, After: after})
 	}
 	return out
 }

@@ -18,7 +18,7 @@ func platformOf(names ...string) *render.Platform {
 	steps := map[string][]string{
 		graph.CertManager: {"cert-manager"}, graph.KnativeServing: {"crds", "core"},
 		graph.Kourier: {"kourier"}, graph.KServe: {"kserve-crd", "kserve"},
-		graph.ArgoCD: {"argocd", "gitops"}, graph.Kyverno: {"kyverno", "policies"},
+		graph.ArgoCD: {"argocd", "gitops"}, graph.Kyverno: {"kyverno", "policies", "quota"},
 		graph.Backstage: {"template", "neuroscale-backstage"}, graph.Demo: {"demo"},
 	}
 	p := &render.Platform{}
@@ -34,8 +34,8 @@ func platformOf(names ...string) *render.Platform {
 
 // The CRD steps go in first: KServe's stage starts at once and waits for
 // cert-manager, Knative and Kourier only before its controller; Kyverno's
-// policies wait for KServe's CRDs, not KServe Ready; the demo still waits
-// for both whole graph.
+// policies wait for KServe's CRDs, not KServe Ready; the demo waits for
+// KServe and for Kyverno's policies, and the quota waits for the demo.
 func TestUpStartsCRDStepsFirst(t *testing.T) {
 	r := &config.Resolved{}
 	type want struct {
@@ -52,8 +52,8 @@ func TestUpStartsCRDStepsFirst(t *testing.T) {
 			p:    platformOf(graph.Names()...),
 			want: map[string]want{
 				graph.KServe:  {phases: []dag.Phase{{Name: "kserve-crd"}, {Name: "kserve", Needs: []string{graph.CertManager, graph.KnativeServing, graph.Kourier}}}},
-				graph.Kyverno: {phases: []dag.Phase{{Name: "kyverno"}, {Name: "policies", Needs: []string{"kserve/kserve-crd"}}}},
-				graph.Demo:    {needs: []string{graph.KServe, graph.Kyverno}},
+				graph.Kyverno: {phases: []dag.Phase{{Name: "kyverno"}, {Name: "policies", Needs: []string{"kserve/kserve-crd"}}, {Name: "quota", Needs: []string{graph.Demo}, After: []string{graph.Demo}}}},
+				graph.Demo:    {needs: []string{graph.KServe, "kyverno/policies"}},
 				graph.Kourier: {needs: []string{graph.KnativeServing}},
 			},
 		},
@@ -61,8 +61,15 @@ func TestUpStartsCRDStepsFirst(t *testing.T) {
 			name: "kserve off: the policies need nothing",
 			p:    platformOf(graph.CertManager, graph.Kyverno, graph.Demo),
 			want: map[string]want{
-				graph.Kyverno: {phases: []dag.Phase{{Name: "kyverno"}, {Name: "policies"}}},
-				graph.Demo:    {needs: []string{graph.Kyverno}},
+				graph.Kyverno: {phases: []dag.Phase{{Name: "kyverno"}, {Name: "policies"}, {Name: "quota", Needs: []string{graph.Demo}, After: []string{graph.Demo}}}},
+				graph.Demo:    {needs: []string{"kyverno/policies"}},
+			},
+		},
+		{
+			name: "demo off: the quota goes in after the policies",
+			p:    platformOf(graph.CertManager, graph.KServe, graph.Kyverno),
+			want: map[string]want{
+				graph.Kyverno: {phases: []dag.Phase{{Name: "kyverno"}, {Name: "policies", Needs: []string{"kserve/kserve-crd"}}, {Name: "quota"}}},
 			},
 		},
 	}
@@ -86,7 +93,9 @@ func TestUpStartsCRDStepsFirst(t *testing.T) {
 				if p, ok := s.(dag.Phased); ok {
 					phases = p.Phases()
 				}
-				if !slices.EqualFunc(phases, w.phases, func(a, b dag.Phase) bool { return a.Name == b.Name && slices.Equal(a.Needs, b.Needs) }) {
+				if !slices.EqualFunc(phases, w.phases, func(a, b dag.Phase) bool {
+					return a.Name == b.Name && slices.Equal(a.Needs, b.Needs) && slices.Equal(a.After, b.After)
+				}) {
 					t.Errorf("%s phases %+v, want %+v", s.Name(), phases, w.phases)
 				}
 			}

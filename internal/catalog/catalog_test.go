@@ -43,7 +43,7 @@ func TestEmbeddedCatalogSteps(t *testing.T) {
 		config.Kourier:        {"manifest kourier components/kourier kourier.yaml"},
 		config.KServe:         {"chart kserve-crd/kserve-crd", "chart kserve-resources/kserve values"},
 		config.ArgoCD:         {"chart argo-cd/argocd values", "manifest gitops components/argocd/gitops"},
-		config.Kyverno:        {"chart kyverno/kyverno values", "manifest policies components/kyverno/policies"},
+		config.Kyverno:        {"chart kyverno/kyverno values", "manifest policies components/kyverno/policies", "manifest quota components/kyverno/quota"},
 		config.Backstage:      {"manifest template components/backstage/template", "chart backstage/neuroscale-backstage values"},
 		config.Demo:           {"manifest demo components/demo"},
 	}

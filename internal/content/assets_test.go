@@ -144,7 +144,7 @@ func TestKyvernoPolicies(t *testing.T) {
 			}
 		}
 	}
-	q := find(t, m, "ResourceQuota", "default-namespace-quota")
+	q := find(t, build(t, resolve(t, "dev", false), "components/kyverno/quota", nil), "ResourceQuota", "default-namespace-quota")
 	if got := dig(q, "spec", "hard", "count/inferenceservices.serving.kserve.io"); got != "5" {
 		t.Errorf("quota inferenceservices = %v", got)
 	}

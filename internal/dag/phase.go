@@ -3,6 +3,7 @@ package dag
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,6 +29,11 @@ type Phase struct {
 	// stage and its earlier phases needed: stages ("kserve") or phases of
 	// stages ("kserve/kserve-crd", done when the stage went past it).
 	Needs []string
+	// After are those of Needs that the phase only goes in after, without
+	// needing them (namespace default's quota goes in after the demo): a
+	// stage that only checks its component (BeginCheck) does not wait for
+	// them.
+	After []string
 }
 
 // PhaseResult is the outcome of one phase of a Phased stage.
@@ -52,7 +58,19 @@ func Begin(ctx context.Context, phase string) error {
 	if p == nil {
 		return nil
 	}
-	return p.begin(ctx, phase)
+	return p.begin(ctx, phase, false)
+}
+
+// BeginCheck is Begin for a stage that only checks its component rather
+// than applying it (up's no-op): the phases' needs are what its health is
+// checked against, but what a phase only goes in after (Phase.After) is
+// not waited for, since nothing goes in.
+func BeginCheck(ctx context.Context, phase string) error {
+	p, _ := ctx.Value(phaserKey{}).(*phaser)
+	if p == nil {
+		return nil
+	}
+	return p.begin(ctx, phase, true)
 }
 
 type phaserKey struct{}
@@ -63,7 +81,7 @@ type phaser struct {
 	node *node
 }
 
-func (p *phaser) begin(ctx context.Context, phase string) error {
+func (p *phaser) begin(ctx context.Context, phase string, check bool) error {
 	n := p.node
 	i := -1
 	for j, ph := range n.phases {
@@ -84,7 +102,11 @@ func (p *phaser) begin(ctx context.Context, phase string) error {
 			// Done with j: what needs it may start.
 			n.endPhase(j, now)
 		}
-		needs = append(needs, n.phases[j+1].Needs...)
+		for _, need := range n.phases[j+1].Needs {
+			if !check || !slices.Contains(n.phases[j+1].After, need) {
+				needs = append(needs, need)
+			}
+		}
 	}
 	if n.cur < 0 {
 		// The stage's work before its first phase counts into it.

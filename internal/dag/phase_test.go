@@ -3,6 +3,7 @@ package dag
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +11,25 @@ import (
 
 	"github.com/neuroscale-dev/neuroscale/internal/progress"
 )
+
+// orderLog records what happened, in order, from any goroutine.
+type orderLog struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (o *orderLog) note(s string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.got = append(o.got, s)
+}
+
+// list returns what was noted, in order.
+func (o *orderLog) list() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.got)
+}
 
 // phased is a Phased stage whose Run begins each phase and runs its step.
 type phased struct {
@@ -51,13 +71,8 @@ func platformOf(cm func(context.Context) error, kserve, kyverno func(ctx context
 func TestPhaseStartsBeforeItsStagesOtherNeeds(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{}) // cert-manager stays running until the policies went in
-	var mu sync.Mutex
-	var order []string
-	note := func(s string) {
-		mu.Lock()
-		defer mu.Unlock()
-		order = append(order, s)
-	}
+	var order orderLog
+	note := order.note
 	cm := func(ctx context.Context) error {
 		<-release
 		note("cert-manager done")
@@ -91,16 +106,15 @@ func TestPhaseStartsBeforeItsStagesOtherNeeds(t *testing.T) {
 	if strings.Join(said, "; ") != "waiting for cert-manager; controller" {
 		t.Errorf("kserve's running messages %q, want waiting for cert-manager, then controller", said)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	got := order.list()
 	pos := map[string]int{}
-	for i, s := range order {
+	for i, s := range got {
 		pos[s] = i
 	}
 	// The policies ran while cert-manager was still running (it waited for
 	// them), and KServe's controller only after cert-manager was done.
 	if pos["kserve/crds"] > pos["kyverno/policies"] || pos["kyverno/policies"] > pos["cert-manager done"] || pos["cert-manager done"] > pos["kserve/controller"] {
-		t.Fatalf("order %v: want kserve/crds, kyverno/policies before cert-manager done, before kserve/controller", order)
+		t.Fatalf("order %v: want kserve/crds, kyverno/policies before cert-manager done, before kserve/controller", got)
 	}
 	for _, name := range []string{"cert-manager", "kserve", "kyverno", "demo"} {
 		if st := rep.Stage(name).State; st != progress.StateReady {
@@ -210,4 +224,88 @@ func TestCriticalPathThroughPhases(t *testing.T) {
 	if got := strings.Join(path, ","); got != "cert-manager,kserve/controller,demo" || d != 13*time.Second {
 		t.Fatalf("critical path %s (%s), want cert-manager,kserve/controller,demo (13s)", got, d)
 	}
+}
+
+// A stage may need an earlier phase of a stage whose later phase needs it
+// (the demo needs Kyverno's policies; Kyverno's quota goes in after the
+// demo): no cycle at the level of phases, and each runs in that order.
+func TestLaterPhaseNeedsStageThatNeedsEarlierPhase(t *testing.T) {
+	t.Parallel()
+	var order orderLog
+	note := order.note
+	stages := []Stage{
+		&phased{name: "kyverno", phases: []Phase{{Name: "chart"}, {Name: "policies"}, {Name: "quota", Needs: []string{"demo"}}},
+			step: func(_ context.Context, phase string) error { note("kyverno/" + phase); return nil }},
+		stage("demo", []string{"kyverno/policies"}, func(context.Context) error { note("demo"); return nil }),
+	}
+	if err := CheckGraph(stages); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), stages, RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(order.list(), ","); got != "kyverno/chart,kyverno/policies,demo,kyverno/quota" {
+		t.Errorf("order %s, want the demo between the policies and the quota", got)
+	}
+}
+
+// waitSink closes seen when a stage says it waits for the named need.
+type waitSink struct {
+	need string
+	once sync.Once
+	seen chan struct{}
+}
+
+func (w *waitSink) Report(e progress.Event) {
+	if e.Message == "waiting for "+w.need {
+		w.once.Do(func() { close(w.seen) })
+	}
+}
+
+func (w *waitSink) Close() error { return nil }
+
+// A stage that only checks (BeginCheck) waits for its phases' needs but
+// not for what a phase only goes in after: Kyverno's no-op check does not
+// wait for the demo. The demo here is held until the check got past
+// BeginCheck, or (the failure) until the check said it waits for it.
+func TestBeginCheckSkipsWhatAPhaseGoesInAfter(t *testing.T) {
+	t.Parallel()
+	sink := &waitSink{need: "demo", seen: make(chan struct{})}
+	checked := make(chan struct{})
+	stages := []Stage{
+		stage("kserve", nil, nil),
+		&checking{name: "kyverno", phases: []Phase{{Name: "chart", Needs: []string{"kserve"}}, {Name: "quota", Needs: []string{"demo"}, After: []string{"demo"}}}, checked: checked},
+		stage("demo", []string{"kyverno/chart"}, func(ctx context.Context) error {
+			select {
+			case <-checked:
+			case <-sink.seen:
+			}
+			return nil
+		}),
+	}
+	if _, err := Run(context.Background(), stages, RunOptions{Sink: sink}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sink.seen:
+		t.Error("the check waited for the demo, which its quota only goes in after")
+	default:
+	}
+}
+
+// checking is a Phased stage that only checks: BeginCheck of its last
+// phase, then closes checked.
+type checking struct {
+	name    string
+	phases  []Phase
+	checked chan struct{}
+}
+
+func (c *checking) Name() string    { return c.name }
+func (c *checking) Needs() []string { return nil }
+func (c *checking) Phases() []Phase { return c.phases }
+func (c *checking) Run(ctx context.Context) error {
+	err := BeginCheck(ctx, c.phases[len(c.phases)-1].Name)
+	close(c.checked)
+	return err
 }

@@ -63,9 +63,10 @@ func (e *Engine) Converge(ctx context.Context, c *render.Component, spec Spec) e
 	}
 	if action == ActionCheck {
 		// Checked against what it needs as they are now: wait for all of
-		// it, as for the last step of an apply.
+		// it, as for the last step of an apply, but not for what a step
+		// only goes in after (nothing goes in).
 		if n := len(c.Steps); n > 0 {
-			if err := dag.Begin(ctx, c.Steps[n-1].Name); err != nil {
+			if err := dag.BeginCheck(ctx, c.Steps[n-1].Name); err != nil {
 				return err
 			}
 		}
@@ -118,26 +119,31 @@ func decide(c *render.Component, prev *state.Record, reapply bool) string {
 // verify is the cheap health check of an unchanged component. It returns
 // a reason to re-apply, or waits for readiness and returns its verdict.
 func (e *Engine) verify(ctx context.Context, c *render.Component, prev *state.Record, spec Spec) (string, error) {
-	for _, s := range prev.Steps {
-		if s.Kind != string(render.StepChart) {
-			continue
-		}
-		rev, status, err := e.releaseHealth(ctx, s.Namespace, s.Release)
-		if err != nil {
-			return "", err
-		}
-		if rev != s.Revision || status != "deployed" {
-			return fmt.Sprintf("release %s is %q at revision %d, recorded deployed at %d", s.Release, status, rev, s.Revision), nil
-		}
-	}
 	refs := prev.Objects()
-	obs, err := e.observe(ctx, refs)
-	if err != nil {
-		return "", fmt.Errorf("check health: %w", err)
-	}
-	for _, r := range refs {
-		if o := obs[r]; o.Status == statusNotFound || o.Status == statusTerminating {
-			return fmt.Sprintf("%s is %s", r, o.Message), nil
+	// What Prepare saw moments ago in this run, when it found the
+	// component whole and nothing was applied since (lookedHealthy).
+	obs := e.lookedHealthy(c.Name, prev)
+	if obs == nil {
+		for _, s := range prev.Steps {
+			if s.Kind != string(render.StepChart) {
+				continue
+			}
+			rev, status, err := e.releaseHealth(ctx, s.Namespace, s.Release)
+			if err != nil {
+				return "", err
+			}
+			if rev != s.Revision || status != "deployed" {
+				return fmt.Sprintf("release %s is %q at revision %d, recorded deployed at %d", s.Release, status, rev, s.Revision), nil
+			}
+		}
+		var err error
+		if obs, err = e.observe(ctx, refs); err != nil {
+			return "", fmt.Errorf("check health: %w", err)
+		}
+		for _, r := range refs {
+			if o := obs[r]; o.Status == statusNotFound || o.Status == statusTerminating {
+				return fmt.Sprintf("%s is %s", r, o.Message), nil
+			}
 		}
 	}
 	budget := Budget(c.Objects(), spec.Timeout)
@@ -152,6 +158,9 @@ func (e *Engine) verify(ctx context.Context, c *render.Component, prev *state.Re
 
 // apply applies every step and records the result.
 func (e *Engine) apply(ctx context.Context, c *render.Component, prev *state.Record, spec Spec) error {
+	e.mu.Lock()
+	e.applying = true
+	e.mu.Unlock()
 	planned, err := e.plannedSteps(c, prev)
 	if err != nil {
 		return err

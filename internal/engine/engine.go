@@ -126,6 +126,13 @@ type Engine struct {
 	records map[string]*state.Record
 	// unhealthy holds, by component, what lookAtHealth found wrong.
 	unhealthy map[string]string
+	// healthy holds, by component, lookAtHealth's observation of each
+	// component it found whole: every release deployed at its recorded
+	// revision and every object Current.
+	healthy map[string]map[state.ObjectRef]observation
+	// applying is set once this run starts applying any component: from
+	// then on, what lookAtHealth saw may be out of date.
+	applying bool
 }
 
 // New returns an engine for the cluster cfg reaches. It does not contact

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/neuroscale-dev/neuroscale/internal/render"
 	"github.com/neuroscale-dev/neuroscale/internal/state"
 )
@@ -25,42 +27,99 @@ func (e *Engine) lookAtHealth(ctx context.Context) error {
 	}
 	e.mu.Unlock()
 	unhealthy := map[string]string{}
-	var refs []state.ObjectRef
+	var (
+		refs []state.ObjectRef
+		obs  map[state.ObjectRef]observation
+	)
+	// The releases and the objects are read at once: one after another,
+	// the releases' reads were half of a no-op up's converge.
 	for _, r := range recs {
-		for _, s := range r.Steps {
+		refs = append(refs, r.Objects()...)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	g.Go(func() error {
+		var err error
+		obs, err = e.observe(gctx, refs)
+		if err != nil {
+			return fmt.Errorf("look at the platform's health: %w", err)
+		}
+		return nil
+	})
+	// bad[i][j] is what is wrong with release step j of recs[i]: the
+	// first one in step order is reported.
+	bad := make([][]string, len(recs))
+	for i, r := range recs {
+		bad[i] = make([]string, len(r.Steps))
+		for j, s := range r.Steps {
 			if s.Kind != string(render.StepChart) {
 				continue
 			}
-			rev, status, err := e.releaseHealth(ctx, s.Namespace, s.Release)
-			if err != nil {
-				return err
-			}
-			if rev != s.Revision || status != "deployed" {
-				unhealthy[r.Component] = fmt.Sprintf("release %s is %q at revision %d, recorded deployed at %d", s.Release, status, rev, s.Revision)
+			g.Go(func() error {
+				rev, status, err := e.releaseHealth(gctx, s.Namespace, s.Release)
+				if err != nil {
+					return err
+				}
+				if rev != s.Revision || status != "deployed" {
+					bad[i][j] = fmt.Sprintf("release %s is %q at revision %d, recorded deployed at %d", s.Release, status, rev, s.Revision)
+				}
+				return nil
+			})
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for i, r := range recs {
+		for _, why := range bad[i] {
+			if why != "" {
+				unhealthy[r.Component] = why
 				break
 			}
 		}
-		refs = append(refs, r.Objects()...)
 	}
-	obs, err := e.observe(ctx, refs)
-	if err != nil {
-		return fmt.Errorf("look at the platform's health: %w", err)
-	}
+	healthy := map[string]map[state.ObjectRef]observation{}
 	for _, r := range recs {
 		if unhealthy[r.Component] != "" {
 			continue
 		}
+		seen := map[state.ObjectRef]observation{}
 		for _, ref := range r.Objects() {
-			if o, ok := obs[ref]; ok && o.Status != statusCurrent {
+			o, ok := obs[ref]
+			if ok && o.Status != statusCurrent {
 				unhealthy[r.Component] = NotReady{Object: ref.String(), Status: o.Status, Message: firstLine(o.Message)}.String()
 				break
 			}
+			if ok && seen != nil {
+				seen[ref] = o
+			} else {
+				seen = nil
+			}
+		}
+		if unhealthy[r.Component] == "" && seen != nil {
+			healthy[r.Component] = seen
 		}
 	}
 	e.mu.Lock()
-	e.unhealthy = unhealthy
+	e.unhealthy, e.healthy = unhealthy, healthy
 	e.mu.Unlock()
 	return nil
+}
+
+// lookedHealthy returns what lookAtHealth observed of the named
+// component, recorded as prev, when it found it whole and nothing has
+// been applied in this run since; else nil. A no-op up checks each
+// component with it rather than reading every release and object again
+// moments later: those reads were most of the no-op's converge. Once
+// anything is applied, a component checked after what it needs is read
+// again, against the new version of what it needs.
+func (e *Engine) lookedHealthy(name string, prev *state.Record) map[state.ObjectRef]observation {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.applying || e.records[name] != prev {
+		return nil
+	}
+	return e.healthy[name]
 }
 
 // unhealthyReason is what lookAtHealth found wrong with a component, or "".

@@ -29,17 +29,18 @@ const digestSuffix = ".sha256"
 // ErrCacheTampered says a cache entry no longer matches its digest.
 var ErrCacheTampered = errors.New("does not match the digest stored beside it")
 
-// chartCache keeps each chart's rendered objects on disk, keyed by
+// renderCache keeps each chart's rendered objects on disk, keyed by
 // everything the render depends on: the chart archive's bytes, the values,
 // the release name and namespace, and the Kubernetes version. Helm's
 // template engine and its manifest splitting are most of a render's cost
 // (about 1 s of CPU for the platform); a re-run of `up` with nothing
-// changed must not pay it again.
-type chartCache struct {
+// changed must not pay it again. Manifest steps' kustomize builds are kept
+// the same way, keyed by every file the build reads (renderManifest).
+type renderCache struct {
 	dir string
 }
 
-type cachedChart struct {
+type cachedRender struct {
 	Objects []any `json:"objects"`
 	Hooks   []any `json:"hooks"`
 }
@@ -47,7 +48,7 @@ type cachedChart struct {
 // key is the cache key of one chart render. chartDigest is the sha256 of
 // the chart archive that sources already verified, so the archive is not
 // read a second time.
-func (c *chartCache) key(chartDigest, release, namespace, kubeVersion string, values map[string]any) (string, error) {
+func (c *renderCache) key(chartDigest, release, namespace, kubeVersion string, values map[string]any) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00", cacheFormat, chartDigest, release, namespace, kubeVersion)
 	// encoding/json sorts map keys, so equal values give equal bytes.
@@ -57,27 +58,22 @@ func (c *chartCache) key(chartDigest, release, namespace, kubeVersion string, va
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func (c *chartCache) path(key string) string {
+func (c *renderCache) path(key string) string {
 	return filepath.Join(c.dir, key[:2], key+".json")
 }
 
 // get returns the cached objects and hooks, or ok=false. err is
 // ErrCacheTampered (wrapped, naming the entry) when an entry exists but its
 // bytes do not match its digest; the caller renders again and says so.
-func (c *chartCache) get(key string) (objs, hooks []*unstructured.Unstructured, ok bool, err error) {
+func (c *renderCache) get(key string) (objs, hooks []*unstructured.Unstructured, ok bool, err error) {
 	if c == nil {
 		return nil, nil, false, nil
 	}
-	p := c.path(key)
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return nil, nil, false, nil
+	b, ok, err := c.read(c.path(key))
+	if !ok {
+		return nil, nil, false, err
 	}
-	want, err := os.ReadFile(p + digestSuffix)
-	if err != nil || strings.TrimSpace(string(want)) != sha256Hex(b) {
-		return nil, nil, false, fmt.Errorf("render cache entry %s %w", p, ErrCacheTampered)
-	}
-	var cc cachedChart
+	var cc cachedRender
 	// util/json turns integral numbers into int64, as the YAML parser
 	// does, so cached and fresh objects are identical.
 	if err := utiljson.Unmarshal(b, &cc); err != nil {
@@ -107,11 +103,11 @@ func toObjects(in []any) ([]*unstructured.Unstructured, bool) {
 
 // put stores a render; failures only cost the next run time, so they are
 // returned for logging, never fatal.
-func (c *chartCache) put(key string, objs, hooks []*unstructured.Unstructured) error {
+func (c *renderCache) put(key string, objs, hooks []*unstructured.Unstructured) error {
 	if c == nil {
 		return nil
 	}
-	cc := cachedChart{Objects: make([]any, 0, len(objs)), Hooks: make([]any, 0, len(hooks))}
+	cc := cachedRender{Objects: make([]any, 0, len(objs)), Hooks: make([]any, 0, len(hooks))}
 	for _, o := range objs {
 		cc.Objects = append(cc.Objects, o.Object)
 	}
@@ -122,7 +118,52 @@ func (c *chartCache) put(key string, objs, hooks []*unstructured.Unstructured) e
 	if err != nil {
 		return err
 	}
-	p := c.path(key)
+	return c.write(c.path(key), b)
+}
+
+// yamlFormat changes whenever WriteYAML would write a step's objects
+// differently, so old YAML entries are never read.
+const yamlFormat = "v1"
+
+func (c *renderCache) yamlPath(key string) string {
+	return filepath.Join(c.dir, key[:2], key+"."+yamlFormat+".yaml")
+}
+
+// getYAML returns the YAML WriteYAML wrote for the objects of the entry
+// key, or ok=false (none, or not what was written).
+func (c *renderCache) getYAML(key string) ([]byte, bool) {
+	if c == nil || key == "" {
+		return nil, false
+	}
+	b, ok, _ := c.read(c.yamlPath(key))
+	return b, ok
+}
+
+// putYAML stores what WriteYAML wrote for the objects of the entry key;
+// a failure costs only the next render's time.
+func (c *renderCache) putYAML(key string, b []byte) {
+	if c == nil || key == "" {
+		return
+	}
+	_ = c.write(c.yamlPath(key), b)
+}
+
+// read returns the entry at p when it matches the digest stored beside it;
+// err is ErrCacheTampered (wrapped, naming the entry) when it does not.
+func (c *renderCache) read(p string) (_ []byte, ok bool, err error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, false, nil
+	}
+	want, err := os.ReadFile(p + digestSuffix)
+	if err != nil || strings.TrimSpace(string(want)) != sha256Hex(b) {
+		return nil, false, fmt.Errorf("render cache entry %s %w", p, ErrCacheTampered)
+	}
+	return b, true, nil
+}
+
+// write stores b at p and its digest beside it.
+func (c *renderCache) write(p string, b []byte) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}

@@ -14,10 +14,11 @@ import (
 	"github.com/neuroscale-dev/neuroscale/internal/goldentest"
 )
 
-// TestChartCacheGivesTheSameRender checks that a render served from the
-// chart cache is byte-for-byte the render Helm produces, and that a change
-// of values misses the cache.
-func TestChartCacheGivesTheSameRender(t *testing.T) {
+// TestRenderCacheGivesTheSameRender checks that a render served from the
+// render cache is byte-for-byte the render Helm and kustomize produce, and
+// that a change of values or of a kustomization's templated input misses
+// the cache.
+func TestRenderCacheGivesTheSameRender(t *testing.T) {
 	t.Parallel()
 	cache := t.TempDir()
 	r := resolved(t, "dev", catalogtest.MirrorURL(t), cache, config.Components{})
@@ -53,12 +54,54 @@ func TestChartCacheGivesTheSameRender(t *testing.T) {
 		}
 	}
 
+	// WriteYAML kept each step's YAML; an entry changed on disk is not
+	// used, the objects are encoded again.
+	yamls, _ := filepath.Glob(filepath.Join(cache, "rendered", "*", "*."+yamlFormat+".yaml"))
+	if len(yamls) == 0 {
+		t.Fatal("no YAML cache entries written")
+	}
+	for _, y := range yamls {
+		if err := os.WriteFile(y, []byte("---\nkind: Tampered\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, c := range render(t, r).Components {
+		var a, b bytes.Buffer
+		if err := WriteYAML(&a, fresh.Components[i]); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteYAML(&b, c); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a.Bytes(), b.Bytes()) {
+			t.Errorf("%s: a changed YAML cache entry was written:\n%s", c.Name, goldentest.FirstDiff(a.String(), b.String()))
+		}
+	}
+
 	changed := resolved(t, "dev", catalogtest.MirrorURL(t), cache, config.Components{
 		Backstage: &config.Component{Values: map[string]any{"backstage": map[string]any{"replicas": 3}}},
 	})
 	p := render(t, changed, config.Backstage)
 	if p.Component(config.Backstage).Digest == first.Component(config.Backstage).Digest {
 		t.Error("changed values were served the old render from the cache")
+	}
+
+	// ArgoCD's gitops kustomization is templated from the config.
+	gitops := func(repo string) *Component {
+		t.Helper()
+		r, err := config.Resolve(&config.Platform{
+			APIVersion: config.APIVersion, Kind: config.KindPlatform, Profile: "dev",
+			Sources: config.Sources{Mirror: catalogtest.MirrorURL(t), CacheDir: cache},
+			GitOps:  &config.GitOps{Repo: repo},
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return render(t, r, config.ArgoCD).Component(config.ArgoCD)
+	}
+	a, b := gitops("https://github.com/acme/models"), gitops("https://github.com/acme/other")
+	if a.Digest == b.Digest || a.Digest == first.Component(config.ArgoCD).Digest {
+		t.Error("a changed gitops repository was served the old kustomize build from the cache")
 	}
 }
 

@@ -2,6 +2,8 @@ package render
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -59,10 +61,25 @@ func ExpandDir(r *config.Resolved, dir string, write func(rel string, data []byt
 // embedded directory with its .tmpl files executed, plus the step's
 // upstream files under <dir>/upstream/. Nothing touches the disk, so a
 // build cannot pick up stray files and two renders cannot collide.
-func renderManifest(r *config.Resolved, cc *catalog.Component, m *catalog.Manifest, files map[string]string, log *slog.Logger) (*Step, error) {
+//
+// A build whose inputs (every file written, by name and content) were
+// built before is read from the render cache instead: kustomize's parsing
+// and copying of nodes was most of a no-op up's render.
+func renderManifest(r *config.Resolved, cc *catalog.Component, m *catalog.Manifest, files map[string]string, cache *renderCache, log *slog.Logger) (*Step, error) {
+	ns := m.Namespace
+	if ns == "" {
+		ns = cc.Namespace
+	}
 	mem := filesys.MakeFsInMemory()
+	key := sha256.New()
+	fmt.Fprintf(key, "%s\x00manifest\x00%s\x00", cacheFormat, m.Dir)
+	write := func(name string, b []byte) error {
+		fmt.Fprintf(key, "%s\x00%d\x00", name, len(b))
+		key.Write(b)
+		return mem.WriteFile(name, b)
+	}
 	err := ExpandDir(r, m.Dir, func(rel string, b []byte) error {
-		return mem.WriteFile(path.Join("/", m.Dir, rel), b)
+		return write(path.Join("/", m.Dir, rel), b)
 	})
 	if err != nil {
 		return nil, err
@@ -76,9 +93,18 @@ func renderManifest(r *config.Resolved, cc *catalog.Component, m *catalog.Manife
 		if err != nil {
 			return nil, fmt.Errorf("read upstream file: %w", err)
 		}
-		if err := mem.WriteFile(path.Join("/", m.Dir, "upstream", f.Name), b); err != nil {
+		if err := write(path.Join("/", m.Dir, "upstream", f.Name), b); err != nil {
 			return nil, fmt.Errorf("stage upstream file %s: %w", f.Name, err)
 		}
+	}
+	k := hex.EncodeToString(key.Sum(nil))
+	objs, _, ok, err := cache.get(k)
+	if err != nil {
+		log.Warn("cached build of "+m.Dir+" was changed since it was written; building it again", "err", err)
+	}
+	if ok {
+		log.Debug("built manifests from cache", "step", m.Name, "dir", m.Dir, "objects", len(objs))
+		return &Step{Kind: StepManifest, Name: m.Name, Namespace: ns, Objects: objs}, nil
 	}
 	opts := krusty.MakeDefaultOptions()
 	// Keep the order the kustomization lists, as the files were written;
@@ -88,7 +114,7 @@ func renderManifest(r *config.Resolved, cc *catalog.Component, m *catalog.Manife
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build %s: %w", m.Dir, err)
 	}
-	objs := make([]*unstructured.Unstructured, 0, rm.Size())
+	objs = make([]*unstructured.Unstructured, 0, rm.Size())
 	for _, res := range rm.Resources() {
 		// Decoded straight from kustomize's parsed nodes: serializing to
 		// YAML and parsing it again costs a third of the build.
@@ -102,9 +128,8 @@ func renderManifest(r *config.Resolved, cc *catalog.Component, m *catalog.Manife
 		}
 		objs = append(objs, u)
 	}
-	ns := m.Namespace
-	if ns == "" {
-		ns = cc.Namespace
+	if err := cache.put(k, objs, nil); err != nil {
+		log.Debug("render cache not written", "dir", m.Dir, "err", err)
 	}
 	log.Debug("built manifests", "step", m.Name, "dir", m.Dir, "objects", len(objs))
 	return &Step{Kind: StepManifest, Name: m.Name, Namespace: ns, Objects: objs}, nil

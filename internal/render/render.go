@@ -32,8 +32,9 @@ type Options struct {
 	Fetcher *sources.Fetcher
 	// KubeVersion defaults to DefaultKubeVersion.
 	KubeVersion string
-	// NoCache renders every chart with Helm even when an identical render
-	// is cached (under <cacheDir>/rendered).
+	// NoCache renders every chart with Helm and builds every
+	// kustomization even when an identical render is cached (under
+	// <cacheDir>/rendered).
 	NoCache bool
 	// Downloaded, when set, is called once every chart and manifest is
 	// fetched and verified, before rendering starts: up shows the download
@@ -47,7 +48,7 @@ type Options struct {
 	// Platform without being recorded as disabled.
 	Only []string
 
-	cache *chartCache
+	cache *renderCache
 }
 
 // Render renders every enabled component of r in catalog order. Charts
@@ -79,7 +80,7 @@ func Render(ctx context.Context, r *config.Resolved, opts Options) (*Platform, e
 	opts.Fetcher = f
 
 	if !opts.NoCache && r.Sources.CacheDir != "" {
-		opts.cache = &chartCache{dir: filepath.Join(r.Sources.CacheDir, "rendered")}
+		opts.cache = &renderCache{dir: filepath.Join(r.Sources.CacheDir, "rendered")}
 	}
 
 	p := &Platform{Profile: r.Profile}
@@ -133,6 +134,7 @@ func Render(ctx context.Context, r *config.Resolved, opts Options) (*Platform, e
 		if c.Digest, err = digest(c); err != nil {
 			return nil, fmt.Errorf("digest %s: %w", c.Name, err)
 		}
+		c.cache = opts.cache
 	}
 	return p, nil
 }
@@ -152,7 +154,7 @@ func renderComponent(ctx context.Context, r *config.Resolved, cc *catalog.Compon
 		case cs.Chart != nil:
 			s, err = renderChart(ctx, r, cc, cs.Chart, files[cs.Chart.Mirror], opts, log)
 		case cs.Manifest != nil:
-			s, err = renderManifest(r, cc, cs.Manifest, files, log)
+			s, err = renderManifest(r, cc, cs.Manifest, files, opts.cache, log)
 		}
 		if err != nil {
 			return nil, &Error{Component: cc.Name, Step: cs.Name(), TakesValues: cs.Chart != nil && cs.Chart.Values, Err: err}

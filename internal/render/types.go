@@ -58,6 +58,10 @@ type Component struct {
 	// Digest is a sha256 over every step's rendered objects and values:
 	// equal digests mean nothing to re-apply.
 	Digest string
+
+	// cache is the render cache, where WriteYAML keeps the YAML of each
+	// step by Digest (which covers every object as written).
+	cache *renderCache
 }
 
 // Objects returns every object of every step, in order.

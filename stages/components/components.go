@@ -48,6 +48,12 @@ type Step struct {
 	// Needs are components ("kserve": Ready) or steps of components
 	// ("kserve/kserve-crd": applied and Ready).
 	Needs []string
+	// After are components this step goes in after, when they are
+	// enabled, without needing them: they may come later in Graph and
+	// may need this step's component. A component named here that needs
+	// this step's component starts after the step before this one
+	// instead of after the whole component (see NeedUpTo).
+	After []string
 }
 
 // Graph is the platform, in install order. Independent components are
@@ -62,7 +68,15 @@ var Graph = []Component{
 	{Name: ArgoCD},
 	// The policies check InferenceServices, a KServe kind: they need its
 	// CRD, not KServe running. Kyverno itself needs nothing.
-	{Name: Kyverno, Steps: []Step{{Name: "policies", Needs: []string{KServe + "/kserve-crd"}}}},
+	// The quota counts InferenceServices too, and the API server refuses
+	// an object a quota counts until the quota controller has counted
+	// it; the controller looks for new resources only every 30 s, so a
+	// quota made right after KServe's CRD refused the demo for up to half
+	// a minute. It goes in after the demo: the demo fits well within it.
+	{Name: Kyverno, Steps: []Step{
+		{Name: "policies", Needs: []string{KServe + "/kserve-crd"}},
+		{Name: "quota", After: []string{Demo}},
+	}},
 	{Name: Backstage},
 	// The demo is an InferenceService that must pass the policies.
 	{Name: Demo, Needs: []string{KServe, Kyverno}},
@@ -101,18 +115,57 @@ func Needs(name string) []string {
 // StepNeeds returns what the named step of the named component needs:
 // its own declaration, else the component's Needs.
 func StepNeeds(name, step string) []string {
-	for _, c := range Graph {
-		if c.Name != name {
-			continue
-		}
-		for _, st := range c.Steps {
-			if st.Name == step {
-				return slices.Clone(st.Needs)
-			}
-		}
+	c, st := lookup(name, step)
+	switch {
+	case st != nil:
+		return slices.Clone(st.Needs)
+	case c != nil:
 		return slices.Clone(c.Needs)
 	}
 	return nil
+}
+
+// StepAfter returns the components the named step of the named component
+// goes in after without needing them (Step.After).
+func StepAfter(name, step string) []string {
+	if _, st := lookup(name, step); st != nil {
+		return slices.Clone(st.After)
+	}
+	return nil
+}
+
+// lookup returns the named component of Graph and the declaration of its
+// named step, each nil when there is none.
+func lookup(name, step string) (*Component, *Step) {
+	for i := range Graph {
+		c := &Graph[i]
+		if c.Name != name {
+			continue
+		}
+		for j := range c.Steps {
+			if c.Steps[j].Name == step {
+				return c, &c.Steps[j]
+			}
+		}
+		return c, nil
+	}
+	return nil, nil
+}
+
+// NeedUpTo returns what component dependent needs of component need,
+// whose steps (by name, in order) are steps: the step before the first
+// one that goes in after dependent ("need/step"), else need itself (the
+// whole component). A need on a step ("need/step") is returned as is.
+func NeedUpTo(need, dependent string, steps []string) string {
+	if strings.Contains(need, "/") {
+		return need
+	}
+	for i, s := range steps {
+		if i > 0 && slices.Contains(StepAfter(need, s), dependent) {
+			return need + "/" + steps[i-1]
+		}
+	}
+	return need
 }
 
 // Check is the one check of the declaration: names are unique and every
@@ -132,6 +185,11 @@ func Check(graph []Component) error {
 			for _, n := range st.Needs {
 				if comp, _, _ := strings.Cut(n, "/"); !seen[comp] {
 					return fmt.Errorf("component %q step %q needs %q, which is not declared before it", c.Name, st.Name, n)
+				}
+			}
+			for _, a := range st.After {
+				if !slices.ContainsFunc(graph, func(o Component) bool { return o.Name == a }) || a == c.Name {
+					return fmt.Errorf("component %q step %q goes in after %q, which is not another declared component", c.Name, st.Name, a)
 				}
 			}
 		}

@@ -35,10 +35,32 @@ func TestCheckRejects(t *testing.T) {
 		{"unknown need", []Component{{Name: "a", Needs: []string{"x"}}}, `"a" needs "x", which is not declared before it`},
 		{"later need (a cycle cannot be written in order)", []Component{{Name: "a", Needs: []string{"b"}}, {Name: "b", Needs: []string{"a"}}}, `"a" needs "b"`},
 		{"self", []Component{{Name: "a", Needs: []string{"a"}}}, `"a" needs "a"`},
+		{"after unknown", []Component{{Name: "a", Steps: []Step{{Name: "s", After: []string{"x"}}}}}, `step "s" goes in after "x"`},
+		{"after itself", []Component{{Name: "a", Steps: []Step{{Name: "s", After: []string{"a"}}}}}, `step "s" goes in after "a"`},
 	}
 	for _, tt := range tests {
 		if err := Check(tt.graph); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: %v, want %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+// A component that a later step goes in after needs its component only up
+// to the step before that one; every other need is whole.
+func TestNeedUpTo(t *testing.T) {
+	steps := []string{"kyverno", "policies", "quota"}
+	for _, tt := range []struct{ need, dependent, want string }{
+		{Kyverno, Demo, "kyverno/policies"},
+		{Kyverno, Backstage, Kyverno},
+		{"kserve/kserve-crd", Kyverno, "kserve/kserve-crd"},
+		{KServe, Demo, KServe},
+	} {
+		s := steps
+		if tt.need != Kyverno {
+			s = []string{"kserve-crd", "kserve"}
+		}
+		if got := NeedUpTo(tt.need, tt.dependent, s); got != tt.want {
+			t.Errorf("NeedUpTo(%s, %s) = %s, want %s", tt.need, tt.dependent, got, tt.want)
 		}
 	}
 }
