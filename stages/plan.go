@@ -1,8 +1,11 @@
 package stages
 
 import (
+	"strings"
+
 	"github.com/neuroscale-dev/neuroscale/internal/catalog"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
+	"github.com/neuroscale-dev/neuroscale/stages/components"
 )
 
 // Planned is a component that `up` would apply.
@@ -11,23 +14,70 @@ type Planned struct {
 	Namespace string `json:"namespace"`
 	// Version is the pinned upstream version; empty for neuroscale's own.
 	Version string `json:"version,omitempty"`
-	// Needs are the components it waits for, as in the graph Up builds.
+	// Needs are what its steps wait for, as in the graph Up builds:
+	// "name" for a component Ready, "name/step" for one up to that step.
+	// Steps lists the steps that wait for something else.
+	Needs []string      `json:"needs"`
+	Steps []PlannedStep `json:"steps,omitempty"`
+}
+
+// PlannedStep is a step of a component that waits for other things than
+// the component's Needs (stages/components declares it).
+type PlannedStep struct {
+	Name  string   `json:"name"`
 	Needs []string `json:"needs"`
+	// After are components it goes in after without needing them.
+	After []string `json:"after,omitempty"`
 }
 
 // Plan lists the components r enables, in the catalog's install order,
-// each with the needs Up would give its stage. It renders nothing and
+// each with the needs Up would give its stages. It renders nothing and
 // needs no cluster, so `up --dry-run` can show it offline.
 func Plan(cat *catalog.Catalog, r *config.Resolved) []Planned {
 	enabled := map[string]bool{}
 	for _, c := range cat.Components {
 		enabled[c.Name] = r.Enabled(c.Name)
 	}
+	steps := map[string][]string{}
+	for _, c := range cat.Components {
+		for _, s := range c.Steps {
+			steps[c.Name] = append(steps[c.Name], s.Name())
+		}
+	}
+	// needs is what dependent waits for of each need, as Up has it: the
+	// demo waits for Kyverno up to its policies, since the quota goes in
+	// after the demo.
+	needs := func(dependent string, of []string) []string {
+		out := []string{}
+		for _, n := range of {
+			comp, _, _ := strings.Cut(n, "/")
+			if enabled[comp] {
+				out = append(out, components.NeedUpTo(n, dependent, steps[comp]))
+			}
+		}
+		return out
+	}
 	out := []Planned{}
 	for _, c := range cat.Components {
-		if enabled[c.Name] {
-			out = append(out, Planned{Name: c.Name, Namespace: c.Namespace, Version: c.Version, Needs: keptNeeds(c.Needs, enabled)})
+		if !enabled[c.Name] {
+			continue
 		}
+		// A step the graph does not declare needs what the component
+		// declares.
+		pl := Planned{Name: c.Name, Namespace: c.Namespace, Version: c.Version, Needs: needs(c.Name, components.StepNeeds(c.Name, ""))}
+		for _, s := range steps[c.Name] {
+			if !components.Declares(c.Name, s) {
+				continue
+			}
+			ps := PlannedStep{Name: s, Needs: needs(c.Name, components.StepNeeds(c.Name, s))}
+			for _, a := range components.StepAfter(c.Name, s) {
+				if enabled[a] {
+					ps.After = append(ps.After, a)
+				}
+			}
+			pl.Steps = append(pl.Steps, ps)
+		}
+		out = append(out, pl)
 	}
 	return out
 }

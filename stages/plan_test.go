@@ -1,7 +1,9 @@
 package stages_test
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/neuroscale-dev/neuroscale/internal/catalog"
@@ -27,7 +29,7 @@ func TestPlanOrder(t *testing.T) {
 			name:  "dev",
 			want:  []string{"cert-manager", "knative-serving", "kourier", "kserve", "argocd", "kyverno", "backstage", "demo"},
 			comp:  "demo",
-			needs: []string{"kserve", "kyverno"},
+			needs: []string{"kserve", "kyverno/policies"},
 		},
 		{
 			name:     "kyverno off",
@@ -50,7 +52,8 @@ func TestPlanOrder(t *testing.T) {
 			for i, c := range plan {
 				names = append(names, c.Name)
 				for _, n := range c.Needs {
-					if !slices.ContainsFunc(plan[:i], func(e stages.Planned) bool { return e.Name == n }) {
+					comp, _, _ := strings.Cut(n, "/")
+					if !slices.ContainsFunc(plan[:i], func(e stages.Planned) bool { return e.Name == comp }) {
 						t.Errorf("%s needs %s, which is not applied before it", c.Name, n)
 					}
 				}
@@ -60,6 +63,50 @@ func TestPlanOrder(t *testing.T) {
 			}
 			if !slices.Equal(names, tt.want) {
 				t.Errorf("order %q, want %q", names, tt.want)
+			}
+		})
+	}
+}
+
+// TestPlanSteps: the dry run shows the steps that wait for something else
+// than their component's needs, as Up schedules them, and drops what a
+// disabled component would have meant.
+func TestPlanSteps(t *testing.T) {
+	cat, err := catalog.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	tests := []struct {
+		name     string
+		platform config.Platform
+		want     string
+	}{
+		{name: "dev", want: "kserve[kserve-crd:[]/[]] kyverno[policies:[kserve/kserve-crd]/[] quota:[]/[demo]]"},
+		{name: "demo off", platform: config.Platform{Components: config.Components{Demo: &config.Component{Enabled: &off}}},
+			want: "kserve[kserve-crd:[]/[]] kyverno[policies:[kserve/kserve-crd]/[] quota:[]/[]]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := tt.platform
+			p.APIVersion, p.Kind, p.Profile = config.APIVersion, config.KindPlatform, "dev"
+			r, err := config.Resolve(&p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, c := range stages.Plan(cat, r) {
+				if len(c.Steps) == 0 {
+					continue
+				}
+				var steps []string
+				for _, s := range c.Steps {
+					steps = append(steps, fmt.Sprintf("%s:%v/%v", s.Name, s.Needs, s.After))
+				}
+				got = append(got, c.Name+"["+strings.Join(steps, " ")+"]")
+			}
+			if g := strings.Join(got, " "); g != tt.want {
+				t.Errorf("steps\n got %s\nwant %s", g, tt.want)
 			}
 		})
 	}

@@ -40,11 +40,8 @@ func (e *Engine) lookAtHealth(ctx context.Context) error {
 	g.SetLimit(8)
 	g.Go(func() error {
 		var err error
-		obs, err = e.observe(gctx, refs)
-		if err != nil {
-			return fmt.Errorf("look at the platform's health: %w", err)
-		}
-		return nil
+		obs, err = e.observe(gctx, refs) // Prepare says what failed
+		return err
 	})
 	// bad[i][j] is what is wrong with release step j of recs[i]: the
 	// first one in step order is reported.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/neuroscale-dev/neuroscale/internal/catalog"
@@ -77,6 +78,14 @@ func (p *UpPlan) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "  %d. %s %s, namespace %s", i+1, c.Name, v, c.Namespace)
 		if len(c.Needs) > 0 {
 			fmt.Fprintf(&b, ", after %s", strings.Join(c.Needs, ", "))
+		}
+		for _, s := range c.Steps {
+			fmt.Fprintf(&b, "\n       step %s ", s.Name)
+			if after := append(slices.Clone(s.Needs), s.After...); len(after) > 0 {
+				fmt.Fprintf(&b, "after %s", strings.Join(after, ", "))
+			} else {
+				b.WriteString("at once")
+			}
 		}
 		b.WriteString("\n")
 	}

@@ -125,6 +125,13 @@ func StepNeeds(name, step string) []string {
 	return nil
 }
 
+// Declares reports whether the graph declares the named step of the named
+// component (its needs differ from the component's).
+func Declares(name, step string) bool {
+	_, st := lookup(name, step)
+	return st != nil
+}
+
 // StepAfter returns the components the named step of the named component
 // goes in after without needing them (Step.After).
 func StepAfter(name, step string) []string {
