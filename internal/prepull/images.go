@@ -24,8 +24,10 @@ import (
 type Image struct {
 	// Ref is the reference as written in the object (tag and/or digest).
 	Ref string `json:"image"`
-	// Component is the component whose object names the image first.
+	// Component is the component whose object names the image first,
+	// Step its step (Helm release or manifest set).
 	Component string `json:"component"`
+	Step      string `json:"step"`
 	// Source is that object, Kind/namespace/name, and the field for
 	// images not in a pod template (e.g. a ConfigMap key).
 	Source string `json:"source"`
@@ -55,7 +57,9 @@ var podSpecPaths = map[string][]string{
 // not pulled ahead (Kyverno's chart has test Pods at :latest).
 var runHooks = []string{"pre-install", "post-install", "pre-upgrade", "post-upgrade"}
 
-// Images lists the images p runs, each once, in install order: the
+// Images lists the images p runs, each once, in the order to pull them
+// (pullOrder): the images of the steps that start at once and head the
+// longest chains of the stage graph first, ties in install order. They are the
 // containers and init containers of every workload's pod template, the
 // model server images of KServe's serving runtimes, the images KServe and
 // Knative inject into the demo's pods (the storage initializer, from a
@@ -65,29 +69,32 @@ var runHooks = []string{"pre-install", "post-install", "pre-upgrade", "post-upgr
 func Images(p *render.Platform) []Image {
 	var out []Image
 	seen := map[string]bool{}
-	add := func(comp, source, ref string) {
+	add := func(comp, step, source, ref string) {
 		ref = strings.TrimSpace(ref)
 		if ref == "" || seen[ref] {
 			return
 		}
 		seen[ref] = true
-		out = append(out, Image{Ref: ref, Component: comp, Source: source})
+		out = append(out, Image{Ref: ref, Component: comp, Step: step, Source: source})
 	}
 	for _, c := range p.Components {
-		for _, o := range c.Objects() {
-			if !runsOnInstall(o) {
-				continue
-			}
-			src := o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
-			for _, ref := range objectImages(o) {
-				where := src
-				if ref.field != "" {
-					where += " " + ref.field
+		for _, s := range c.Steps {
+			for _, o := range s.Objects {
+				if !runsOnInstall(o) {
+					continue
 				}
-				add(c.Name, where, ref.ref)
+				src := o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
+				for _, ref := range objectImages(o) {
+					where := src
+					if ref.field != "" {
+						where += " " + ref.field
+					}
+					add(c.Name, s.Name, where, ref.ref)
+				}
 			}
 		}
 	}
+	pullOrder(out, priorities(stepGraph(p)))
 	return out
 }
 

@@ -157,7 +157,40 @@ func TestImagesOfThePlatform(t *testing.T) {
 			t.Errorf("%s listed, but up never runs it", ref)
 		}
 	}
-	if imgs[0].Component != p.Components[0].Name {
-		t.Errorf("first image %+v, want one of the first component %s", imgs[0], p.Components[0].Name)
+}
+
+// TestPullOrderOfThePlatform checks the dev platform's images come in the
+// order its stages need them: Backstage's first (it needs nothing and its
+// probes say it is not Ready before 120 s), then those of the steps that
+// start at once and head the longest chains (Knative, Kourier after it,
+// cert-manager), KServe's, and the demo's model server last of all: it
+// starts only when KServe and Kyverno's policies are in.
+func TestPullOrderOfThePlatform(t *testing.T) {
+	p := prepulltest.Platform(t)
+	g := stepGraph(p)
+	for step, needs := range map[string][]string{
+		"kserve/kserve-crd": nil,
+		"kyverno/kyverno":   nil,
+		"kyverno/policies":  {"kyverno/kyverno", "kserve/kserve-crd"},
+		"demo/demo":         {"kserve/kserve", "kyverno/policies"},
+		"kyverno/quota":     {"kyverno/policies", "demo/demo"},
+	} {
+		if got := g[step].Needs; !slices.Equal(got, needs) {
+			t.Errorf("step %s needs %q, want %q (as up schedules it)", step, got, needs)
+		}
+	}
+	imgs := Images(p)
+	var comps []string
+	for _, img := range imgs {
+		if len(comps) == 0 || comps[len(comps)-1] != img.Component {
+			comps = append(comps, img.Component)
+		}
+	}
+	want := []string{"backstage", "knative-serving", "kourier", "cert-manager", "kserve", "argocd", "kyverno", "demo"}
+	if !slices.Equal(comps, want) {
+		t.Errorf("images pulled by component in the order %q, want %q", comps, want)
+	}
+	if last := imgs[len(imgs)-1]; last.Ref != "kserve/sklearnserver:v0.20.0" {
+		t.Errorf("last image %+v, want the demo's model server", last)
 	}
 }
