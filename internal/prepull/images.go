@@ -24,8 +24,9 @@ import (
 type Image struct {
 	// Ref is the reference as written in the object (tag and/or digest).
 	Ref string `json:"image"`
-	// Component is the component whose object names the image first,
-	// Step its step (Helm release or manifest set).
+	// Component is the component whose object names the image, Step its
+	// step (Helm release or manifest set): of the steps that name it, the
+	// first in install order of those that need it soonest (pullOrder).
 	Component string `json:"component"`
 	Step      string `json:"step"`
 	// Source is that object, Kind/namespace/name, and the field for
@@ -67,15 +68,24 @@ var runHooks = []string{"pre-install", "post-install", "pre-upgrade", "post-upgr
 // queue-proxy sidecar, from Knative's config-deployment or its caching
 // Image) and the images of the Helm hooks up runs.
 func Images(p *render.Platform) []Image {
+	prio := priorities(stepGraph(p))
 	var out []Image
-	seen := map[string]bool{}
+	seen := map[string]int{}
 	add := func(comp, step, source, ref string) {
 		ref = strings.TrimSpace(ref)
-		if ref == "" || seen[ref] {
+		if ref == "" {
 			return
 		}
-		seen[ref] = true
-		out = append(out, Image{Ref: ref, Component: comp, Step: step, Source: source})
+		img := Image{Ref: ref, Component: comp, Step: step, Source: source}
+		i, ok := seen[ref]
+		switch {
+		case !ok:
+			seen[ref] = len(out)
+			out = append(out, img)
+		case prio[comp+"/"+step].Compare(prio[out[i].Component+"/"+out[i].Step]) < 0:
+			// A step that needs it sooner: it is pulled for that one.
+			out[i] = img
+		}
 	}
 	for _, c := range p.Components {
 		for _, s := range c.Steps {
@@ -94,7 +104,7 @@ func Images(p *render.Platform) []Image {
 			}
 		}
 	}
-	pullOrder(out, priorities(stepGraph(p)))
+	pullOrder(out, prio)
 	return out
 }
 

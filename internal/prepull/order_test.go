@@ -4,6 +4,10 @@ import (
 	"maps"
 	"slices"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/neuroscale-dev/neuroscale/internal/render"
 )
 
 // TestPriorities checks each step's priority is its own declared wait and
@@ -61,5 +65,41 @@ func TestPullOrder(t *testing.T) {
 	want := []string{"slow:1", "chain:1", "tie:1", "chain:2", "middle:1", "first:1"}
 	if got := Refs(imgs); !slices.Equal(got, want) {
 		t.Errorf("pull order %q, want %q", got, want)
+	}
+}
+
+// TestImagesInPullOrder renders nothing: it builds a platform of three
+// components of the real graph that need nothing, and checks Images puts
+// the one whose probes declare a slow start first, then the one with the
+// longer chain of steps (Kyverno: its chart, policies, quota), and that an
+// image two components run is pulled for the one that needs it sooner (in
+// the place install order first names it).
+func TestImagesInPullOrder(t *testing.T) {
+	deploy := func(image string, delay int) *unstructured.Unstructured {
+		c := map[string]any{"name": "c", "image": image}
+		if delay > 0 {
+			c["readinessProbe"] = map[string]any{"initialDelaySeconds": int64(delay)}
+		}
+		return &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "apps/v1", "kind": "Deployment", "metadata": map[string]any{"name": image},
+			"spec": map[string]any{"template": map[string]any{"spec": map[string]any{"containers": []any{c}}}},
+		}}
+	}
+	step := func(name string, objs ...*unstructured.Unstructured) *render.Step {
+		return &render.Step{Name: name, Objects: objs}
+	}
+	p := &render.Platform{Components: []*render.Component{
+		{Name: "argocd", Steps: []*render.Step{step("argocd", deploy("argocd:1", 0), deploy("shared:1", 0))}},
+		{Name: "kyverno", Steps: []*render.Step{step("kyverno", deploy("kyverno:1", 0), deploy("shared:1", 0)), step("policies"), step("quota")}},
+		{Name: "backstage", Steps: []*render.Step{step("backstage", deploy("backstage:1", 120))}},
+	}}
+	imgs := Images(p)
+	if got, want := Refs(imgs), []string{"backstage:1", "shared:1", "kyverno:1", "argocd:1"}; !slices.Equal(got, want) {
+		t.Errorf("Images in the order %q, want %q", got, want)
+	}
+	for _, img := range imgs {
+		if img.Ref == "shared:1" && img.Component != "kyverno" {
+			t.Errorf("shared:1 pulled for %s/%s, want kyverno/kyverno (the longer chain)", img.Component, img.Step)
+		}
 	}
 }

@@ -10,7 +10,8 @@ import (
 
 // DefaultParallel is how many images are pulled at once: enough to keep a
 // laptop's link busy while one registry answers slowly, few enough that
-// the first stages' images (listed first) are not starved by the rest.
+// the images listed first (those the stages need first, see Images) are
+// not starved by the rest.
 const DefaultParallel = 4
 
 // Puller fetches one image onto the cluster's nodes.
@@ -51,7 +52,7 @@ type Result struct {
 }
 
 // Run pulls refs with pl, at most Options.Parallel at a time, in the
-// order given (install order: the first stages' images first). It stops
+// order given (Images': the images the stages need first, first). It stops
 // starting pulls when ctx ends; failures do not stop the others.
 func Run(ctx context.Context, pl Puller, refs []string, o Options) Result {
 	limit := o.Parallel
