@@ -18,6 +18,14 @@ import (
 // fixtures, into a cache of the test's own.
 func Platform(t testing.TB) *render.Platform {
 	t.Helper()
+	p, _ := PlatformConfig(t)
+	return p
+}
+
+// PlatformConfig is Platform and the resolved configuration it was
+// rendered from.
+func PlatformConfig(t testing.TB) (*render.Platform, *config.Resolved) {
+	t.Helper()
 	r, err := config.Resolve(&config.Platform{
 		APIVersion: config.APIVersion, Kind: config.KindPlatform, Profile: "dev",
 		Sources:    config.Sources{Mirror: catalogtest.MirrorURL(t), CacheDir: t.TempDir()},
@@ -30,5 +38,5 @@ func Platform(t testing.TB) *render.Platform {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	return p, r
 }
