@@ -41,6 +41,7 @@ func (u *run) prePull(ctx context.Context, r *config.Resolved, p *render.Platfor
 	if len(refs) == 0 {
 		return func() {}
 	}
+	u.log.Debug("pre-pull order", "images", refs)
 	end := u.begin(progress.PhasePrePull)
 	newPuller := u.newPuller
 	if newPuller == nil {

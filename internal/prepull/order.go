@@ -13,10 +13,11 @@ import (
 
 // priority is how much of the install still waits once a step starts: the
 // longest chain of steps from it to the end of the stage graph, the step
-// itself included, counted twice. Wait is the seconds its steps' pods
+// itself included, measured two ways. Wait is the seconds the chain's pods
 // declare they cannot be Ready before (their probes' initial delays);
 // Steps is the number of steps. A longer chain is worth pulling for first:
-// the install ends when its last step does.
+// the install ends when its last step does, and a step that starts at once
+// but that nothing waits for (ArgoCD) can take its images last.
 type priority struct {
 	Wait  int64
 	Steps int
@@ -31,8 +32,8 @@ func (p priority) Compare(o priority) int {
 
 // pullOrder sorts imgs, in install order, into the order to pull them:
 // by the priority of the step that runs each, most urgent first, ties kept
-// in install order. The images of the steps that start at once and head
-// the longest chains come first; those of a last step (the demo) last.
+// in install order. The images of the steps that head the longest chains
+// (which start at once) come first; those of a last step (the demo) last.
 func pullOrder(imgs []Image, prio map[string]priority) {
 	slices.SortStableFunc(imgs, func(a, b Image) int {
 		return prio[a.Component+"/"+a.Step].Compare(prio[b.Component+"/"+b.Step])
@@ -48,13 +49,13 @@ type stepNode struct {
 }
 
 // stepGraph is p's steps ("component/step"), each with the steps it needs,
-// as up schedules them (package stages, from the one declaration in
-// stages/components): a step needs the step before it in its component and
-// what the graph declares for it (components.StepNeeds, StepAfter; a
-// component's needs come before its first step); a need
-// on a whole component is on its last step that goes in before the
-// dependent (components.NeedUpTo). Needs on disabled components are
-// dropped, as stages.Up drops them.
+// as up schedules them (stages.Up, from the one declaration in
+// stages/components; TestStepGraphIsUpsGraph holds the two together): a
+// step needs the step before it in its component and what the graph
+// declares for it (components.StepNeeds, StepAfter; a component's needs
+// come before its first step); a need on a whole component is on its last
+// step that goes in before the dependent (components.NeedUpTo). Needs on
+// disabled components are dropped, as stages.Up drops them.
 func stepGraph(p *render.Platform) map[string]stepNode {
 	steps := map[string][]string{}
 	for _, c := range p.Components {
