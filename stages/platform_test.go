@@ -216,16 +216,29 @@ func (p *platform) snapshot() map[string]string {
 }
 
 // fingerprint is what changes when anything but a controller's status
-// write changes the object: for an object with a generation (its spec
-// has a status subresource beside it) the generation, labels and
-// annotations, since the HPA controller, say, writes the status of an
-// unchanged HorizontalPodAutoscaler whenever its metrics do; for others,
-// whose every write is a change, the resourceVersion.
+// write changes the object: its generation, labels and annotations and
+// every field manager's entry other than a status one (manager,
+// operation, time, fields), since the HPA controller, say, writes the
+// status of an unchanged HorizontalPodAutoscaler (which has no
+// generation) whenever its metrics do.
 func fingerprint(u *metav1.PartialObjectMetadata) string {
-	if u.Generation == 0 {
-		return "rv " + u.ResourceVersion
+	var b strings.Builder
+	fmt.Fprintf(&b, "generation %d labels %v annotations %v", u.Generation, u.Labels, u.Annotations)
+	for _, m := range u.ManagedFields {
+		if m.Subresource == "status" {
+			continue
+		}
+		var at string
+		if m.Time != nil {
+			at = m.Time.UTC().Format(time.RFC3339)
+		}
+		var fields string
+		if m.FieldsV1 != nil {
+			fields = string(m.FieldsV1.Raw)
+		}
+		fmt.Fprintf(&b, " [%s %s %s %s]", m.Manager, m.Operation, at, fields)
 	}
-	return fmt.Sprintf("generation %d labels %v annotations %v", u.Generation, u.Labels, u.Annotations)
+	return b.String()
 }
 
 // changed lists the keys whose value differs, grouped by component.
@@ -234,7 +247,7 @@ func changed(before, after map[string]string) map[string][]string {
 	for k, v := range before {
 		if after[k] != v {
 			comp, _, _ := strings.Cut(k, " ")
-			out[comp] = append(out[comp], k)
+			out[comp] = append(out[comp], fmt.Sprintf("%s (%.300s -> %.300s)", k, v, after[k]))
 		}
 	}
 	return out
