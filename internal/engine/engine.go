@@ -264,10 +264,14 @@ func (e *Engine) setRecord(r *state.Record) {
 	e.records[r.Component] = r
 }
 
-// saveRecord writes r if it differs from what the cluster holds.
+// saveRecord writes r if it differs from what the cluster holds, through
+// the same transient failures as an apply (an API server restarting
+// between the apply and its record must not fail the run).
 func (e *Engine) saveRecord(ctx context.Context, r *state.Record) error {
 	prev := e.Record(r.Component)
-	if err := e.store.Save(ctx, r, prev); err != nil {
+	if err := e.retryTransient(ctx, "record of "+r.Component, func(ctx context.Context) error {
+		return e.store.Save(ctx, r, prev)
+	}); err != nil {
 		return err
 	}
 	e.setRecord(r)
@@ -276,7 +280,9 @@ func (e *Engine) saveRecord(ctx context.Context, r *state.Record) error {
 
 // Finish records the profile of a successful run.
 func (e *Engine) Finish(ctx context.Context) error {
-	return e.store.SavePlatform(ctx, &state.Platform{Profile: e.profile, AppliedAt: e.clock.Now().UTC()})
+	return e.retryTransient(ctx, "platform record", func(ctx context.Context) error {
+		return e.store.SavePlatform(ctx, &state.Platform{Profile: e.profile, AppliedAt: e.clock.Now().UTC()})
+	})
 }
 
 // PlanEntry says what an up would do with one component.

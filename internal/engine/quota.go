@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"sort"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // quotaUnknownRe finds the quota named in the API server's "status
@@ -52,17 +54,8 @@ func (e *Engine) refreshStaleQuotas(ctx context.Context, err error, objs []*unst
 		if !quotaStale(q) || e.clock.Since(q.CreationTimestamp.Time) < quotaStaleAfter {
 			continue
 		}
-		fresh := &corev1.ResourceQuota{
-			ObjectMeta: metav1.ObjectMeta{Name: q.Name, Namespace: q.Namespace, Labels: q.Labels, Annotations: q.Annotations},
-			Spec:       q.Spec,
-		}
-		// Delete and create rather than update: only a new quota or a
-		// changed spec.hard makes the controller compute it.
-		if derr := e.kube.CoreV1().ResourceQuotas(ns).Delete(ctx, q.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &q.UID}}); derr != nil && !apierrors.IsNotFound(derr) {
-			return done, fmt.Errorf("re-create quota %s/%s: %w", ns, q.Name, derr)
-		}
-		if _, cerr := e.kube.CoreV1().ResourceQuotas(ns).Create(ctx, fresh, metav1.CreateOptions{FieldManager: FieldManager}); cerr != nil && !apierrors.IsAlreadyExists(cerr) {
-			return done, fmt.Errorf("re-create quota %s/%s: %w", ns, q.Name, cerr)
+		if err := e.recreateQuota(ctx, q); err != nil {
+			return done, err
 		}
 		done = append(done, ns+"/"+q.Name)
 	}
@@ -70,14 +63,58 @@ func (e *Engine) refreshStaleQuotas(ctx context.Context, err error, objs []*unst
 }
 
 // quotaStale reports a quota whose status lacks usage for a hard limit.
-func quotaStale(q *corev1.ResourceQuota) bool {
+func quotaStale(q *corev1.ResourceQuota) bool { return len(quotaUncounted(q)) > 0 }
+
+// quotaUncounted lists, sorted, the hard limits of q whose usage its
+// status does not hold yet.
+func quotaUncounted(q *corev1.ResourceQuota) []string {
+	var out []string
 	for name := range q.Spec.Hard {
-		if _, ok := q.Status.Used[name]; !ok {
-			return true
-		}
-		if _, ok := q.Status.Hard[name]; !ok {
-			return true
+		_, used := q.Status.Used[name]
+		_, hard := q.Status.Hard[name]
+		if !used || !hard {
+			out = append(out, string(name))
 		}
 	}
-	return false
+	sort.Strings(out)
+	return out
+}
+
+// refreshUncountedQuota re-creates the quota o (an observation of a
+// ResourceQuota) when it is still uncounted quotaStaleAfter after its
+// creation: the controller computes a quota only when it is created or
+// its limits change, so one made before the controller discovered the
+// resource it counts would otherwise wait for the full resync. A quota
+// just created (or re-created) is left the time to be counted.
+func (e *Engine) refreshUncountedQuota(ctx context.Context, o observation) error {
+	if o.Obj == nil || o.Ref.Kind != "ResourceQuota" || o.Status == statusCurrent {
+		return nil
+	}
+	var q corev1.ResourceQuota
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Obj.Object, &q); err != nil {
+		return fmt.Errorf("read quota %s/%s: %w", o.Ref.Namespace, o.Ref.Name, err)
+	}
+	if !quotaStale(&q) || e.clock.Since(q.CreationTimestamp.Time) < quotaStaleAfter {
+		return nil
+	}
+	return e.recreateQuota(ctx, &q)
+}
+
+// recreateQuota deletes q (if it is still that object) and creates it
+// again with the same spec, so the controller computes it now.
+func (e *Engine) recreateQuota(ctx context.Context, q *corev1.ResourceQuota) error {
+	fresh := &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: q.Name, Namespace: q.Namespace, Labels: q.Labels, Annotations: q.Annotations},
+		Spec:       q.Spec,
+	}
+	// Delete and create rather than update: only a new quota or a
+	// changed spec.hard makes the controller compute it.
+	if err := e.kube.CoreV1().ResourceQuotas(q.Namespace).Delete(ctx, q.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &q.UID}}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("re-create quota %s/%s: %w", q.Namespace, q.Name, err)
+	}
+	if _, err := e.kube.CoreV1().ResourceQuotas(q.Namespace).Create(ctx, fresh, metav1.CreateOptions{FieldManager: FieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("re-create quota %s/%s: %w", q.Namespace, q.Name, err)
+	}
+	e.log.Info("re-created a quota kube-controller-manager had not counted", "quota", q.Namespace+"/"+q.Name)
+	return nil
 }
