@@ -8,13 +8,11 @@ import (
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
 	"golang.org/x/sync/errgroup"
-	corev1 "k8s.io/api/core/v1"
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 
@@ -49,7 +47,7 @@ func existsOnly(gk schema.GroupKind) bool {
 	switch gk.Group {
 	case "":
 		switch gk.Kind {
-		case "ConfigMap", "Secret", "ServiceAccount", "LimitRange":
+		case "ConfigMap", "Secret", "ServiceAccount", "LimitRange", "ResourceQuota":
 			return true
 		}
 	case "rbac.authorization.k8s.io":
@@ -400,18 +398,6 @@ func kindReady(u *unstructured.Unstructured) (bool, string) {
 			return false, fmt.Sprintf("Ready=%v %s %s", m["status"], reason, msg)
 		}
 		return false, "no Ready condition yet (KServe has not reconciled it)"
-	case gvk.Group == "" && gvk.Kind == "ResourceQuota":
-		// A quota whose status lacks one of its limits refuses every
-		// object that limit counts ("status unknown for quota"): it is
-		// Ready once kube-controller-manager has counted all of them.
-		var q corev1.ResourceQuota
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &q); err != nil {
-			return false, "unreadable: " + err.Error()
-		}
-		if missing := quotaUncounted(&q); len(missing) > 0 {
-			return false, "not counted by kube-controller-manager yet: " + strings.Join(missing, ", ")
-		}
-		return true, ""
 	case gvk.Group == "argoproj.io" && gvk.Kind == "Application":
 		sync, _, _ := unstructured.NestedString(u.Object, "status", "sync", "status")
 		health, _, _ := unstructured.NestedString(u.Object, "status", "health", "status")

@@ -11,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // quotaUnknownRe finds the quota named in the API server's "status
@@ -78,26 +77,6 @@ func quotaUncounted(q *corev1.ResourceQuota) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// refreshUncountedQuota re-creates the quota o (an observation of a
-// ResourceQuota) when it is still uncounted quotaStaleAfter after its
-// creation: the controller computes a quota only when it is created or
-// its limits change, so one made before the controller discovered the
-// resource it counts would otherwise wait for the full resync. A quota
-// just created (or re-created) is left the time to be counted.
-func (e *Engine) refreshUncountedQuota(ctx context.Context, o observation) error {
-	if o.Obj == nil || o.Ref.Kind != "ResourceQuota" || o.Status == statusCurrent {
-		return nil
-	}
-	var q corev1.ResourceQuota
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Obj.Object, &q); err != nil {
-		return fmt.Errorf("read quota %s/%s: %w", o.Ref.Namespace, o.Ref.Name, err)
-	}
-	if !quotaStale(&q) || e.clock.Since(q.CreationTimestamp.Time) < quotaStaleAfter {
-		return nil
-	}
-	return e.recreateQuota(ctx, &q)
 }
 
 // recreateQuota deletes q (if it is still that object) and creates it

@@ -85,9 +85,6 @@ func (e *Engine) waitReady(ctx context.Context, what string, refs []state.Object
 				continue
 			}
 			last[r] = o
-			if err := e.refreshUncountedQuota(ctx, o); err != nil {
-				e.log.Debug("quota refresh failed", "quota", r.String(), "err", err)
-			}
 			switch {
 			case o.Status == statusCurrent:
 			case o.Final:
