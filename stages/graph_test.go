@@ -52,8 +52,8 @@ func TestUpStartsCRDStepsFirst(t *testing.T) {
 			p:    platformOf(graph.Names()...),
 			want: map[string]want{
 				graph.KServe:  {phases: []dag.Phase{{Name: "kserve-crd"}, {Name: "kserve", Needs: []string{graph.CertManager, graph.KnativeServing, graph.Kourier}}}},
-				graph.Kyverno: {phases: []dag.Phase{{Name: "kyverno"}, {Name: "policies", Needs: []string{"kserve/kserve-crd"}}, {Name: "quota", Needs: []string{graph.Demo}, After: []string{graph.Demo}}}},
-				graph.Demo:    {needs: []string{graph.KServe, "kyverno/policies"}},
+				graph.Kyverno: {phases: []dag.Phase{{Name: "kyverno"}, {Name: "policies", Needs: []string{"kserve/kserve-crd"}}, {Name: "quota", Needs: []string{"kserve/kserve-crd"}}}},
+				graph.Demo:    {needs: []string{graph.KServe, graph.Kyverno}},
 				graph.Kourier: {needs: []string{graph.KnativeServing}},
 			},
 		},
@@ -61,15 +61,15 @@ func TestUpStartsCRDStepsFirst(t *testing.T) {
 			name: "kserve off: the policies need nothing",
 			p:    platformOf(graph.CertManager, graph.Kyverno, graph.Demo),
 			want: map[string]want{
-				graph.Kyverno: {phases: []dag.Phase{{Name: "kyverno"}, {Name: "policies"}, {Name: "quota", Needs: []string{graph.Demo}, After: []string{graph.Demo}}}},
-				graph.Demo:    {needs: []string{"kyverno/policies"}},
+				graph.Kyverno: {phases: []dag.Phase{{Name: "kyverno"}, {Name: "policies"}, {Name: "quota"}}},
+				graph.Demo:    {needs: []string{graph.Kyverno}},
 			},
 		},
 		{
 			name: "demo off: the quota goes in after the policies",
 			p:    platformOf(graph.CertManager, graph.KServe, graph.Kyverno),
 			want: map[string]want{
-				graph.Kyverno: {phases: []dag.Phase{{Name: "kyverno"}, {Name: "policies", Needs: []string{"kserve/kserve-crd"}}, {Name: "quota"}}},
+				graph.Kyverno: {phases: []dag.Phase{{Name: "kyverno"}, {Name: "policies", Needs: []string{"kserve/kserve-crd"}}, {Name: "quota", Needs: []string{"kserve/kserve-crd"}}}},
 			},
 		},
 	}

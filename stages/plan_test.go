@@ -29,7 +29,7 @@ func TestPlanOrder(t *testing.T) {
 			name:  "dev",
 			want:  []string{"cert-manager", "knative-serving", "kourier", "kserve", "argocd", "kyverno", "backstage", "demo"},
 			comp:  "demo",
-			needs: []string{"kserve", "kyverno/policies"},
+			needs: []string{"kserve", "kyverno"},
 		},
 		{
 			name:     "kyverno off",
@@ -82,9 +82,9 @@ func TestPlanSteps(t *testing.T) {
 		platform config.Platform
 		want     string
 	}{
-		{name: "dev", want: "kserve[kserve-crd:[]/[]] kyverno[policies:[kserve/kserve-crd]/[] quota:[]/[demo]]"},
+		{name: "dev", want: "kserve[kserve-crd:[]/[]] kyverno[policies:[kserve/kserve-crd]/[] quota:[kserve/kserve-crd]/[]]"},
 		{name: "demo off", platform: config.Platform{Components: config.Components{Demo: &config.Component{Enabled: &off}}},
-			want: "kserve[kserve-crd:[]/[]] kyverno[policies:[kserve/kserve-crd]/[] quota:[]/[]]"},
+			want: "kserve[kserve-crd:[]/[]] kyverno[policies:[kserve/kserve-crd]/[] quota:[kserve/kserve-crd]/[]]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
