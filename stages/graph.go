@@ -8,7 +8,6 @@ package stages
 
 import (
 	"context"
-	"strings"
 
 	"github.com/neuroscale-dev/neuroscale/internal/config"
 	"github.com/neuroscale-dev/neuroscale/internal/dag"
@@ -17,75 +16,28 @@ import (
 	"github.com/neuroscale-dev/neuroscale/stages/components"
 )
 
-// Up returns the install graph of p: a stage per rendered component. Its
-// needs come from the graph's declaration (render.Component.Needs); a need
-// on a component that is disabled is dropped, since validation has already
-// judged whether that is allowed. dag.Run checks the graph it is given.
+// Up returns the install graph of p: a stage per rendered component,
+// waiting for what the graph's declaration (stages/components.Scheduled)
+// says. A component whose steps the graph declares is a phased stage: it
+// starts with what its first step needs, and Converge waits for each later
+// step's needs as it gets there. dag.Run checks the graph it is given.
 func Up(eng *engine.Engine, p *render.Platform, r *config.Resolved) []dag.Stage {
-	enabled := map[string]bool{}
-	steps := map[string][]string{}
-	for _, c := range p.Components {
-		enabled[c.Name] = true
-		for _, s := range c.Steps {
-			steps[c.Name] = append(steps[c.Name], s.Name)
-		}
-	}
-	// upTo is a need of component name as the stage graph has it: the
-	// needed component up to the steps that go in after name.
-	upTo := func(name string, needs []string) []string {
-		for i, n := range needs {
-			comp, _, _ := strings.Cut(n, "/")
-			needs[i] = components.NeedUpTo(n, name, steps[comp])
-		}
-		return needs
-	}
+	steps := p.StepNames()
 	out := make([]dag.Stage, 0, len(p.Components))
 	for _, c := range p.Components {
-		st := &component{eng: eng, comp: c, needs: upTo(c.Name, keptNeeds(c.Needs, enabled)), spec: Spec(c.Name, r)}
-		if phases := stepPhases(c, enabled); phases != nil {
-			for i := range phases {
-				phases[i].Needs = upTo(c.Name, phases[i].Needs)
-			}
-			// The stage starts with what its first step needs; Converge
-			// waits for each later step's needs as it gets there.
-			st.needs, phases[0].Needs = phases[0].Needs, nil
-			out = append(out, &phasedComponent{component: st, phases: phases})
+		st := &component{eng: eng, comp: c, spec: Spec(c.Name, r)}
+		if !components.HasSteps(c.Name) || len(c.Steps) == 0 {
+			st.needs, _ = components.Scheduled(c.Name, "", steps)
+			out = append(out, st)
 			continue
 		}
-		out = append(out, st)
-	}
-	return out
-}
-
-// stepPhases returns a phase per step when the graph declares steps of c
-// that need something other than c's needs (components.Graph), else nil:
-// each phase needs what its step needs and the components it goes in
-// after, those that are disabled dropped.
-func stepPhases(c *render.Component, enabled map[string]bool) []dag.Phase {
-	declared := false
-	for _, gc := range components.Graph {
-		if gc.Name == c.Name {
-			declared = len(gc.Steps) > 0
+		phases := make([]dag.Phase, 0, len(c.Steps))
+		for _, s := range c.Steps {
+			needs, after := components.Scheduled(c.Name, s.Name, steps)
+			phases = append(phases, dag.Phase{Name: s.Name, Needs: needs, After: after})
 		}
-	}
-	if !declared || len(c.Steps) == 0 {
-		return nil
-	}
-	out := make([]dag.Phase, 0, len(c.Steps))
-	for _, s := range c.Steps {
-		var needs []string
-		for _, n := range components.StepNeeds(c.Name, s.Name) {
-			if comp, _, _ := strings.Cut(n, "/"); enabled[comp] {
-				needs = append(needs, n)
-			}
-		}
-		var after []string
-		for _, a := range components.StepAfter(c.Name, s.Name) {
-			if enabled[a] {
-				needs, after = append(needs, a), append(after, a)
-			}
-		}
-		out = append(out, dag.Phase{Name: s.Name, Needs: needs, After: after})
+		st.needs, phases[0].Needs = phases[0].Needs, nil
+		out = append(out, &phasedComponent{component: st, phases: phases})
 	}
 	return out
 }

@@ -1,8 +1,6 @@
 package stages
 
 import (
-	"strings"
-
 	"github.com/neuroscale-dev/neuroscale/internal/catalog"
 	"github.com/neuroscale-dev/neuroscale/internal/config"
 	"github.com/neuroscale-dev/neuroscale/stages/components"
@@ -40,56 +38,30 @@ func Plan(cat *catalog.Catalog, r *config.Resolved) []Planned {
 	}
 	steps := map[string][]string{}
 	for _, c := range cat.Components {
+		if !enabled[c.Name] {
+			continue
+		}
 		for _, s := range c.Steps {
 			steps[c.Name] = append(steps[c.Name], s.Name())
 		}
-	}
-	// needs is what dependent waits for of each need, as Up has it: the
-	// demo waits for Kyverno up to its policies, since the quota goes in
-	// after the demo.
-	needs := func(dependent string, of []string) []string {
-		out := []string{}
-		for _, n := range of {
-			comp, _, _ := strings.Cut(n, "/")
-			if enabled[comp] {
-				out = append(out, components.NeedUpTo(n, dependent, steps[comp]))
-			}
-		}
-		return out
 	}
 	out := []Planned{}
 	for _, c := range cat.Components {
 		if !enabled[c.Name] {
 			continue
 		}
-		// A step the graph does not declare needs what the component
-		// declares.
-		pl := Planned{Name: c.Name, Namespace: c.Namespace, Version: c.Version, Needs: needs(c.Name, components.StepNeeds(c.Name, ""))}
+		// A step the graph does not declare waits for the component's
+		// needs (the empty step).
+		needs, _ := components.Scheduled(c.Name, "", steps)
+		pl := Planned{Name: c.Name, Namespace: c.Namespace, Version: c.Version, Needs: needs}
 		for _, s := range steps[c.Name] {
 			if !components.Declares(c.Name, s) {
 				continue
 			}
-			ps := PlannedStep{Name: s, Needs: needs(c.Name, components.StepNeeds(c.Name, s))}
-			for _, a := range components.StepAfter(c.Name, s) {
-				if enabled[a] {
-					ps.After = append(ps.After, a)
-				}
-			}
-			pl.Steps = append(pl.Steps, ps)
+			needs, after := components.Scheduled(c.Name, s, steps)
+			pl.Steps = append(pl.Steps, PlannedStep{Name: s, Needs: needs[:len(needs)-len(after)], After: after})
 		}
 		out = append(out, pl)
-	}
-	return out
-}
-
-// keptNeeds drops the needs on components that are not enabled: validation
-// has already judged whether that is allowed.
-func keptNeeds(needs []string, enabled map[string]bool) []string {
-	out := []string{}
-	for _, n := range needs {
-		if enabled[n] {
-			out = append(out, n)
-		}
 	}
 	return out
 }

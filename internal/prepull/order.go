@@ -48,50 +48,32 @@ type stepNode struct {
 	Wait  int64
 }
 
-// stepGraph is p's steps ("component/step"), each with the steps it needs,
-// as up schedules them (stages.Up, from the one declaration in
-// stages/components; TestStepGraphIsUpsGraph holds the two together): a
-// step needs the step before it in its component and what the graph
-// declares for it (components.StepNeeds, StepAfter; a component's needs
-// come before its first step); a need on a whole component is on its last
-// step that goes in before the dependent (components.NeedUpTo). Needs on
-// disabled components are dropped, as stages.Up drops them.
+// stepGraph is p's steps ("component/step"), each with the steps it needs
+// as up schedules them (components.Scheduled, which stages.Up reads too):
+// the step before it in its component, and what the declaration says it
+// waits for; a component whose steps the graph does not declare waits
+// before its first step. A need on a whole component is one on its last
+// step.
 func stepGraph(p *render.Platform) map[string]stepNode {
-	steps := map[string][]string{}
-	for _, c := range p.Components {
-		for _, s := range c.Steps {
-			steps[c.Name] = append(steps[c.Name], s.Name)
-		}
-	}
+	steps := p.StepNames()
 	out := map[string]stepNode{}
 	for _, c := range p.Components {
-		// A component whose steps the graph declares has each step's
-		// needs declared (the undeclared ones: the component's); any
-		// other has its needs before its first step.
-		phased := slices.ContainsFunc(c.Steps, func(s *render.Step) bool { return components.Declares(c.Name, s.Name) })
+		phased := components.HasSteps(c.Name)
 		for j, s := range c.Steps {
 			var needs []string
 			if j > 0 {
 				needs = append(needs, c.Name+"/"+c.Steps[j-1].Name)
 			}
-			var declared []string
-			switch {
-			case phased:
-				declared = components.StepNeeds(c.Name, s.Name)
-			case j == 0:
-				declared = slices.Clone(c.Needs)
-			}
-			declared = append(declared, components.StepAfter(c.Name, s.Name)...)
-			for _, n := range declared {
-				comp, step, ok := strings.Cut(components.NeedUpTo(n, c.Name, steps[compOf(n)]), "/")
-				if len(steps[comp]) == 0 {
-					continue // disabled
-				}
-				if !ok {
-					step = steps[comp][len(steps[comp])-1]
-				}
-				if node := comp + "/" + step; !slices.Contains(needs, node) {
-					needs = append(needs, node)
+			if phased || j == 0 {
+				declared, _ := components.Scheduled(c.Name, s.Name, steps)
+				for _, n := range declared {
+					comp, step, ok := strings.Cut(n, "/")
+					if !ok {
+						step = steps[comp][len(steps[comp])-1]
+					}
+					if node := comp + "/" + step; !slices.Contains(needs, node) {
+						needs = append(needs, node)
+					}
 				}
 			}
 			var wait int64
@@ -102,12 +84,6 @@ func stepGraph(p *render.Platform) map[string]stepNode {
 		}
 	}
 	return out
-}
-
-// compOf is the component of a need ("component" or "component/step").
-func compOf(need string) string {
-	c, _, _ := strings.Cut(need, "/")
-	return c
 }
 
 // priorities returns the priority of every step of g: its own Wait and one

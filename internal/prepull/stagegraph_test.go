@@ -2,6 +2,7 @@ package prepull
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/neuroscale-dev/neuroscale/internal/dag"
@@ -16,17 +17,12 @@ import (
 // it), a need on a whole stage read as one on its last step.
 func TestStepGraphIsUpsGraph(t *testing.T) {
 	p, r := prepulltest.PlatformConfig(t)
-	steps := map[string][]string{}
-	for _, c := range p.Components {
-		for _, s := range c.Steps {
-			steps[c.Name] = append(steps[c.Name], s.Name)
-		}
-	}
+	steps := p.StepNames()
 	onStep := func(needs []string) []string {
 		var out []string
 		for _, n := range needs {
-			if c := compOf(n); c == n {
-				n = c + "/" + steps[c][len(steps[c])-1]
+			if !strings.Contains(n, "/") {
+				n += "/" + steps[n][len(steps[n])-1]
 			}
 			out = append(out, n)
 		}

@@ -45,6 +45,19 @@ func (p *Platform) Component(name string) *Component {
 	return nil
 }
 
+// StepNames returns the names of each component's steps, in order, by
+// component: the enabled components as the stage graph's declaration
+// (stages/components.Scheduled) reads them.
+func (p *Platform) StepNames() map[string][]string {
+	steps := make(map[string][]string, len(p.Components))
+	for _, c := range p.Components {
+		for _, s := range c.Steps {
+			steps[c.Name] = append(steps[c.Name], s.Name)
+		}
+	}
+	return steps
+}
+
 // Component is one rendered component: what one stage applies.
 type Component struct {
 	Name      string

@@ -52,7 +52,7 @@ type Step struct {
 	// enabled, without needing them: they may come later in Graph and
 	// may need this step's component. A component named here that needs
 	// this step's component starts after the step before this one
-	// instead of after the whole component (see NeedUpTo).
+	// instead of after the whole component (see Scheduled).
 	After []string
 }
 
@@ -114,17 +114,12 @@ func Needs(name string) []string {
 	return nil
 }
 
-// StepNeeds returns what the named step of the named component needs:
-// its own declaration, else the component's Needs.
-func StepNeeds(name, step string) []string {
-	c, st := lookup(name, step)
-	switch {
-	case st != nil:
-		return slices.Clone(st.Needs)
-	case c != nil:
-		return slices.Clone(c.Needs)
-	}
-	return nil
+// HasSteps reports whether the graph declares steps of the named
+// component: then each of its steps waits for what Scheduled says of it;
+// otherwise the whole component waits for its Needs before its first step.
+func HasSteps(name string) bool {
+	c, _ := lookup(name, "")
+	return c != nil && len(c.Steps) > 0
 }
 
 // Declares reports whether the graph declares the named step of the named
@@ -134,13 +129,38 @@ func Declares(name, step string) bool {
 	return st != nil
 }
 
-// StepAfter returns the components the named step of the named component
-// goes in after without needing them (Step.After).
-func StepAfter(name, step string) []string {
-	if _, st := lookup(name, step); st != nil {
-		return slices.Clone(st.After)
+// Scheduled is what up makes the named step of the named component wait
+// for, given the steps (by name, in order) of every enabled component; a
+// component without steps there is disabled. needs are the step's
+// declared needs, or the component's when the graph declares none for the
+// step (an empty step asks for those), followed by after, the components
+// the step goes in after without needing them (Step.After). A need on a
+// disabled component is dropped, since validation has already judged
+// whether that is allowed, and a need on a whole component is cut to the
+// steps that go in before name (needUpTo). stages (the install graph and
+// its dry-run plan) and prepull (the pull order) all read it here.
+func Scheduled(name, step string, steps map[string][]string) (needs, after []string) {
+	c, st := lookup(name, step)
+	if c == nil {
+		return nil, nil
 	}
-	return nil
+	declared := c.Needs
+	if st != nil {
+		declared = st.Needs
+		for _, a := range st.After {
+			if len(steps[a]) > 0 {
+				after = append(after, needUpTo(a, name, steps[a]))
+			}
+		}
+	}
+	needs = []string{}
+	for _, n := range declared {
+		comp, _, _ := strings.Cut(n, "/")
+		if len(steps[comp]) > 0 {
+			needs = append(needs, needUpTo(n, name, steps[comp]))
+		}
+	}
+	return append(needs, after...), after
 }
 
 // lookup returns the named component of Graph and the declaration of its
@@ -161,16 +181,16 @@ func lookup(name, step string) (*Component, *Step) {
 	return nil, nil
 }
 
-// NeedUpTo returns what component dependent needs of component need,
+// needUpTo returns what component dependent needs of component need,
 // whose steps (by name, in order) are steps: the step before the first
 // one that goes in after dependent ("need/step"), else need itself (the
 // whole component). A need on a step ("need/step") is returned as is.
-func NeedUpTo(need, dependent string, steps []string) string {
+func needUpTo(need, dependent string, steps []string) string {
 	if strings.Contains(need, "/") {
 		return need
 	}
 	for i, s := range steps {
-		if i > 0 && slices.Contains(StepAfter(need, s), dependent) {
+		if _, st := lookup(need, s); i > 0 && st != nil && slices.Contains(st.After, dependent) {
 			return need + "/" + steps[i-1]
 		}
 	}

@@ -59,8 +59,8 @@ func TestNeedUpTo(t *testing.T) {
 		if tt.need != Kyverno {
 			s = []string{"kserve-crd", "kserve"}
 		}
-		if got := NeedUpTo(tt.need, tt.dependent, s); got != tt.want {
-			t.Errorf("NeedUpTo(%s, %s) = %s, want %s", tt.need, tt.dependent, got, tt.want)
+		if got := needUpTo(tt.need, tt.dependent, s); got != tt.want {
+			t.Errorf("needUpTo(%s, %s) = %s, want %s", tt.need, tt.dependent, got, tt.want)
 		}
 	}
 }
