@@ -128,12 +128,8 @@ func (e *Engine) verify(ctx context.Context, c *render.Component, prev *state.Re
 			if s.Kind != string(render.StepChart) {
 				continue
 			}
-			rev, status, err := e.releaseHealth(ctx, s.Namespace, s.Release)
-			if err != nil {
-				return "", err
-			}
-			if rev != s.Revision || status != "deployed" {
-				return fmt.Sprintf("release %s is %q at revision %d, recorded deployed at %d", s.Release, status, rev, s.Revision), nil
+			if why, err := e.releaseDrift(ctx, s); why != "" || err != nil {
+				return why, err
 			}
 		}
 		var err error

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"fmt"
 
 	"golang.org/x/sync/errgroup"
 
@@ -52,15 +51,9 @@ func (e *Engine) lookAtHealth(ctx context.Context) error {
 			if s.Kind != string(render.StepChart) {
 				continue
 			}
-			g.Go(func() error {
-				rev, status, err := e.releaseHealth(gctx, s.Namespace, s.Release)
-				if err != nil {
-					return err
-				}
-				if rev != s.Revision || status != "deployed" {
-					bad[i][j] = fmt.Sprintf("release %s is %q at revision %d, recorded deployed at %d", s.Release, status, rev, s.Revision)
-				}
-				return nil
+			g.Go(func() (err error) {
+				bad[i][j], err = e.releaseDrift(gctx, s)
+				return err
 			})
 		}
 	}

@@ -402,6 +402,19 @@ func (e *Engine) defaultNamespaces(objs []*unstructured.Unstructured, ns string)
 // secretsResource is where Helm's storage driver keeps releases.
 var secretsResource = corev1.SchemeGroupVersion.WithResource("secrets")
 
+// releaseDrift says how the release of step s differs from its record
+// (not deployed, or at another revision), or "" when it is as recorded.
+func (e *Engine) releaseDrift(ctx context.Context, s state.StepRecord) (string, error) {
+	rev, status, err := e.releaseHealth(ctx, s.Namespace, s.Release)
+	if err != nil {
+		return "", err
+	}
+	if rev != s.Revision || status != "deployed" {
+		return fmt.Sprintf("release %s is %q at revision %d, recorded deployed at %d", s.Release, status, rev, s.Revision), nil
+	}
+	return "", nil
+}
+
 // releaseHealth reads a release's newest revision from the labels of its
 // storage Secrets (metadata only: the payload is the whole chart) and
 // returns its revision and status, or 0 and "" when it does not exist.
