@@ -41,13 +41,7 @@ func TestPlanOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := tt.platform
-			p.APIVersion, p.Kind, p.Profile = config.APIVersion, config.KindPlatform, "dev"
-			r, err := config.Resolve(&p, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			plan := stages.Plan(cat, r)
+			plan := planOf(t, cat, tt.platform)
 			var names []string
 			for i, c := range plan {
 				names = append(names, c.Name)
@@ -88,14 +82,8 @@ func TestPlanSteps(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := tt.platform
-			p.APIVersion, p.Kind, p.Profile = config.APIVersion, config.KindPlatform, "dev"
-			r, err := config.Resolve(&p, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
 			var got []string
-			for _, c := range stages.Plan(cat, r) {
+			for _, c := range planOf(t, cat, tt.platform) {
 				if len(c.Steps) == 0 {
 					continue
 				}
@@ -110,4 +98,15 @@ func TestPlanSteps(t *testing.T) {
 			}
 		})
 	}
+}
+
+// planOf is stages.Plan of p on the dev profile.
+func planOf(t *testing.T, cat *catalog.Catalog, p config.Platform) []stages.Planned {
+	t.Helper()
+	p.APIVersion, p.Kind, p.Profile = config.APIVersion, config.KindPlatform, "dev"
+	r, err := config.Resolve(&p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stages.Plan(cat, r)
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -112,6 +113,31 @@ func (b *bench) start(cfg string, args ...string) (*exec.Cmd, *syncBuffer, *sync
 		b.t.Fatal(err)
 	}
 	return cmd, out, errb
+}
+
+// forward runs `neuroscale forward name` with cfg until the test ends.
+// exited returns, once the command has ended by itself, an error with its
+// output, and nil while it runs.
+func (b *bench) forward(t *testing.T, cfg, name string) (exited func() error) {
+	t.Helper()
+	cmd, out, errb := b.start(cfg, "forward", name)
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		<-done
+	})
+	return func() error {
+		select {
+		case <-done:
+			return fmt.Errorf("forward %s exited: %s\n%s", name, errb.String(), out.String())
+		default:
+			return nil
+		}
+	}
 }
 
 // syncBuffer is a bytes.Buffer safe to read while a process writes it.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -293,17 +292,13 @@ func (b *bench) checkDemoPredicts(t *testing.T) {
 	port := porttest.Free(t)
 	cfg := b.config("forward.yaml", fmt.Sprintf("forwards:\n  - {name: demo, namespace: %s, service: %s-predictor, localPort: %d, remotePort: 80}\n",
 		content.DemoNamespace, content.DemoName, port))
-	cmd, out, errb := b.start(cfg, "forward", "demo")
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-	})
+	exited := b.forward(t, cfg, "demo")
 	url := fmt.Sprintf("http://127.0.0.1:%d/v1/models/%s:predict", port, content.DemoName)
 	client := &http.Client{Timeout: 10 * time.Second}
 	var got []byte
 	waitFor(t, "a prediction through the demo forward", 2*time.Minute, func(ctx context.Context) (bool, error) {
-		if cmd.ProcessState != nil {
-			return false, fmt.Errorf("forward exited: %s\n%s", errb.String(), out.String())
+		if err := exited(); err != nil {
+			return false, err
 		}
 		resp, err := client.Post(url, "application/json", strings.NewReader(`{"instances": [[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6]]}`))
 		if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -110,16 +109,12 @@ func TestKnative(t *testing.T) {
 	})
 
 	t.Run("a prediction through neuroscale forward reaches queue-proxy and the model", func(t *testing.T) {
-		cmd, out, errb := b.start(cfg, "forward", "iris")
-		t.Cleanup(func() {
-			_ = cmd.Process.Signal(os.Interrupt)
-			_ = cmd.Wait()
-		})
+		exited := b.forward(t, cfg, "iris")
 		base := fmt.Sprintf("http://127.0.0.1:%d", forwardPort)
 		client := &http.Client{Timeout: 10 * time.Second}
 		waitFor(t, "the forward answers", 2*time.Minute, func(ctx context.Context) (bool, error) {
-			if cmd.ProcessState != nil {
-				return false, fmt.Errorf("forward exited: %s\n%s", errb.String(), out.String())
+			if err := exited(); err != nil {
+				return false, err
 			}
 			resp, err := client.Get(base + "/v1/models/bench-iris")
 			if err != nil {
