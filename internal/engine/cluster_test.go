@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/release"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -686,5 +688,49 @@ func TestStatusHealth(t *testing.T) {
 	}
 	if _, err := e.kube.AppsV1().Deployments(ns).Get(ctx, "app", metav1.GetOptions{}); err != nil {
 		t.Fatalf("not repaired: %v", err)
+	}
+}
+
+// TestQuotaCountedBeforeReady: a quota is Ready only once
+// kube-controller-manager has counted its limits, so a custom resource it
+// counts, whose CRD went in moments before (the controller discovers new
+// kinds every 30 s and counts a quota only when it is created), is not
+// refused with "status unknown for quota" after up; a limit on a resource
+// nothing serves is not waited for.
+func TestQuotaCountedBeforeReady(t *testing.T) {
+	c := testcluster.Get(t)
+	e := newEngine(t, c, Options{})
+	ctx := context.Background()
+	ns := uniq(t, "quota")
+	group := ns + ".test.neuroscale.dev"
+	t.Cleanup(func() { _ = e.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	step := manifestStep(t, ns, group, "one", false)
+	// Without its Widget: a refused apply would re-create the quota by
+	// itself (refreshStaleQuotas); here nothing of the step is counted.
+	step.Objects = slices.DeleteFunc(step.Objects, func(o *unstructured.Unstructured) bool { return o.GetKind() == "Widget" })
+	step.Objects = append(step.Objects, obj(t, fmt.Sprintf(`
+apiVersion: v1
+kind: ResourceQuota
+metadata: {name: quota, namespace: %s}
+spec:
+  hard: {count/widgets.%s: "5", count/configmaps: "10", count/gadgets.unserved.%s: "1"}
+`, ns, group, group)))
+	if err := e.Converge(ctx, component(t, "quota", ns, nil, step), Spec{}); err != nil {
+		t.Fatalf("converge: %v", err)
+	}
+	q, err := e.kube.CoreV1().ResourceQuotas(ns).Get(ctx, "quota", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := q.Status.Used[corev1.ResourceName("count/widgets."+group)]; !ok {
+		t.Errorf("converge ended with the quota not counting widgets: %+v", q.Status)
+	}
+	widget := obj(t, fmt.Sprintf(`{apiVersion: %s/v1, kind: Widget, metadata: {name: w2, namespace: %s}}`, group, ns))
+	m, _, err := e.mapping(widget.GroupVersionKind())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.dyn.Resource(m.Resource).Namespace(ns).Create(ctx, widget, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+		t.Errorf("a Widget after converge: %v", err)
 	}
 }

@@ -47,7 +47,7 @@ func existsOnly(gk schema.GroupKind) bool {
 	switch gk.Group {
 	case "":
 		switch gk.Kind {
-		case "ConfigMap", "Secret", "ServiceAccount", "LimitRange", "ResourceQuota":
+		case "ConfigMap", "Secret", "ServiceAccount", "LimitRange":
 			return true
 		}
 	case "rbac.authorization.k8s.io":
@@ -123,6 +123,11 @@ func (e *Engine) observe(ctx context.Context, refs []state.ObjectRef) (map[state
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	for ref, o := range out {
+		if o.Status == statusCurrent && ref.Kind == "ResourceQuota" && ref.GVK().Group == "" {
+			out[ref] = e.judgeQuota(ctx, o, served)
+		}
 	}
 	return out, nil
 }

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // quotaUnknownRe finds the quota named in the API server's "status
@@ -79,6 +81,57 @@ func quotaUncounted(q *corev1.ResourceQuota) []string {
 	return out
 }
 
+// judgeQuota keeps a quota (observed Current) from counting as Ready while
+// kube-controller-manager has not counted one of its limits on a resource
+// the cluster serves: until then the quota refuses every object that limit
+// counts ("status unknown for quota"), users' InferenceServices included,
+// for up to the controller's 5-minute resync unless it is re-created
+// (waitReady does, see refreshUncountedQuota). A limit on a resource
+// nothing serves (KServe off) can never be counted and is not waited for.
+func (e *Engine) judgeQuota(ctx context.Context, o observation, served *servedCache) observation {
+	var q corev1.ResourceQuota
+	if o.Obj == nil || runtime.DefaultUnstructuredConverter.FromUnstructured(o.Obj.Object, &q) != nil {
+		return o
+	}
+	var missing []string
+	for _, name := range quotaUncounted(&q) {
+		// count/<resource>.<group>: a resource of a named group, which
+		// may not be served; core resources always are.
+		if res, ok := strings.CutPrefix(name, "count/"); ok && strings.Contains(res, ".") {
+			if servedNow, err := served.has(ctx, e.kube.Discovery(), res); err == nil && !servedNow {
+				continue
+			}
+		}
+		missing = append(missing, name)
+	}
+	if len(missing) > 0 {
+		o.Status, o.Message = statusInProgress, "not counted by kube-controller-manager yet: "+strings.Join(missing, ", ")
+	}
+	return o
+}
+
+// refreshUncountedQuota re-creates the quota of observation o when
+// judgeQuota found it uncounted quotaStaleAfter after its creation: the
+// controller counts a quota only when it is created or its limits change,
+// so one made before the controller discovered the resource it counts
+// (it looks every 30 s) would otherwise wait for the full resync. A quota
+// just (re-)created is given that time to be counted.
+func (e *Engine) refreshUncountedQuota(ctx context.Context, o observation) error {
+	if o.Obj == nil || o.Ref.Kind != "ResourceQuota" || o.Status != statusInProgress ||
+		e.clock.Since(o.Obj.GetCreationTimestamp().Time) < quotaStaleAfter {
+		return nil
+	}
+	var q corev1.ResourceQuota
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Obj.Object, &q); err != nil {
+		return fmt.Errorf("read quota %s: %w", o.Ref, err)
+	}
+	if err := e.recreateQuota(ctx, &q); err != nil {
+		return err
+	}
+	e.log.Info("re-created a quota the controller had not counted yet", "quotas", []string{q.Namespace + "/" + q.Name})
+	return nil
+}
+
 // recreateQuota deletes q (if it is still that object) and creates it
 // again with the same spec, so the controller computes it now.
 func (e *Engine) recreateQuota(ctx context.Context, q *corev1.ResourceQuota) error {
@@ -94,6 +147,5 @@ func (e *Engine) recreateQuota(ctx context.Context, q *corev1.ResourceQuota) err
 	if _, err := e.kube.CoreV1().ResourceQuotas(q.Namespace).Create(ctx, fresh, metav1.CreateOptions{FieldManager: FieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("re-create quota %s/%s: %w", q.Namespace, q.Name, err)
 	}
-	e.log.Info("re-created a quota kube-controller-manager had not counted", "quota", q.Namespace+"/"+q.Name)
 	return nil
 }

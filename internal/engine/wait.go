@@ -85,6 +85,9 @@ func (e *Engine) waitReady(ctx context.Context, what string, refs []state.Object
 				continue
 			}
 			last[r] = o
+			if err := e.refreshUncountedQuota(ctx, o); err != nil {
+				e.log.Debug("could not re-create an uncounted quota", "quota", r.String(), "err", err)
+			}
 			switch {
 			case o.Status == statusCurrent:
 			case o.Final:

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -297,37 +296,3 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func(ctx con
 }
 
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-
-// waitQuotaCounted waits until kube-controller-manager has counted every
-// limit of the default namespace's quota, re-creating a quota still
-// uncounted a few seconds after its creation, as neuroscale does when its
-// own apply is refused. With KServe off, this test applies the
-// InferenceService CRD itself, and a quota made before the controller
-// discovered that kind refuses InferenceServices until its 5-minute
-// resync ("status unknown for quota"): the corpus is about Kyverno, not
-// that.
-func (b *bench) waitQuotaCounted() {
-	b.t.Helper()
-	waitFor(b.t, "the default namespace's quotas counted", 2*time.Minute, func(ctx context.Context) (bool, error) {
-		qs, err := b.kube.CoreV1().ResourceQuotas("default").List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return false, nil
-		}
-		counted := true
-		for _, q := range qs.Items {
-			for name := range q.Spec.Hard {
-				if _, ok := q.Status.Used[name]; ok {
-					continue
-				}
-				counted = false
-				if time.Since(q.CreationTimestamp.Time) > 5*time.Second {
-					_ = b.kube.CoreV1().ResourceQuotas("default").Delete(ctx, q.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &q.UID}})
-					fresh := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: q.Name, Namespace: q.Namespace, Labels: q.Labels, Annotations: q.Annotations}, Spec: q.Spec}
-					_, _ = b.kube.CoreV1().ResourceQuotas("default").Create(ctx, fresh, metav1.CreateOptions{FieldManager: "neuroscale"})
-				}
-				break
-			}
-		}
-		return counted, nil
-	})
-}

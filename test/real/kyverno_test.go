@@ -77,7 +77,6 @@ func TestKyverno(t *testing.T) {
 	})
 	b.mustSucceed(b.run(cfg, "up", "--no-forward", "--no-verify", "-o", "json"), "cold up with the real cert-manager and Kyverno")
 	b.checkKyvernoIsReal()
-	b.waitQuotaCounted()
 
 	t.Run("cert-manager issues KServe's webhook certificate", func(t *testing.T) {
 		b.checkCertManagerIssues(t, rendered["kserve"])
