@@ -309,7 +309,7 @@ func Run(ctx context.Context, stages []Stage, opts RunOptions) (*Report, error) 
 		}
 	}
 	if ctx.Err() != nil && len(failed) == 0 {
-		return report, &InterruptedError{Err: context.Cause(ctx), Stages: names(cancelled)}
+		return report, &InterruptedError{Err: context.Cause(ctx), Stages: names(cancelled), Doing: doing(cancelled)}
 	}
 	all := append(append(failed, skipped...), cancelled...)
 	if len(all) == 0 {

@@ -3,11 +3,13 @@ package dag
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/neuroscale-dev/neuroscale/internal/diag"
 	"github.com/neuroscale-dev/neuroscale/internal/progress"
 )
 
@@ -180,6 +182,42 @@ func TestRunCancel(t *testing.T) {
 	}
 	if ie.Hint() == "" || !strings.Contains(ie.Error(), "a") {
 		t.Fatalf("unhelpful interruption: %v / %q", ie, ie.Hint())
+	}
+	if len(ie.Doing) != 0 {
+		t.Errorf("a bare cancellation says what a was doing: %v", ie.Doing)
+	}
+}
+
+// TestRunCancelSaysWhatWasDoing interrupts a stage that says what it was
+// doing (a wait naming what was not ready, with a hint): the run's error
+// and hint carry it; a stage stopped bare adds nothing.
+func TestRunCancelSaysWhatWasDoing(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var in sync.WaitGroup
+	in.Add(2)
+	waiting := func(ctx context.Context) error {
+		in.Done()
+		<-ctx.Done()
+		return fmt.Errorf("step s: %w", diag.WithHint(fmt.Errorf("widget w still not ready: %w", ctx.Err()), "kubectl describe widget w"))
+	}
+	bare := func(ctx context.Context) error {
+		in.Done()
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	go func() { in.Wait(); cancel() }()
+	_, err := Run(ctx, []Stage{stage("a", nil, waiting), stage("b", nil, bare)}, RunOptions{})
+	var ie *InterruptedError
+	if !errors.As(err, &ie) {
+		t.Fatalf("error %v is not an InterruptedError", err)
+	}
+	if want := "a: interrupted: step s: widget w still not ready"; !strings.Contains(ie.Error(), want) || len(ie.Doing) != 1 {
+		t.Errorf("error %q, want it to say %q (and nothing of b: %v)", ie.Error(), want, ie.Doing)
+	}
+	if !strings.HasPrefix(ie.Hint(), "kubectl describe widget w; run neuroscale up again") {
+		t.Errorf("hint %q, want the stage's first", ie.Hint())
 	}
 }
 

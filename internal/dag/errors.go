@@ -79,6 +79,12 @@ type InterruptedError struct {
 	Err error
 	// Stages did not finish.
 	Stages []string
+	// Doing are the errors of started stages that say what the stage was
+	// doing when it was stopped (they carry a hint of their own, as a
+	// wait naming what was still not Ready does), not only that it was:
+	// after a --timeout or a Ctrl-C on an up that waited minutes, that is
+	// what the user needs.
+	Doing []error
 }
 
 // Error implements error.
@@ -90,7 +96,11 @@ func (e *InterruptedError) Error() string {
 	if len(e.Stages) == 0 {
 		return cause
 	}
-	return fmt.Sprintf("%s before %s finished", cause, strings.Join(e.Stages, ", "))
+	s := fmt.Sprintf("%s before %s finished", cause, strings.Join(e.Stages, ", "))
+	for _, d := range e.Doing {
+		s += "; " + d.Error()
+	}
+	return s
 }
 
 // Unwrap returns the underlying error.
@@ -98,5 +108,24 @@ func (e *InterruptedError) Unwrap() error { return e.Err }
 
 // Hint implements the command layer's hint interface.
 func (e *InterruptedError) Hint() string {
-	return "run neuroscale up again: it recovers half-applied components and interrupted Helm releases"
+	const again = "run neuroscale up again: it recovers half-applied components and interrupted Helm releases"
+	for _, d := range e.Doing {
+		if h := diag.Hint(d); h != "" {
+			return h + "; " + again
+		}
+	}
+	return again
+}
+
+// doing returns the errors of the started stages among cancelled that say
+// what they were doing (InterruptedError.Doing).
+func doing(cancelled []error) []error {
+	var out []error
+	for _, err := range cancelled {
+		var c *CancelledError
+		if errors.As(err, &c) && c.Started && diag.Hint(c.Err) != "" {
+			out = append(out, err)
+		}
+	}
+	return out
 }

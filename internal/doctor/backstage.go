@@ -89,7 +89,7 @@ func checkTemplateRejected(ctx context.Context, e *env) ([]Finding, error) {
 			ID:       IDTemplateRejected,
 			Object:   object("Deployment", n.BackstageNamespace, n.BackstageDeployment),
 			Message:  "Backstage's catalog rejected entities from a location (NotAllowedError): the Template does not appear in /create, and the UI says nothing",
-			Fix:      "the location needs rules: [{allow: [Template]}] in app-config; neuroscale renders it, so run neuroscale up to restore the app-config, or fix the location you added",
+			Fix:      "the location needs rules: [{allow: [Template]}] in app-config; neuroscale renders it, so run neuroscale up --reapply to restore the app-config, or fix the location you added",
 			Evidence: firstN(lines, " | "),
 		}}, nil
 	}
@@ -257,7 +257,7 @@ func checkProbes(ctx context.Context, e *env) ([]Finding, error) {
 		ID:       IDProbesDrift,
 		Object:   object("Deployment", d.Namespace, d.Name),
 		Message:  fmt.Sprintf("container %s's probes differ from what neuroscale renders from the %s profile and neuroscale.yaml: Backstage takes about 90 s to start, and short probes kill it in a loop (CrashLoopBackOff)", c.Name, e.Config.Profile),
-		Fix:      "run neuroscale up to re-apply them; if a chart value set them, values one level off are ignored (the chart's container values live under backstage:), so set probes under backstage.probes in neuroscale.yaml instead",
+		Fix:      "run neuroscale up --reapply to re-apply them; if a chart value set them, values one level off are ignored (the chart's container values live under backstage:), so set probes under backstage.probes in neuroscale.yaml instead",
 		Evidence: strings.Join(diffs, "; "),
 	}}, nil
 }

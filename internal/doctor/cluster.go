@@ -220,7 +220,7 @@ func checkKnativeIngress(ctx context.Context, e *env) ([]Finding, error) {
 		ID:       IDKnativeIngressClass,
 		Object:   object("ConfigMap", ns, knativeNetworkConfigMap),
 		Message:  "Knative Serving does not use Kourier as its ingress: routes are never programmed and Knative Services and InferenceServices never become Ready (their IngressReady stays Unknown, reason IngressNotConfigured, as no ingress controller takes the KIngress)",
-		Fix:      fmt.Sprintf("neuroscale up sets it (Kourier component); by hand: kubectl -n %s patch configmap %s --type merge -p '{\"data\":{\"ingress-class\":\"%s\"}}'", ns, knativeNetworkConfigMap, content.KourierIngressClass),
+		Fix:      fmt.Sprintf("neuroscale up --reapply puts Kourier's back (the knative-serving component renders it; a plain up only checks an unchanged component's health); by hand: kubectl -n %s patch configmap %s --type merge -p '{\"data\":{\"ingress-class\":\"%s\"}}'", ns, knativeNetworkConfigMap, content.KourierIngressClass),
 		Evidence: ev + ", want " + content.KourierIngressClass,
 	}}, nil
 }

@@ -432,6 +432,8 @@ func TestDoctorFindsEachFailure(t *testing.T) {
 		skew     time.Duration
 		want     []string
 		evidence map[string]string
+		// fix: what the finding's Fix must say.
+		fix map[string]string
 	}{
 		{
 			name: "probes edited by hand",
@@ -455,6 +457,7 @@ func TestDoctorFindsEachFailure(t *testing.T) {
 				IDProbesDrift: "readinessProbe.initialDelaySeconds is 5, want 120",
 				IDDrift:       "kubectl-edit (Update, ",
 			},
+			fix: map[string]string{IDDrift: "neuroscale up --reapply", IDProbesDrift: "neuroscale up --reapply"},
 		},
 		{
 			name:   "webhook endpoints gone",
@@ -543,6 +546,8 @@ func TestDoctorFindsEachFailure(t *testing.T) {
 			},
 			want:     []string{IDKnativeIngressClass},
 			evidence: map[string]string{IDKnativeIngressClass: "ingress-class is not set, want kourier.ingress.networking.knative.dev"},
+			// A plain up only checks the unchanged knative-serving.
+			fix: map[string]string{IDKnativeIngressClass: "neuroscale up --reapply"},
 		},
 		{
 			name: "helm release stuck pending",
@@ -649,7 +654,13 @@ func TestDoctorFindsEachFailure(t *testing.T) {
 			p.t = t
 			defer func() { p.t = t }()
 			tc.induce()
-			p.expect(p.doctor(tc.skew), tc.want, tc.evidence)
+			rep := p.doctor(tc.skew)
+			p.expect(rep, tc.want, tc.evidence)
+			for _, f := range rep.Findings {
+				if want, ok := tc.fix[f.ID]; ok && !strings.Contains(f.Fix, want) {
+					t.Errorf("%s: fix %q, want it to say %q", f.ID, f.Fix, want)
+				}
+			}
 			tc.mend()
 			p.expect(p.doctor(tc.skew), nil, nil)
 		})

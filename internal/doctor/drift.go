@@ -201,8 +201,8 @@ func checkDrift(ctx context.Context, e *env) ([]Finding, error) {
 			out = append(out, Finding{
 				ID:       IDDrift,
 				Object:   object(kind, item.Namespace, item.Name),
-				Message:  "changed by hand since neuroscale applied it; the next neuroscale up puts neuroscale's values back, and until then the platform is not what its configuration says",
-				Fix:      "make the change in neuroscale.yaml (components.<name>.values, backstage:, ...) and run neuroscale up; neuroscale up alone restores the applied values",
+				Message:  "changed by hand since neuroscale applied it; neuroscale up --reapply puts neuroscale's values back (a plain up only checks an unchanged component's health), and until then the platform is not what its configuration says",
+				Fix:      "make the change in neuroscale.yaml (components.<name>.values, backstage:, ...) and run neuroscale up; neuroscale up --reapply alone restores the applied values",
 				Evidence: strings.Join(ev, "; "),
 			})
 		}

@@ -60,6 +60,20 @@ func newEngine(t *testing.T, c *testcluster.Cluster, opts Options) *Engine {
 
 type testWriter struct{ t *testing.T }
 
+// cancelOn is a log writer that calls cancel when a line says msg.
+type cancelOn struct {
+	testWriter
+	msg    string
+	cancel func()
+}
+
+func (w cancelOn) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), w.msg) {
+		w.cancel()
+	}
+	return w.testWriter.Write(p)
+}
+
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
@@ -481,27 +495,28 @@ webhooks:
 // converges instead of trusting the digest.
 func TestInterruptedThenConverges(t *testing.T) {
 	c := testcluster.Get(t)
-	e := newEngine(t, c, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	// Cancel once the step is applied and its wait for readiness begins
+	// (the engine logs it): the Deployment existing is not enough, the
+	// apply may still be writing the rest.
+	waiting := slog.New(slog.NewTextHandler(cancelOn{testWriter{t}, "applied; waiting for readiness", cancel}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e := newEngine(t, c, Options{Log: waiting})
 	ns := uniq(t, "cancel")
 	t.Cleanup(func() { _ = e.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
 	comp := component(t, "slow", ns, nil, manifestStep(t, ns, ns+".test.neuroscale.dev", "v", true))
 
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		// Cancel once the Deployment exists: the stage is then waiting.
-		for ctx.Err() == nil {
-			if _, err := e.kube.AppsV1().Deployments(ns).Get(context.Background(), "app", metav1.GetOptions{}); err == nil {
-				cancel()
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
 	rep, err := dag.Run(ctx, []dag.Stage{dag.FuncStage{StageName: "slow", Fn: func(ctx context.Context) error { return e.Converge(ctx, comp, Spec{}) }}}, dag.RunOptions{})
 	cancel()
 	var ie *dag.InterruptedError
 	if !errors.As(err, &ie) || rep.Stage("slow").State != progress.StateCancelled {
 		t.Fatalf("interrupted run: %v (state %s), want an InterruptedError", err, rep.Stage("slow").State)
+	}
+	// It says what the stage was still waiting for, not "interrupted"
+	// alone, with the look closer as hint.
+	var we *WaitTimeoutError
+	if len(ie.Doing) != 1 || !errors.As(ie.Doing[0], &we) || !errors.Is(we, context.Canceled) || !strings.Contains(err.Error(), "Deployment.apps/"+ns+"/app is InProgress") ||
+		!strings.Contains(ie.Hint(), "kubectl -n "+ns+" describe deployment.apps app") {
+		t.Errorf("interrupted run: %v (hint %q), want it to name Deployment %s/app still not ready and how to look at it", err, ie.Hint(), ns)
 	}
 	rec, err := e.store.Get(context.Background(), "slow")
 	if err != nil || rec.Phase != state.Applying {

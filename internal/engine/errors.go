@@ -43,6 +43,11 @@ type WaitTimeoutError struct {
 	// Failed is set when an object failed for good before the budget ran
 	// out (a Job failed, CRD names conflict): waiting longer cannot help.
 	Failed bool
+	// Interrupted is set when the run ended the wait first (Ctrl-C,
+	// --timeout: the context's error), after Waited; Objects are then what
+	// was still not Ready.
+	Interrupted error
+	Waited      time.Duration
 	// Objects are the ones still not Ready, the most telling first.
 	Objects []NotReady
 }
@@ -50,9 +55,12 @@ type WaitTimeoutError struct {
 // Error implements error.
 func (e *WaitTimeoutError) Error() string {
 	var b strings.Builder
-	if e.Failed {
+	switch {
+	case e.Failed:
 		fmt.Fprintf(&b, "%s failed: ", e.What)
-	} else {
+	case e.Interrupted != nil:
+		fmt.Fprintf(&b, "%s interrupted after %s, still not ready: ", e.What, e.Waited.Round(time.Second))
+	default:
 		fmt.Fprintf(&b, "%s not ready after %s: ", e.What, e.Budget.Round(time.Second))
 	}
 	const show = 5
@@ -69,8 +77,18 @@ func (e *WaitTimeoutError) Error() string {
 	return b.String()
 }
 
+// Unwrap returns the interruption (context.Canceled or
+// DeadlineExceeded), or nil.
+func (e *WaitTimeoutError) Unwrap() error { return e.Interrupted }
+
 // Hint implements the command layer's hint interface.
 func (e *WaitTimeoutError) Hint() string {
+	if e.Interrupted != nil {
+		if len(e.Objects) > 0 && e.Objects[0].Hint != "" {
+			return e.Objects[0].Hint + "; neuroscale doctor says what is wrong with the platform"
+		}
+		return "neuroscale doctor says what is wrong with the platform"
+	}
 	if len(e.Objects) > 0 && e.Objects[0].Hint != "" {
 		return e.Objects[0].Hint + "; a slow machine may need a longer components.<name>.timeout in neuroscale.yaml"
 	}

@@ -60,6 +60,7 @@ func (e *Engine) poll(ctx context.Context, budget, maxPause time.Duration, cond 
 func (e *Engine) waitReady(ctx context.Context, what string, refs []state.ObjectRef, budget time.Duration, first map[state.ObjectRef]observation) error {
 	pending := append([]state.ObjectRef(nil), refs...)
 	last := map[state.ObjectRef]observation{}
+	start := e.clock.Now()
 	err := e.poll(ctx, budget, e.opts.MaxPoll, func(ctx context.Context) (bool, error) {
 		obs := first
 		first = nil
@@ -102,8 +103,37 @@ func (e *Engine) waitReady(ctx context.Context, what string, refs []state.Object
 		pending = still
 		return len(pending) == 0, nil
 	})
-	if !errors.Is(err, errBudget) {
+	// The run ended the wait (Ctrl-C, --timeout) before the budget did.
+	interrupted := err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err())
+	if !errors.Is(err, errBudget) && !interrupted {
 		return err
+	}
+	explainCtx := ctx
+	if interrupted {
+		// Say what was still not Ready: a wait stopped after minutes on
+		// an object that cannot become Ready (an InferenceService no
+		// ingress takes) otherwise ends with "interrupted" alone. One
+		// last look, and the look around, get a moment of their own: the
+		// run's is over.
+		var cancel context.CancelFunc
+		explainCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), explainTimeout)
+		defer cancel()
+		if obs, oerr := e.observe(explainCtx, pending); oerr == nil {
+			var still []state.ObjectRef
+			for _, r := range pending {
+				if o, ok := obs[r]; ok {
+					last[r] = o
+					if o.Status == statusCurrent {
+						continue
+					}
+				}
+				still = append(still, r)
+			}
+			pending = still
+		}
+		if len(pending) == 0 {
+			return err
+		}
 	}
 	var nr []observation
 	for _, r := range pending {
@@ -113,8 +143,15 @@ func (e *Engine) waitReady(ctx context.Context, what string, refs []state.Object
 		}
 		nr = append(nr, o)
 	}
+	if interrupted {
+		return &WaitTimeoutError{What: what, Waited: e.clock.Now().Sub(start), Interrupted: err, Objects: e.explain(explainCtx, nr)}
+	}
 	return &WaitTimeoutError{What: what, Budget: budget, Objects: e.explain(ctx, nr)}
 }
+
+// explainTimeout bounds the look around the objects a wait was still on
+// when the run was interrupted, so Ctrl-C is not held up by it.
+const explainTimeout = 5 * time.Second
 
 // explain turns observations into NotReady entries with a likely cause,
 // workloads first: a Deployment that is not ready is usually why the
@@ -173,6 +210,8 @@ func (e *Engine) cause(ctx context.Context, o observation) string {
 	}
 	switch o.Ref.Kind {
 	case "Deployment", "StatefulSet", "DaemonSet", "Job":
+	case "InferenceService":
+		return inferenceServiceCause(o.Obj)
 	default:
 		return ""
 	}
@@ -203,6 +242,23 @@ func (e *Engine) cause(ctx context.Context, o observation) string {
 	for _, p := range pods.Items {
 		if c := podCause(&p); c != "" {
 			return c
+		}
+	}
+	return ""
+}
+
+// inferenceServiceCause names why an InferenceService is not Ready from
+// the conditions KServe copies from Knative, or "". A Route whose Ingress
+// no controller takes says IngressNotConfigured, and only its message
+// ("Ingress has not yet been reconciled") reaches the Ready condition: that
+// is Knative with an ingress class other than Kourier's (the seed's
+// failure), which nothing else the wait sees names.
+func inferenceServiceCause(u *unstructured.Unstructured) string {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["reason"] == "IngressNotConfigured" && m["status"] != "True" {
+			return fmt.Sprintf("%v is %v, IngressNotConfigured: no ingress controller took its Knative Ingress, as when Knative's ingress class (configmap config-network, ingress-class) is not Kourier's; neuroscale doctor checks it", m["type"], m["status"])
 		}
 	}
 	return ""

@@ -3,9 +3,11 @@ package engine
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
@@ -87,3 +89,47 @@ func TestPoll(t *testing.T) {
 }
 
 var errBoom = errors.New("boom")
+
+// TestInferenceServiceCause reads the conditions real KServe wrote for
+// demo-iris-2 on the bench (test/real) with Knative's ingress class set to
+// Istio's: the likely cause names the ingress class; other states name
+// nothing.
+func TestInferenceServiceCause(t *testing.T) {
+	t.Parallel()
+	isvc := func(conds ...map[string]any) *unstructured.Unstructured {
+		var cs []any
+		for _, c := range conds {
+			cs = append(cs, c)
+		}
+		return &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+			"status": map[string]any{"conditions": cs},
+		}}
+	}
+	cond := func(typ, status, reason string) map[string]any {
+		return map[string]any{"type": typ, "status": status, "reason": reason}
+	}
+	tests := []struct {
+		name string
+		u    *unstructured.Unstructured
+		want string
+	}{
+		{"no ingress takes the route", isvc(
+			cond("IngressReady", "Unknown", ""),
+			cond("PredictorReady", "Unknown", "IngressNotConfigured"),
+			cond("PredictorRouteReady", "Unknown", "IngressNotConfigured"),
+			cond("Ready", "Unknown", "IngressNotConfigured")),
+			"PredictorReady is Unknown, IngressNotConfigured: no ingress controller took its Knative Ingress, as when Knative's ingress class"},
+		{"revision not ready yet", isvc(cond("PredictorReady", "Unknown", "RevisionMissing"), cond("Ready", "Unknown", "RevisionMissing")), ""},
+		{"no status yet", isvc(), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := inferenceServiceCause(tt.u)
+			if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
+				t.Errorf("cause %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

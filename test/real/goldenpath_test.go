@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -41,7 +43,11 @@ const kserveManager = "kserve-manager"
 // configuration), KServe's webhooks must admit the demo and the Backstage
 // Template's InferenceService and refuse an invalid one, the platform must
 // refuse an unlabelled InferenceService and a root container, and a
-// second up must change nothing.
+// second up must change nothing. Last, the seed's failure on the demo
+// itself: with Knative's ingress class not Kourier's, the demo that up
+// puts back runs but is never Ready (its Route IngressNotConfigured),
+// up names why when stopped, doctor names the ingress class, and doctor's
+// fix (up --reapply) makes the demo Ready again.
 func TestGoldenPath(t *testing.T) {
 	if testing.Short() {
 		t.Skip("testcluster: integration test skipped in -short mode")
@@ -136,6 +142,11 @@ func TestGoldenPath(t *testing.T) {
 
 	t.Run("a no-op re-run stays a no-op", func(t *testing.T) {
 		b.checkNoOp(t, cfg)
+	})
+
+	// Last: it changes the platform under the demo.
+	t.Run("without Kourier as ingress class the demo is not Ready and doctor says why", func(t *testing.T) {
+		b.checkDemoWithoutKourier(t, cfg, rendered)
 	})
 }
 
@@ -401,4 +412,201 @@ func hasInitContainer(p corev1.Pod, name string) bool {
 		}
 	}
 	return false
+}
+
+// otherIngressClass is an ingress class no controller on the platform
+// takes: Istio's, as a Knative installed from its own docs would have.
+const otherIngressClass = "istio.ingress.networking.knative.dev"
+
+// checkDemoWithoutKourier meets the seed's failure as a user does: Knative
+// whose ingress class is not Kourier's, then the demo applied by up (the
+// demo is deleted first, under Kourier, and put back by up). The
+// demo's pods run (its revision is Ready) but no ingress controller takes
+// the Knative Ingress of another class, so its Route stays
+// IngressNotConfigured, the InferenceService never becomes Ready and up
+// waits on it; doctor names the ingress class; up, interrupted, names the
+// demo and what it waits for; doctor's fix (up --reapply) puts Kourier's
+// class back and the demo is Ready again.
+func (b *bench) checkDemoWithoutKourier(t *testing.T, cfg string, rendered map[string][]*unstructured.Unstructured) {
+	t.Helper()
+	ctx := context.Background()
+	demo := renderedObject(t, rendered, "demo", "InferenceService", "")
+	ns, name := demo.GetNamespace(), demo.GetName()
+	if ns == "" {
+		ns = "default"
+	}
+	predictor := name + "-predictor"
+
+	// First the demo goes, with everything KServe and Knative made for
+	// it, while Kourier is still the class: Knative re-labels the Ingress
+	// of a live Route when the class changes, and net-kourier then never
+	// removes its finalizer from the old one.
+	fg := metav1.DeletePropagationForeground
+	if err := b.dyn.Resource(isvcGVR).Namespace(ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &fg}); err != nil {
+		t.Fatalf("delete the demo InferenceService: %v", err)
+	}
+	waitFor(t, "the demo and what KServe and Knative made for it gone", 3*time.Minute, func(ctx context.Context) (bool, error) {
+		for _, g := range []struct {
+			gvr  schema.GroupVersionResource
+			name string
+		}{{isvcGVR, name}, {ksvcGVR, predictor}, {routeGVR, predictor}} {
+			if _, err := b.dyn.Resource(g.gvr).Namespace(ns).Get(ctx, g.name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				return false, nil
+			}
+		}
+		ings, err := b.dyn.Resource(kingressGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		for _, ing := range ings.Items {
+			if strings.HasPrefix(ing.GetName(), name) {
+				return false, nil
+			}
+		}
+		pods, err := b.kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "serving.kserve.io/inferenceservice=" + name})
+		return err == nil && len(pods.Items) == 0, nil
+	})
+	// Then Knative without Kourier as its class, and up puts the demo
+	// back: it re-applies a component whose objects are gone.
+	b.setIngressClass(t, otherIngressClass)
+	restored := false
+	t.Cleanup(func() {
+		if !restored {
+			b.setIngressClass(t, content.KourierIngressClass)
+		}
+	})
+	cmd, out, errb := b.start(cfg, "up", "--no-forward", "--no-verify", "-o", "json")
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		<-done
+	})
+	started := time.Now()
+	var isvc, route *unstructured.Unstructured
+	// Settled: the revision is Ready (its pods run) and the Route has
+	// assigned its traffic, but its Ingress is not configured, and KServe
+	// says so in the demo's Ready condition. (IngressNotConfigured is also
+	// what a Route says for its first moments under Kourier; the class of
+	// its Knative Ingress, below, and Kourier's class putting it right, at
+	// the end, are what tie it to the class.)
+	waitFor(t, "the demo's revision Ready, its Route waiting for an ingress and the demo not Ready for it", 5*time.Minute, func(ctx context.Context) (bool, error) {
+		select {
+		case <-done:
+			return false, fmt.Errorf("up ended (exit %d) while the demo cannot become Ready:\n%s\n%s", cmd.ProcessState.ExitCode(), tail(errb.String(), 4000), tail(out.String(), 2000))
+		default:
+		}
+		ksvc, err := b.dyn.Resource(ksvcGVR).Namespace(ns).Get(ctx, predictor, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		revName, _, _ := unstructured.NestedString(ksvc.Object, "status", "latestCreatedRevisionName")
+		if revName == "" {
+			return false, nil
+		}
+		rev, err := b.dyn.Resource(revisionGVR).Namespace(ns).Get(ctx, revName, metav1.GetOptions{})
+		if err != nil || condition(rev, "Ready") != "True" {
+			return false, nil
+		}
+		if route, err = b.dyn.Resource(routeGVR).Namespace(ns).Get(ctx, predictor, metav1.GetOptions{}); err != nil {
+			return false, nil
+		}
+		if condition(route, "AllTrafficAssigned") != "True" || conditionReason(route, "IngressReady") != "IngressNotConfigured" {
+			return false, nil
+		}
+		if isvc, err = b.dyn.Resource(isvcGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
+			return false, nil
+		}
+		return conditionReason(isvc, "Ready") == "IngressNotConfigured", nil
+	})
+	logConditions(t, route)
+	logConditions(t, isvc)
+	if st := condition(isvc, "Ready"); st == "True" {
+		t.Fatalf("InferenceService %s is Ready with ingress class %s", name, otherIngressClass)
+	}
+	ings, err := b.dyn.Resource(kingressGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, ing := range ings.Items {
+		if !strings.HasPrefix(ing.GetName(), name) {
+			continue
+		}
+		found = true
+		if class := ing.GetAnnotations()["networking.knative.dev/ingress.class"]; class != otherIngressClass {
+			t.Errorf("Knative Ingress %s: class %q, want %q", ing.GetName(), class, otherIngressClass)
+		}
+		if w := statusWriters(&ing); len(w) != 0 {
+			t.Errorf("Knative Ingress %s of class %s has a status written by %v: some controller took it", ing.GetName(), otherIngressClass, w)
+		}
+	}
+	if !found {
+		t.Errorf("no Knative Ingress for %s: its Route was not reconciled", name)
+	}
+
+	// doctor, while up still waits, says why.
+	r := b.run(cfg, "doctor", "-o", "json")
+	var rep struct{ Findings []doctor.Finding }
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("doctor -o json (exit %d): %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
+	}
+	named := map[string]bool{}
+	for _, f := range rep.Findings {
+		switch {
+		case f.ID == doctor.IDKnativeIngressClass,
+			f.ID == doctor.IDInferenceServiceNotRdy && strings.Contains(f.Object, name):
+			named[f.ID] = true
+			t.Logf("doctor: %s %s: %s (evidence: %s; fix: %s)", f.ID, f.Object, f.Message, f.Evidence, f.Fix)
+		}
+	}
+	if r.code != 1 || !named[doctor.IDKnativeIngressClass] || !named[doctor.IDInferenceServiceNotRdy] {
+		t.Errorf("doctor exit %d, want 1 with findings %s and %s for %s:\n%s", r.code, doctor.IDKnativeIngressClass, doctor.IDInferenceServiceNotRdy, name, r.stdout)
+	}
+
+	// The user, seeing up wait, stops it: it names what it waited for.
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	t.Logf("up interrupted after %v, exit %d:\n%s", time.Since(started).Round(100*time.Millisecond), cmd.ProcessState.ExitCode(), tail(errb.String(), 2000))
+	if cmd.ProcessState.ExitCode() == 0 {
+		t.Errorf("up succeeded with ingress class %s", otherIngressClass)
+	}
+	if msg := errb.String(); !strings.Contains(msg, name) || !strings.Contains(msg, "IngressNotConfigured") || !strings.Contains(msg, "ingress class") {
+		t.Errorf("interrupted up does not say that %s waits for an ingress, nor hint at the ingress class:\n%s", name, tail(msg, 3000))
+	}
+
+	// doctor's fix: up --reapply puts Kourier's class back (a plain up
+	// only checks the unchanged knative-serving), and finishes the demo,
+	// which is Ready again: the class was what held it.
+	r = b.run(cfg, "up", "--reapply", "--no-forward", "--no-verify", "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("up --reapply: exit %d\nstderr:\n%s\nstdout:\n%s", r.code, tail(r.stderr, 6000), tail(r.stdout, 3000))
+	}
+	t.Logf("up --reapply took %v", r.took.Round(100*time.Millisecond))
+	cm, err := b.kube.CoreV1().ConfigMaps("knative-serving").Get(ctx, "config-network", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cm.Data["ingress-class"]; got != content.KourierIngressClass {
+		t.Fatalf("after up --reapply config-network's ingress-class is %q, want %q", got, content.KourierIngressClass)
+	}
+	restored = true
+	b.checkDemoByKServe(t, rendered)
+}
+
+// logConditions logs an object's status conditions.
+func logConditions(t *testing.T, u *unstructured.Unstructured) {
+	t.Helper()
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	var lines []string
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		lines = append(lines, strings.TrimSpace(fmt.Sprintf("%v=%v %v %v", m["type"], m["status"], m["reason"], m["message"])))
+	}
+	t.Logf("%s %s conditions:\n  %s", u.GetKind(), u.GetName(), strings.Join(lines, "\n  "))
 }

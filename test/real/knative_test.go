@@ -190,11 +190,11 @@ func TestKnative(t *testing.T) {
 
 	t.Run("without Kourier as ingress class the service is not Ready and doctor says why", func(t *testing.T) {
 		ctx := context.Background()
-		b.setIngressClass("istio.ingress.networking.knative.dev")
+		b.setIngressClass(t, "istio.ingress.networking.knative.dev")
 		restored := false
 		t.Cleanup(func() {
 			if !restored {
-				b.setIngressClass("kourier.ingress.networking.knative.dev")
+				b.setIngressClass(t, "kourier.ingress.networking.knative.dev")
 			}
 		})
 		b.apply(irisService("bench-noingress"))
@@ -236,7 +236,7 @@ func TestKnative(t *testing.T) {
 		}
 		// Kourier's class back: the same Service becomes Ready, so the class
 		// was what held it.
-		b.setIngressClass("kourier.ingress.networking.knative.dev")
+		b.setIngressClass(t, "kourier.ingress.networking.knative.dev")
 		restored = true
 		b.waitKnativeReady("bench-noingress")
 	})
@@ -323,11 +323,11 @@ func (b *bench) checkStatusManager(t *testing.T, u *unstructured.Unstructured, w
 
 // setIngressClass sets config-network's ingress-class, as a user editing
 // it would.
-func (b *bench) setIngressClass(class string) {
-	b.t.Helper()
+func (b *bench) setIngressClass(t *testing.T, class string) {
+	t.Helper()
 	patch := fmt.Sprintf(`{"data":{"ingress-class":%q}}`, class)
 	if _, err := b.kube.CoreV1().ConfigMaps("knative-serving").Patch(context.Background(), "config-network", types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-		b.t.Fatalf("set ingress-class %s: %v", class, err)
+		t.Fatalf("set ingress-class %s: %v", class, err)
 	}
 }
 
