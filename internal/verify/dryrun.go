@@ -94,7 +94,7 @@ func ScaffolderDryRun(ctx context.Context, o Options) Result {
 	}
 	if code != http.StatusOK {
 		return failed(res, fmt.Sprintf("POST %s → %d: %s", dryRunPath, code, backstageError(body)),
-			"the Template's steps fail on sample values: fix the skeleton or the step the error names (neuroscale renders both; run neuroscale up to restore them)")
+			"the Template's steps fail on sample values: fix the skeleton or the step the error names (neuroscale renders both; run neuroscale up --reapply to restore them)")
 	}
 	var out dryRunResult
 	if err := json.Unmarshal(body, &out); err != nil {
@@ -111,7 +111,7 @@ func ScaffolderDryRun(ctx context.Context, o Options) Result {
 	}
 	applied, err := dryRunApply(ctx, o, rendered)
 	if err != nil {
-		return failed(res, err.Error(), "the skeleton renders an object the cluster refuses: fix the skeleton (neuroscale renders it; run neuroscale up to restore it)")
+		return failed(res, err.Error(), "the skeleton renders an object the cluster refuses: fix the skeleton (neuroscale renders it; run neuroscale up --reapply to restore it)")
 	}
 	res.Status = Pass
 	res.Evidence = fmt.Sprintf("POST %s → 200: fetch:template rendered %s; server-side dry-run applied %s%s", dryRunPath, strings.Join(slices.Sorted(maps.Keys(rendered)), ", "), strings.Join(applied, ", "), skipped)

@@ -171,7 +171,7 @@ func CatalogLog(ctx context.Context, o Options) Result {
 	case len(rejected) > 0:
 		res.Lines = firstLines(rejected, maxLines)
 		return failed(res, "the catalog rejected entities (NotAllowedError for its Location entity: GET "+catalogLocationsPath+", POST "+catalogValidatePath+")",
-			"the catalog location needs rules: [{allow: [Template]}]; neuroscale renders it, so run neuroscale up to restore the app-config, or fix the location you added")
+			"the catalog location needs rules: [{allow: [Template]}]; neuroscale renders it, so run neuroscale up --reapply to restore the app-config, or fix the location you added")
 	default:
 		res.Evidence += "; none in the catalog's Location entities"
 	}
@@ -216,7 +216,7 @@ func judgeCatalogLogs(res Result, logs []ContainerLog) Result {
 			}
 		}
 		return failed(res, fmt.Sprintf("the catalog rejected entities (NotAllowedError in Backstage's log%s)", since),
-			"the catalog location needs rules: [{allow: [Template]}]; neuroscale renders it, so run neuroscale up to restore the app-config, or fix the location you added")
+			"the catalog location needs rules: [{allow: [Template]}]; neuroscale renders it, so run neuroscale up --reapply to restore the app-config, or fix the location you added")
 	case len(read) == 0 && len(logs) == 0:
 		res.Status, res.Evidence = Unknown, "no Backstage pods to read logs from"
 	case len(read) == 0:

@@ -50,7 +50,7 @@ func GuestSignIn(ctx context.Context, o Options) Result {
 	}
 	if code != http.StatusOK {
 		return failed(res, fmt.Sprintf("GET %s → %d: %s", guestRefreshPath, code, excerpt(body)),
-			"Backstage refuses guest sign-in: neuroscale's dev app-config sets auth.providers.guest.dangerouslyAllowOutsideDevelopment (the image runs with NODE_ENV=production); run neuroscale up to restore it")
+			"Backstage refuses guest sign-in: neuroscale's dev app-config sets auth.providers.guest.dangerouslyAllowOutsideDevelopment (the image runs with NODE_ENV=production); run neuroscale up --reapply to restore it")
 	}
 	var answer struct {
 		BackstageIdentity struct {

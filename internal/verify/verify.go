@@ -221,7 +221,7 @@ func ScaffolderActions(ctx context.Context, o Options) Result {
 		return res
 	case code == http.StatusUnauthorized:
 		return failed(res, fmt.Sprintf("GET %s → 401: %s", scaffolderPath, excerpt(body)),
-			"Backstage's default auth policy rejects the scaffolder's own calls: with guest sign-in neuroscale's app-config sets backend.auth.dangerouslyDisableDefaultAuthPolicy; run neuroscale up to restore it (with GitHub sign-in, sign in first)")
+			"Backstage's default auth policy rejects the scaffolder's own calls: with guest sign-in neuroscale's app-config sets backend.auth.dangerouslyDisableDefaultAuthPolicy; run neuroscale up --reapply to restore it (with GitHub sign-in, sign in first)")
 	}
 	return failed(res, fmt.Sprintf("GET %s → %d: %s", scaffolderPath, code, excerpt(body)), "see Backstage's logs: kubectl -n backstage logs deploy/neuroscale-backstage")
 }

@@ -101,17 +101,49 @@ func (b *bench) run(cfg string, args ...string) result {
 	return result{code: cmd.ProcessState.ExitCode(), stdout: out.String(), stderr: errb.String(), took: time.Since(started)}
 }
 
-// start runs neuroscale in the background.
-func (b *bench) start(cfg string, args ...string) (*exec.Cmd, *syncBuffer, *syncBuffer) {
-	b.t.Helper()
+// background is a neuroscale command running while the test goes on.
+type background struct {
+	cmd       *exec.Cmd
+	out, errb *syncBuffer
+	// done is closed once the command has ended.
+	done chan struct{}
+}
+
+// startBackground runs neuroscale in the background; when the test ends
+// it is interrupted, as with Ctrl-C, and waited for.
+func (b *bench) startBackground(t *testing.T, cfg string, args ...string) *background {
+	t.Helper()
 	cmd := exec.Command(b.bin, append(args, "-c", cfg)...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + b.dir, "NO_COLOR=1"}
-	out, errb := &syncBuffer{}, &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, errb
+	bg := &background{cmd: cmd, out: &syncBuffer{}, errb: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = bg.out, bg.errb
 	if err := cmd.Start(); err != nil {
-		b.t.Fatal(err)
+		t.Fatal(err)
 	}
-	return cmd, out, errb
+	go func() {
+		_ = cmd.Wait()
+		close(bg.done)
+	}()
+	t.Cleanup(bg.interrupt)
+	return bg
+}
+
+// interrupt stops the command as Ctrl-C does (nothing if it has ended)
+// and waits for it to end.
+func (bg *background) interrupt() {
+	_ = bg.cmd.Process.Signal(os.Interrupt)
+	<-bg.done
+}
+
+// exited returns, once the command has ended, an error with its exit
+// code and output, and nil while it runs.
+func (bg *background) exited() error {
+	select {
+	case <-bg.done:
+		return fmt.Errorf("neuroscale %s ended (exit %d):\n%s\n%s", strings.Join(bg.cmd.Args[1:], " "), bg.cmd.ProcessState.ExitCode(), tail(bg.errb.String(), 4000), tail(bg.out.String(), 2000))
+	default:
+		return nil
+	}
 }
 
 // forward runs `neuroscale forward name` with cfg until the test ends.
@@ -119,24 +151,7 @@ func (b *bench) start(cfg string, args ...string) (*exec.Cmd, *syncBuffer, *sync
 // output, and nil while it runs.
 func (b *bench) forward(t *testing.T, cfg, name string) (exited func() error) {
 	t.Helper()
-	cmd, out, errb := b.start(cfg, "forward", name)
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		<-done
-	})
-	return func() error {
-		select {
-		case <-done:
-			return fmt.Errorf("forward %s exited: %s\n%s", name, errb.String(), out.String())
-		default:
-			return nil
-		}
-	}
+	return b.startBackground(t, cfg, "forward", name).exited
 }
 
 // syncBuffer is a bytes.Buffer safe to read while a process writes it.

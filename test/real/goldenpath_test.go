@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -475,16 +474,7 @@ func (b *bench) checkDemoWithoutKourier(t *testing.T, cfg string, rendered map[s
 			b.setIngressClass(t, content.KourierIngressClass)
 		}
 	})
-	cmd, out, errb := b.start(cfg, "up", "--no-forward", "--no-verify", "-o", "json")
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		<-done
-	})
+	up := b.startBackground(t, cfg, "up", "--no-forward", "--no-verify", "-o", "json")
 	started := time.Now()
 	var isvc, route *unstructured.Unstructured
 	// Settled: the revision is Ready (its pods run) and the Route has
@@ -494,10 +484,8 @@ func (b *bench) checkDemoWithoutKourier(t *testing.T, cfg string, rendered map[s
 	// its Knative Ingress, below, and Kourier's class putting it right, at
 	// the end, are what tie it to the class.)
 	waitFor(t, "the demo's revision Ready, its Route waiting for an ingress and the demo not Ready for it", 5*time.Minute, func(ctx context.Context) (bool, error) {
-		select {
-		case <-done:
-			return false, fmt.Errorf("up ended (exit %d) while the demo cannot become Ready:\n%s\n%s", cmd.ProcessState.ExitCode(), tail(errb.String(), 4000), tail(out.String(), 2000))
-		default:
+		if err := up.exited(); err != nil {
+			return false, fmt.Errorf("while the demo cannot become Ready: %w", err)
 		}
 		ksvc, err := b.dyn.Resource(ksvcGVR).Namespace(ns).Get(ctx, predictor, metav1.GetOptions{})
 		if err != nil {
@@ -568,15 +556,12 @@ func (b *bench) checkDemoWithoutKourier(t *testing.T, cfg string, rendered map[s
 	}
 
 	// The user, seeing up wait, stops it: it names what it waited for.
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	<-done
-	t.Logf("up interrupted after %v, exit %d:\n%s", time.Since(started).Round(100*time.Millisecond), cmd.ProcessState.ExitCode(), tail(errb.String(), 2000))
-	if cmd.ProcessState.ExitCode() == 0 {
+	up.interrupt()
+	t.Logf("up interrupted after %v, exit %d:\n%s", time.Since(started).Round(100*time.Millisecond), up.cmd.ProcessState.ExitCode(), tail(up.errb.String(), 2000))
+	if up.cmd.ProcessState.ExitCode() == 0 {
 		t.Errorf("up succeeded with ingress class %s", otherIngressClass)
 	}
-	if msg := errb.String(); !strings.Contains(msg, name) || !strings.Contains(msg, "IngressNotConfigured") || !strings.Contains(msg, "ingress class") {
+	if msg := up.errb.String(); !strings.Contains(msg, name) || !strings.Contains(msg, "IngressNotConfigured") || !strings.Contains(msg, "ingress class") {
 		t.Errorf("interrupted up does not say that %s waits for an ingress, nor hint at the ingress class:\n%s", name, tail(msg, 3000))
 	}
 

@@ -149,9 +149,8 @@ func TestKyverno(t *testing.T) {
 		// A values change makes up re-apply Kyverno and its policies, whose
 		// webhooks are registered but not answering.
 		changed := b.config("changed.yaml", realOnly+"  kyverno:\n    values:\n      cleanupController:\n        podLabels: {bench: changed}\n")
-		cmd, out, errb := b.start(changed, "up", "--no-forward", "--no-verify", "-o", "json")
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
+		up := b.startBackground(t, changed, "up", "--no-forward", "--no-verify", "-o", "json")
+		cmd, out, errb, done := up.cmd, up.out, up.errb, up.done
 		// up must still be running, held by the webhook, a while after it
 		// began applying Kyverno: it finishing now would mean it never met
 		// the webhook.
