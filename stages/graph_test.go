@@ -52,8 +52,8 @@ func TestUpStartsCRDStepsFirst(t *testing.T) {
 			p:    platformOf(graph.Names()...),
 			want: map[string]want{
 				graph.KServe:  {phases: []dag.Phase{{Name: "kserve-crd"}, {Name: "kserve", Needs: []string{graph.CertManager, graph.KnativeServing, graph.Kourier}}}},
-				graph.Kyverno: {phases: []dag.Phase{{Name: "kyverno"}, {Name: "policies", Needs: []string{"kserve/kserve-crd"}}, {Name: "quota", Needs: []string{"kserve/kserve-crd"}}}},
-				graph.Demo:    {needs: []string{graph.KServe, graph.Kyverno}},
+				graph.Kyverno: {phases: []dag.Phase{{Name: "kyverno"}, {Name: "policies", Needs: []string{"kserve/kserve-crd"}}, {Name: "quota", Needs: []string{"kserve/kserve-crd", graph.Demo}, After: []string{graph.Demo}}}},
+				graph.Demo:    {needs: []string{graph.KServe, "kyverno/policies"}},
 				graph.Kourier: {needs: []string{graph.KnativeServing}},
 			},
 		},
@@ -61,12 +61,12 @@ func TestUpStartsCRDStepsFirst(t *testing.T) {
 			name: "kserve off: the policies need nothing",
 			p:    platformOf(graph.CertManager, graph.Kyverno, graph.Demo),
 			want: map[string]want{
-				graph.Kyverno: {phases: []dag.Phase{{Name: "kyverno"}, {Name: "policies"}, {Name: "quota"}}},
-				graph.Demo:    {needs: []string{graph.Kyverno}},
+				graph.Kyverno: {phases: []dag.Phase{{Name: "kyverno"}, {Name: "policies"}, {Name: "quota", Needs: []string{graph.Demo}, After: []string{graph.Demo}}}},
+				graph.Demo:    {needs: []string{"kyverno/policies"}},
 			},
 		},
 		{
-			name: "demo off: the quota goes in after the policies",
+			name: "demo off: the quota goes in after KServe's CRD",
 			p:    platformOf(graph.CertManager, graph.KServe, graph.Kyverno),
 			want: map[string]want{
 				graph.Kyverno: {phases: []dag.Phase{{Name: "kyverno"}, {Name: "policies", Needs: []string{"kserve/kserve-crd"}}, {Name: "quota", Needs: []string{"kserve/kserve-crd"}}}},

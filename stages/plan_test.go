@@ -29,7 +29,7 @@ func TestPlanOrder(t *testing.T) {
 			name:  "dev",
 			want:  []string{"cert-manager", "knative-serving", "kourier", "kserve", "argocd", "kyverno", "backstage", "demo"},
 			comp:  "demo",
-			needs: []string{"kserve", "kyverno"},
+			needs: []string{"kserve", "kyverno/policies"},
 		},
 		{
 			name:     "kyverno off",
@@ -76,7 +76,7 @@ func TestPlanSteps(t *testing.T) {
 		platform config.Platform
 		want     string
 	}{
-		{name: "dev", want: "kserve[kserve-crd:[]/[]] kyverno[policies:[kserve/kserve-crd]/[] quota:[kserve/kserve-crd]/[]]"},
+		{name: "dev", want: "kserve[kserve-crd:[]/[]] kyverno[policies:[kserve/kserve-crd]/[] quota:[kserve/kserve-crd]/[demo]]"},
 		{name: "demo off", platform: config.Platform{Components: config.Components{Demo: &config.Component{Enabled: &off}}},
 			want: "kserve[kserve-crd:[]/[]] kyverno[policies:[kserve/kserve-crd]/[] quota:[kserve/kserve-crd]/[]]"},
 	}

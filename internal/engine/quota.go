@@ -29,6 +29,24 @@ var quotaUnknownRe = regexp.MustCompile(`status unknown for quota: ([a-z0-9.-]+)
 // races exactly this on a fresh cluster, k3s as much as any.
 const quotaStaleAfter = 3 * time.Second
 
+// quotaRecountAfter is how soon a quota that the controller has already
+// computed (its status names the limits) without counting one of them is
+// re-created: that status is the controller's answer, so waiting the full
+// quotaStaleAfter would only add to up's end, where the quota goes in
+// last. The pause keeps re-creation to about once per readiness poll.
+const quotaRecountAfter = time.Second
+
+// recountDue reports whether q, uncounted, has waited long enough to be
+// re-created: quotaRecountAfter once the controller has computed it
+// (status.hard set), quotaStaleAfter while it has not (it may be about to).
+func (e *Engine) recountDue(q *corev1.ResourceQuota) bool {
+	wait := quotaStaleAfter
+	if len(q.Status.Hard) > 0 {
+		wait = quotaRecountAfter
+	}
+	return e.clock.Since(q.CreationTimestamp.Time) >= wait
+}
+
 // refreshStaleQuotas re-creates each quota named in err, in the namespaces
 // of objs, whose status still lacks one of its hard limits, so the
 // controller computes it again now. It returns what it re-created.
@@ -52,7 +70,7 @@ func (e *Engine) refreshStaleQuotas(ctx context.Context, err error, objs []*unst
 		if gerr != nil {
 			return done, fmt.Errorf("read quota %s/%s: %w", ns, m[1], gerr)
 		}
-		if !quotaStale(q) || e.clock.Since(q.CreationTimestamp.Time) < quotaStaleAfter {
+		if !quotaStale(q) || !e.recountDue(q) {
 			continue
 		}
 		if err := e.recreateQuota(ctx, q); err != nil {
@@ -111,19 +129,21 @@ func (e *Engine) judgeQuota(ctx context.Context, o observation, served *servedCa
 }
 
 // refreshUncountedQuota re-creates the quota of observation o when
-// judgeQuota found it uncounted quotaStaleAfter after its creation: the
+// judgeQuota found it uncounted and it is due (recountDue): the
 // controller counts a quota only when it is created or its limits change,
 // so one made before the controller discovered the resource it counts
 // (it looks every 30 s) would otherwise wait for the full resync. A quota
-// just (re-)created is given that time to be counted.
+// just (re-)created is given time to be counted.
 func (e *Engine) refreshUncountedQuota(ctx context.Context, o observation) error {
-	if o.Obj == nil || o.Ref.Kind != "ResourceQuota" || o.Status != statusInProgress ||
-		e.clock.Since(o.Obj.GetCreationTimestamp().Time) < quotaStaleAfter {
+	if o.Obj == nil || o.Ref.Kind != "ResourceQuota" || o.Status != statusInProgress {
 		return nil
 	}
 	var q corev1.ResourceQuota
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Obj.Object, &q); err != nil {
 		return fmt.Errorf("read quota %s: %w", o.Ref, err)
+	}
+	if !e.recountDue(&q) {
+		return nil
 	}
 	if err := e.recreateQuota(ctx, &q); err != nil {
 		return err

@@ -172,8 +172,8 @@ func TestPullOrderOfThePlatform(t *testing.T) {
 		"kserve/kserve-crd": nil,
 		"kyverno/kyverno":   nil,
 		"kyverno/policies":  {"kyverno/kyverno", "kserve/kserve-crd"},
-		"demo/demo":         {"kserve/kserve", "kyverno/quota"},
-		"kyverno/quota":     {"kyverno/policies", "kserve/kserve-crd"},
+		"demo/demo":         {"kserve/kserve", "kyverno/policies"},
+		"kyverno/quota":     {"kyverno/policies", "kserve/kserve-crd", "demo/demo"},
 	} {
 		if got := g[step].Needs; !slices.Equal(got, needs) {
 			t.Errorf("step %s needs %q, want %q (as up schedules it)", step, got, needs)

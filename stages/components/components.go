@@ -72,12 +72,15 @@ var Graph = []Component{
 	// an object a quota counts until the quota controller has counted
 	// it; the controller looks for new resources only every 30 s, so a
 	// quota made right after KServe's CRD refused the demo for up to half
-	// a minute. It still goes in right after the CRD: made after the
-	// demo, nothing refused re-creates it (see engine's quota refresh),
-	// and it can then refuse users' InferenceServices for 5 minutes.
+	// a minute. It goes in after the demo, which fits well within it, so
+	// the demo does not wait for that discovery; up then waits for the
+	// quota to be counted (the engine judges a quota Ready only then and
+	// re-creates one still uncounted), so no InferenceService made after
+	// up is refused. Without the demo it goes in after KServe's CRD, for
+	// the same reason.
 	{Name: Kyverno, Steps: []Step{
 		{Name: "policies", Needs: []string{KServe + "/kserve-crd"}},
-		{Name: "quota", Needs: []string{KServe + "/kserve-crd"}},
+		{Name: "quota", Needs: []string{KServe + "/kserve-crd"}, After: []string{Demo}},
 	}},
 	{Name: Backstage},
 	// The demo is an InferenceService that must pass the policies.

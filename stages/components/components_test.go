@@ -50,7 +50,7 @@ func TestCheckRejects(t *testing.T) {
 func TestNeedUpTo(t *testing.T) {
 	steps := []string{"kyverno", "policies", "quota"}
 	for _, tt := range []struct{ need, dependent, want string }{
-		{Kyverno, Demo, Kyverno},
+		{Kyverno, Demo, "kyverno/policies"},
 		{Kyverno, Backstage, Kyverno},
 		{"kserve/kserve-crd", Kyverno, "kserve/kserve-crd"},
 		{KServe, Demo, KServe},
