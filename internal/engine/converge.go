@@ -237,7 +237,8 @@ func (e *Engine) applyStep(ctx context.Context, comp string, st *render.Step, bu
 	}
 	sr.Objects = refsOf(objs)
 	log.Debug("applied; waiting for readiness", "objects", len(sr.Objects), "revision", sr.Revision)
-	if err := e.waitReady(ctx, "step "+st.Name, sr.Objects, budget, nil); err != nil {
+	// The caller wraps this with "step NAME: ", so the wait says "objects".
+	if err := e.waitReady(ctx, "objects", sr.Objects, budget, nil); err != nil {
 		return sr, err
 	}
 	log.Debug("ready; checking admission webhooks")

@@ -37,7 +37,8 @@ func (n NotReady) String() string {
 
 // WaitTimeoutError is a wait for readiness that ran out of budget.
 type WaitTimeoutError struct {
-	// What was waited for, e.g. `step "core"`.
+	// What was waited for: "objects" (of a step, whose error names the
+	// step), "CRDs", or a check's name.
 	What   string
 	Budget time.Duration
 	// Failed is set when an object failed for good before the budget ran
@@ -59,7 +60,7 @@ func (e *WaitTimeoutError) Error() string {
 	case e.Failed:
 		fmt.Fprintf(&b, "%s failed: ", e.What)
 	case e.Interrupted != nil:
-		fmt.Fprintf(&b, "%s interrupted after %s, still not ready: ", e.What, e.Waited.Round(time.Second))
+		fmt.Fprintf(&b, "%s still not ready when interrupted after %s: ", e.What, e.Waited.Round(time.Second))
 	default:
 		fmt.Fprintf(&b, "%s not ready after %s: ", e.What, e.Budget.Round(time.Second))
 	}
