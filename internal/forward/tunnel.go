@@ -18,6 +18,8 @@ import (
 	"k8s.io/client-go/transport/spdy"
 	"k8s.io/klog/v2"
 	streamhttp "k8s.io/streaming/pkg/httpstream"
+
+	"github.com/neuroscale-dev/neuroscale/internal/logging"
 )
 
 // Transports over which a tunnel can run.
@@ -159,11 +161,18 @@ func (l *errorLog) Init(logr.RuntimeInfo) {
 	}
 }
 
-// Enabled implements logr.LogSink.
-func (l *errorLog) Enabled(int) bool { return l.log.Enabled(context.Background(), slog.LevelDebug) }
+// Enabled implements logr.LogSink: debug lines with -v, but none above
+// logging.MaxLibraryV, where the port-forward logs the bytes it carries
+// (a sign-in's token among them).
+func (l *errorLog) Enabled(level int) bool {
+	return level <= logging.MaxLibraryV && l.log.Enabled(context.Background(), slog.LevelDebug)
+}
 
 // Info implements logr.LogSink.
-func (l *errorLog) Info(_ int, msg string, kv ...any) {
+func (l *errorLog) Info(level int, msg string, kv ...any) {
+	if level > logging.MaxLibraryV {
+		return
+	}
 	l.log.Debug(msg, append(append([]any{"lib", "portforward", "logger", l.name}, l.values...), kv...)...)
 }
 

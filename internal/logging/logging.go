@@ -34,22 +34,32 @@ func New(w io.Writer, verbose bool) *slog.Logger {
 // Every library line goes at debug level, errors included: client-go logs
 // an error for each request an API server restart refuses, which neuroscale
 // retries; what finally fails reaches the user once, as neuroscale's own
-// error with a hint.
+// error with a hint. Lines above verbosity MaxLibraryV are dropped even
+// with -v: from there on client-go logs what goes over the wire, a
+// port-forward's bytes (tokens a sign-in returns through it) and request
+// bodies (Secrets) included, and secrets never reach a log.
 func RouteLibraryLogs(log *slog.Logger) {
 	klog.SetLogger(logr.FromSlogHandler(debugOnly{log.With("lib", "client-go").Handler()}))
 	ctrllog.SetLogger(logr.FromSlogHandler(debugOnly{log.With("lib", "controller-runtime").Handler()}))
 }
 
-// debugOnly lowers every record to debug level.
+// MaxLibraryV is the highest klog/logr verbosity a library line may have
+// to be logged, even with -v: 4 is klog's "debug"; 5 and up trace
+// requests, and 7 and up their contents (a port-forward's bytes, request
+// bodies), which can carry tokens and Secrets.
+const MaxLibraryV = 4
+
+// debugOnly lowers every record to debug level and drops those above
+// MaxLibraryV (logr gives V(n) to slog as level -n).
 type debugOnly struct{ slog.Handler }
 
-func (h debugOnly) Enabled(ctx context.Context, _ slog.Level) bool {
-	return h.Handler.Enabled(ctx, slog.LevelDebug)
+func (h debugOnly) Enabled(ctx context.Context, level slog.Level) bool {
+	return level >= -MaxLibraryV && h.Handler.Enabled(ctx, slog.LevelDebug)
 }
 
 func (h debugOnly) Handle(ctx context.Context, r slog.Record) error {
 	// logr sends errors without asking Enabled first.
-	if !h.Handler.Enabled(ctx, slog.LevelDebug) {
+	if r.Level < -MaxLibraryV || !h.Handler.Enabled(ctx, slog.LevelDebug) {
 		return nil
 	}
 	r.Level = slog.LevelDebug

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-logr/logr"
 	"k8s.io/klog/v2"
 )
 
@@ -24,6 +25,28 @@ func TestLibraryErrorsOnlyWhenVerbose(t *testing.T) {
 		}
 		if verbose && !strings.Contains(got, "level=DEBUG") {
 			t.Errorf("library error not at debug level:\n%s", got)
+		}
+	}
+}
+
+// TestLibraryWireLogsNeverShown: with -v, a library's debug lines show but
+// its wire-level ones (a port-forward's bytes at V(7), request bodies at
+// V(8)) do not, since they can carry tokens and Secrets.
+func TestLibraryWireLogsNeverShown(t *testing.T) {
+	var out bytes.Buffer
+	// The sink RouteLibraryLogs gives klog and controller-runtime (both
+	// process-global, set once; so built here directly).
+	logger := logr.FromSlogHandler(debugOnly{New(&out, true).Handler()}).WithName("client")
+	logger.V(4).Info("debug line")
+	logger.V(7).Info("Tunneling connection write", "data", "Bearer secret-token")
+	logger.V(8).Info("Request Body", "body", "secret-body")
+	got := out.String()
+	if !strings.Contains(got, "debug line") {
+		t.Errorf("a V(4) line is not shown with -v:\n%s", got)
+	}
+	for _, leak := range []string{"secret-token", "secret-body"} {
+		if strings.Contains(got, leak) {
+			t.Errorf("a wire-level line reached the log (%s):\n%s", leak, got)
 		}
 	}
 }
