@@ -30,6 +30,7 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	"github.com/neuroscale-dev/neuroscale/internal/catalog/catalogtest"
+	"github.com/neuroscale-dev/neuroscale/internal/doctor"
 	"github.com/neuroscale-dev/neuroscale/internal/render"
 	"github.com/neuroscale-dev/neuroscale/internal/testcluster"
 )
@@ -84,6 +85,20 @@ type result struct {
 	code           int
 	stdout, stderr string
 	took           time.Duration
+}
+
+// doctor runs neuroscale doctor -o json and returns its findings and exit
+// code. No Backstage runs on this bench (testcluster.Simulated), so
+// doctor's wait for a forward to it is cut to a second: at its default of
+// 20 s it is a third of the golden path's doctor checks, spent on a note.
+func (b *bench) doctor(t *testing.T, cfg string) ([]doctor.Finding, result) {
+	t.Helper()
+	r := b.run(cfg, "doctor", "-o", "json", "--forward-wait", "1s")
+	var rep struct{ Findings []doctor.Finding }
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("doctor -o json (exit %d): %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
+	}
+	return rep.Findings, r
 }
 
 func (b *bench) run(cfg string, args ...string) result {

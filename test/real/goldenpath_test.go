@@ -100,12 +100,8 @@ func TestGoldenPath(t *testing.T) {
 		// webhooks Kyverno registers, the Services Knative makes: none of
 		// it is drift or a fault. The forwards are absent (up ran with
 		// --no-forward) and are not what this looks at.
-		r := b.run(cfg, "doctor", "-o", "json")
-		var rep struct{ Findings []doctor.Finding }
-		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-			t.Fatalf("doctor -o json (exit %d): %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
-		}
-		for _, f := range rep.Findings {
+		findings, r := b.doctor(t, cfg)
+		for _, f := range findings {
 			if f.ID == doctor.IDForwardAbsent {
 				continue
 			}
@@ -537,13 +533,9 @@ func (b *bench) checkDemoWithoutKourier(t *testing.T, cfg string, rendered map[s
 	}
 
 	// doctor, while up still waits, says why.
-	r := b.run(cfg, "doctor", "-o", "json")
-	var rep struct{ Findings []doctor.Finding }
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-		t.Fatalf("doctor -o json (exit %d): %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
-	}
+	findings, r := b.doctor(t, cfg)
 	named := map[string]bool{}
-	for _, f := range rep.Findings {
+	for _, f := range findings {
 		switch {
 		case f.ID == doctor.IDKnativeIngressClass,
 			f.ID == doctor.IDInferenceServiceNotRdy && strings.Contains(f.Object, name):

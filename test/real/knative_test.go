@@ -219,13 +219,9 @@ func TestKnative(t *testing.T) {
 		if c := condition(ksvc, "Ready"); c == "True" {
 			t.Fatalf("Knative Service bench-noingress is Ready with ingress class istio")
 		}
-		r := b.run(cfg, "doctor", "-o", "json")
-		var rep struct{ Findings []doctor.Finding }
-		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-			t.Fatalf("doctor -o json (exit %d): %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
-		}
+		findings, r := b.doctor(t, cfg)
 		found := false
-		for _, f := range rep.Findings {
+		for _, f := range findings {
 			if f.ID == doctor.IDKnativeIngressClass {
 				found = true
 				t.Logf("doctor: %s: %s (%s)", f.Object, f.Message, f.Evidence)

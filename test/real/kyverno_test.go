@@ -2,7 +2,6 @@ package real_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -122,16 +121,12 @@ func TestKyverno(t *testing.T) {
 		}
 		frozen = pid
 		b.waitKyvernoReady(false)
-		r := b.run(cfg, "doctor", "-o", "json")
+		findings, r := b.doctor(t, cfg)
 		if r.code != 1 {
 			t.Fatalf("doctor exit %d, want 1 (a finding)\n%s\n%s", r.code, r.stdout, r.stderr)
 		}
-		var rep struct{ Findings []doctor.Finding }
-		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-			t.Fatalf("doctor -o json: %v\n%s", err, r.stdout)
-		}
 		found := false
-		for _, f := range rep.Findings {
+		for _, f := range findings {
 			if f.ID == doctor.IDWebhookNoEndpoints && strings.Contains(f.Object, "kyverno-svc") && strings.Contains(f.Evidence, "WebhookConfiguration kyverno-") {
 				found = true
 				t.Logf("doctor: %s: %s", f.Object, f.Evidence)
