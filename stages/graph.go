@@ -34,7 +34,7 @@ func Up(eng *engine.Engine, p *render.Platform, r *config.Resolved) []dag.Stage 
 		phases := make([]dag.Phase, 0, len(c.Steps))
 		for _, s := range c.Steps {
 			needs, after := components.Scheduled(c.Name, s.Name, steps)
-			phases = append(phases, dag.Phase{Name: s.Name, Needs: needs, After: after})
+			phases = append(phases, dag.Phase{Name: s.Name, Needs: append(needs, after...), After: after})
 		}
 		st.needs, phases[0].Needs = phases[0].Needs, nil
 		out = append(out, &phasedComponent{component: st, phases: phases})

@@ -59,7 +59,7 @@ func Plan(cat *catalog.Catalog, r *config.Resolved) []Planned {
 				continue
 			}
 			needs, after := components.Scheduled(c.Name, s, steps)
-			pl.Steps = append(pl.Steps, PlannedStep{Name: s, Needs: needs[:len(needs)-len(after)], After: after})
+			pl.Steps = append(pl.Steps, PlannedStep{Name: s, Needs: needs, After: after})
 		}
 		out = append(out, pl)
 	}

@@ -65,8 +65,8 @@ func stepGraph(p *render.Platform) map[string]stepNode {
 				needs = append(needs, c.Name+"/"+c.Steps[j-1].Name)
 			}
 			if phased || j == 0 {
-				declared, _ := components.Scheduled(c.Name, s.Name, steps)
-				for _, n := range declared {
+				declared, after := components.Scheduled(c.Name, s.Name, steps)
+				for _, n := range append(declared, after...) {
 					comp, step, ok := strings.Cut(n, "/")
 					if !ok {
 						step = steps[comp][len(steps[comp])-1]

@@ -136,8 +136,9 @@ func Declares(name, step string) bool {
 // for, given the steps (by name, in order) of every enabled component; a
 // component without steps there is disabled. needs are the step's
 // declared needs, or the component's when the graph declares none for the
-// step (an empty step asks for those), followed by after, the components
-// the step goes in after without needing them (Step.After). A need on a
+// step (an empty step asks for those); after are the components the step
+// goes in after without needing them (Step.After), which it waits for too
+// (dag.Phase takes both, After also in Needs). A need on a
 // disabled component is dropped, since validation has already judged
 // whether that is allowed, and a need on a whole component is cut to the
 // steps that go in before name (needUpTo). stages (the install graph and
@@ -163,7 +164,7 @@ func Scheduled(name, step string, steps map[string][]string) (needs, after []str
 			needs = append(needs, needUpTo(n, name, steps[comp]))
 		}
 	}
-	return append(needs, after...), after
+	return needs, after
 }
 
 // lookup returns the named component of Graph and the declaration of its
