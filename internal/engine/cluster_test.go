@@ -243,13 +243,21 @@ func uniq(t *testing.T, prefix string) string {
 	return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1_000_000_000)
 }
 
+// tempNamespace is a namespace name of the test's own (uniq), deleted
+// when the test ends.
+func tempNamespace(t *testing.T, e *Engine, prefix string) string {
+	t.Helper()
+	ns := uniq(t, prefix)
+	t.Cleanup(func() { _ = e.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	return ns
+}
+
 func TestConvergeManifestsThenNoOp(t *testing.T) {
 	c := testcluster.Get(t)
 	e := newEngine(t, c, Options{})
 	ctx := context.Background()
-	ns := uniq(t, "manifests")
+	ns := tempNamespace(t, e, "manifests")
 	group := ns + ".test.neuroscale.dev"
-	t.Cleanup(func() { _ = e.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
 
 	comp := component(t, "widgets", ns, nil, manifestStep(t, ns, group, "one", false))
 	if err := e.Converge(ctx, comp, Spec{}); err != nil {
@@ -321,8 +329,7 @@ func TestConvergeChartInstallUpgradeNoOp(t *testing.T) {
 	c := testcluster.Get(t)
 	e := newEngine(t, c, Options{})
 	ctx := context.Background()
-	ns := uniq(t, "chart")
-	t.Cleanup(func() { _ = e.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	ns := tempNamespace(t, e, "chart")
 
 	v1 := component(t, "tiny", ns, nil, chartStep(ns, "tiny", map[string]any{"greeting": "hi"}))
 	if err := e.Converge(ctx, v1, Spec{}); err != nil {
@@ -398,8 +405,7 @@ func TestPendingReleaseRecovered(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ns := uniq(t, fmt.Sprintf("pending%d", i))
-			t.Cleanup(func() { _ = e.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+			ns := tempNamespace(t, e, fmt.Sprintf("pending%d", i))
 			name := fmt.Sprintf("tiny%d", i)
 			if err := e.Converge(ctx, component(t, name, ns, nil, chartStep(ns, "tiny", map[string]any{"greeting": "a"})), Spec{}); err != nil {
 				t.Fatal(err)
@@ -501,8 +507,7 @@ func TestInterruptedThenConverges(t *testing.T) {
 	// apply may still be writing the rest.
 	waiting := slog.New(slog.NewTextHandler(cancelOn{testWriter{t}, "applied; waiting for readiness", cancel}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := newEngine(t, c, Options{Log: waiting})
-	ns := uniq(t, "cancel")
-	t.Cleanup(func() { _ = e.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	ns := tempNamespace(t, e, "cancel")
 	comp := component(t, "slow", ns, nil, manifestStep(t, ns, ns+".test.neuroscale.dev", "v", true))
 
 	rep, err := dag.Run(ctx, []dag.Stage{dag.FuncStage{StageName: "slow", Fn: func(ctx context.Context) error { return e.Converge(ctx, comp, Spec{}) }}}, dag.RunOptions{})
@@ -674,8 +679,7 @@ func TestStatusHealth(t *testing.T) {
 	c := testcluster.Get(t)
 	e := newEngine(t, c, Options{})
 	ctx := context.Background()
-	ns := uniq(t, "status")
-	t.Cleanup(func() { _ = e.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	ns := tempNamespace(t, e, "status")
 	comp := component(t, "shown", ns, nil, manifestStep(t, ns, ns+".test.neuroscale.dev", "v", false))
 	if err := e.Converge(ctx, comp, Spec{}); err != nil {
 		t.Fatal(err)
@@ -716,9 +720,8 @@ func TestQuotaCountedBeforeReady(t *testing.T) {
 	c := testcluster.Get(t)
 	e := newEngine(t, c, Options{})
 	ctx := context.Background()
-	ns := uniq(t, "quota")
+	ns := tempNamespace(t, e, "quota")
 	group := ns + ".test.neuroscale.dev"
-	t.Cleanup(func() { _ = e.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
 	step := manifestStep(t, ns, group, "one", false)
 	// Without its Widget: a refused apply would re-create the quota by
 	// itself (refreshStaleQuotas); here nothing of the step is counted.

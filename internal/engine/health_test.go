@@ -27,8 +27,7 @@ func TestUnhealthyUnchangedComponentIsRepairedAtOnce(t *testing.T) {
 	c := testcluster.Get(t)
 	e := newEngine(t, c, Options{})
 	ctx := context.Background()
-	ns := uniq(t, "sick")
-	t.Cleanup(func() { _ = e.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	ns := tempNamespace(t, e, "sick")
 	step := &render.Step{Kind: render.StepManifest, Name: "manifests", Namespace: ns, Objects: []*unstructured.Unstructured{
 		obj(t, `{apiVersion: v1, kind: Namespace, metadata: {name: `+ns+`}}`),
 		obj(t, `
@@ -103,8 +102,7 @@ func TestCheckUsesPreparesLook(t *testing.T) {
 	c := testcluster.Get(t)
 	e := newEngine(t, c, Options{})
 	ctx := context.Background()
-	ns := uniq(t, "looked")
-	t.Cleanup(func() { _ = e.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	ns := tempNamespace(t, e, "looked")
 	manifest := func(name string) *render.Step {
 		return &render.Step{Kind: render.StepManifest, Name: "manifests", Namespace: ns, Objects: []*unstructured.Unstructured{
 			obj(t, `{apiVersion: v1, kind: Namespace, metadata: {name: `+ns+`}}`),
