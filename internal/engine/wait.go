@@ -118,20 +118,7 @@ func (e *Engine) waitReady(ctx context.Context, what string, refs []state.Object
 		var cancel context.CancelFunc
 		explainCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), explainTimeout)
 		defer cancel()
-		if obs, oerr := e.observe(explainCtx, pending); oerr == nil {
-			var still []state.ObjectRef
-			for _, r := range pending {
-				if o, ok := obs[r]; ok {
-					last[r] = o
-					if o.Status == statusCurrent {
-						continue
-					}
-				}
-				still = append(still, r)
-			}
-			pending = still
-		}
-		if len(pending) == 0 {
+		if pending = e.lastLook(explainCtx, pending, last); len(pending) == 0 {
 			return err
 		}
 	}
@@ -147,6 +134,27 @@ func (e *Engine) waitReady(ctx context.Context, what string, refs []state.Object
 		return &WaitTimeoutError{What: what, Waited: e.clock.Now().Sub(start), Interrupted: err, Objects: e.explain(explainCtx, nr)}
 	}
 	return &WaitTimeoutError{What: what, Budget: budget, Objects: e.explain(ctx, nr)}
+}
+
+// lastLook observes pending once more, records what it sees in last and
+// returns the refs still not Current (all of pending when the look fails).
+// Unlike a poll it changes nothing: it runs after the run was interrupted.
+func (e *Engine) lastLook(ctx context.Context, pending []state.ObjectRef, last map[state.ObjectRef]observation) []state.ObjectRef {
+	obs, err := e.observe(ctx, pending)
+	if err != nil {
+		return pending
+	}
+	var still []state.ObjectRef
+	for _, r := range pending {
+		o, ok := obs[r]
+		if ok {
+			last[r] = o
+		}
+		if !ok || o.Status != statusCurrent {
+			still = append(still, r)
+		}
+	}
+	return still
 }
 
 // explainTimeout bounds the look around the objects a wait was still on
