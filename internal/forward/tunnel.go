@@ -168,11 +168,8 @@ func (l *errorLog) Enabled(level int) bool {
 	return level <= logging.MaxLibraryV && l.log.Enabled(context.Background(), slog.LevelDebug)
 }
 
-// Info implements logr.LogSink.
-func (l *errorLog) Info(level int, msg string, kv ...any) {
-	if level > logging.MaxLibraryV {
-		return
-	}
+// Info implements logr.LogSink; logr calls it only when Enabled(level).
+func (l *errorLog) Info(_ int, msg string, kv ...any) {
 	l.log.Debug(msg, append(append([]any{"lib", "portforward", "logger", l.name}, l.values...), kv...)...)
 }
 
