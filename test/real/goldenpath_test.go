@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -205,16 +206,11 @@ func (b *bench) checkDemoByKServe(t *testing.T, rendered map[string][]*unstructu
 	if !strings.Contains(class, "kourier") {
 		t.Errorf("rendered config-network ingress-class %q, want Kourier's", class)
 	}
-	ingresses, err := b.dyn.Resource(kingressGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
+	ingresses, err := b.knativeIngresses(ctx, ns, demo.GetName())
 	if err != nil {
 		t.Fatalf("Knative Ingresses: %v", err)
 	}
-	found := false
-	for _, ing := range ingresses.Items {
-		if !strings.HasPrefix(ing.GetName(), demo.GetName()) {
-			continue
-		}
-		found = true
+	for _, ing := range ingresses {
 		if got := ing.GetAnnotations()["networking.knative.dev/ingress.class"]; got != class {
 			t.Errorf("Knative Ingress %s: ingress class %q, want the rendered %q", ing.GetName(), got, class)
 		}
@@ -223,7 +219,7 @@ func (b *bench) checkDemoByKServe(t *testing.T, rendered map[string][]*unstructu
 		}
 		b.checkStatusManager(t, &ing, "net-kourier-controller")
 	}
-	if !found {
+	if len(ingresses) == 0 {
 		t.Errorf("no Knative Ingress for %s", demo.GetName())
 	}
 	domain := renderedObject(t, rendered, "knative-serving", "ConfigMap", "config-domain")
@@ -449,14 +445,8 @@ func (b *bench) checkDemoWithoutKourier(t *testing.T, cfg string, rendered map[s
 				return false, nil
 			}
 		}
-		ings, err := b.dyn.Resource(kingressGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
-		if err != nil {
+		if ings, err := b.knativeIngresses(ctx, ns, name); err != nil || len(ings) > 0 {
 			return false, nil
-		}
-		for _, ing := range ings.Items {
-			if strings.HasPrefix(ing.GetName(), name) {
-				return false, nil
-			}
 		}
 		pods, err := b.kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "serving.kserve.io/inferenceservice=" + name})
 		return err == nil && len(pods.Items) == 0, nil
@@ -511,16 +501,11 @@ func (b *bench) checkDemoWithoutKourier(t *testing.T, cfg string, rendered map[s
 	if st := condition(isvc, "Ready"); st == "True" {
 		t.Fatalf("InferenceService %s is Ready with ingress class %s", name, otherIngressClass)
 	}
-	ings, err := b.dyn.Resource(kingressGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
+	ings, err := b.knativeIngresses(ctx, ns, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	found := false
-	for _, ing := range ings.Items {
-		if !strings.HasPrefix(ing.GetName(), name) {
-			continue
-		}
-		found = true
+	for _, ing := range ings {
 		if class := ing.GetAnnotations()["networking.knative.dev/ingress.class"]; class != otherIngressClass {
 			t.Errorf("Knative Ingress %s: class %q, want %q", ing.GetName(), class, otherIngressClass)
 		}
@@ -528,7 +513,7 @@ func (b *bench) checkDemoWithoutKourier(t *testing.T, cfg string, rendered map[s
 			t.Errorf("Knative Ingress %s of class %s has a status written by %v: some controller took it", ing.GetName(), otherIngressClass, w)
 		}
 	}
-	if !found {
+	if len(ings) == 0 {
 		t.Errorf("no Knative Ingress for %s: its Route was not reconciled", name)
 	}
 
@@ -574,6 +559,17 @@ func (b *bench) checkDemoWithoutKourier(t *testing.T, cfg string, rendered map[s
 	}
 	restored = true
 	b.checkDemoByKServe(t, rendered)
+}
+
+// knativeIngresses returns the Knative Ingresses in ns of the
+// InferenceService name (Knative names them after its routes, which KServe
+// names after it).
+func (b *bench) knativeIngresses(ctx context.Context, ns, name string) ([]unstructured.Unstructured, error) {
+	list, err := b.dyn.Resource(kingressGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(list.Items, func(ing unstructured.Unstructured) bool { return !strings.HasPrefix(ing.GetName(), name) }), nil
 }
 
 // logConditions logs an object's status conditions.
